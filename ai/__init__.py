@@ -1,0 +1,1 @@
+"""The ai app; its models and services arrive with their issues (see DESIGN.md)."""

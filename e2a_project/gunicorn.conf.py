@@ -1,0 +1,33 @@
+"""gunicorn settings, read from the environment (same file for `make run` and Docker)."""
+
+import os
+import shutil
+import tempfile
+
+bind = os.environ.get("BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "sync"
+timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
+graceful_timeout = 20
+keepalive = 5
+accesslog = os.environ.get("ACCESS_LOG", "-") or None
+max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "0"))
+max_requests_jitter = max_requests // 10
+
+# /metrics must add up the counters of every worker process: prometheus_client's
+# multiprocess mode keeps them in files under this directory.
+os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), f"e2a-prometheus-{os.getpid()}")
+)
+
+
+def on_starting(server):  # noqa: ANN001, ANN201 - gunicorn hook
+    path = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path, exist_ok=True)
+
+
+def child_exit(server, worker):  # noqa: ANN001, ANN201 - gunicorn hook
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,1 @@
+"""The exceptions app; its models and services arrive with their issues (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""Orders: tenants and API keys, orders, their events, ingestion and dead letters."""

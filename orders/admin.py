@@ -1,0 +1,235 @@
+"""Operator console screens for tenants, keys, orders, events and dead letters."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+
+from .models import ApiKey, DeadLetter, Order, OrderEvent, Tenant, WebhookSecret
+from .services.api_keys import api_key_create, api_key_revoke
+from .services.dead_letters import dead_letter_replay
+from .services.tenants import validate_timezone, validate_webhook_secret
+
+
+class TenantForm(forms.ModelForm):
+    class Meta:
+        model = Tenant
+        fields = ["slug", "name", "timezone", "is_active"]
+
+    def clean_timezone(self) -> str:
+        return validate_timezone(self.cleaned_data["timezone"])
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    form = TenantForm
+    list_display = ["slug", "name", "timezone", "is_active", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["slug", "name"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["prefix", "tenant", "name", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["tenant", ("revoked_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["tenant"]
+    search_fields = ["prefix", "name", "tenant__slug"]
+    fields = ["tenant", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
+        return [*self.readonly_fields, "tenant"] if obj else self.readonly_fields
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        issued = api_key_create(tenant=obj.tenant, name=obj.name)
+        obj.pk = issued.api_key.pk
+        obj.prefix = issued.api_key.prefix
+        messages.warning(
+            request,
+            f"New API key for {obj.tenant.slug} — copy it now, it is not shown again: {issued.raw}",
+        )
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        revoked = sum(api_key_revoke(api_key=key) for key in queryset)
+        self.message_user(request, f"Revoked {revoked} key(s).")
+
+
+class WebhookSecretForm(forms.ModelForm):
+    class Meta:
+        model = WebhookSecret
+        fields = ["tenant", "kind", "secret", "label", "is_active"]
+        widgets = {"secret": forms.PasswordInput(render_value=False)}
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("kind") and data.get("secret"):
+            try:
+                validate_webhook_secret(data["kind"], data["secret"])
+            except ValidationError as exc:
+                self.add_error("secret", exc)
+        return data
+
+
+@admin.register(WebhookSecret)
+class WebhookSecretAdmin(admin.ModelAdmin):
+    form = WebhookSecretForm
+    list_display = ["tenant", "kind", "masked", "label", "is_active", "created_at"]
+    list_filter = ["kind", "is_active", "tenant"]
+    list_select_related = ["tenant"]
+    list_editable = ["is_active"]
+
+
+class OrderEventInline(admin.TabularInline):
+    model = OrderEvent
+    extra = 0
+    can_delete = False
+    fields = ["occurred_at", "event_type", "source", "event_id", "received_at", "processed_at"]
+    readonly_fields = fields
+    ordering = ["occurred_at", "id"]
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+STAGE_FIELDS = [
+    "placed_at", "paid_at", "pick_started_at", "picked_at", "pack_started_at", "packed_at",
+    "label_printed_at", "manifested_at", "shipped_at", "in_transit_at", "out_for_delivery_at",
+    "delivery_failed_at", "delivered_at", "returned_at", "cancelled_at",
+]
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = [
+        "external_id", "tenant", "status", "service_level", "warehouse", "carrier",
+        "event_count", "last_event_at",
+    ]
+    list_filter = ["tenant", "status", "service_level", "warehouse"]
+    list_select_related = ["tenant"]
+    search_fields = ["external_id", "tracking_number"]
+    date_hierarchy = "last_event_at"
+    inlines = [OrderEventInline]
+    fieldsets = [
+        (None, {"fields": ["tenant", "external_id", "source", "channel", "status", "status_as_of"]}),
+        ("Stage times (first report)", {"fields": STAGE_FIELDS + ["failed_delivery_attempts"]}),
+        (
+            "Details",
+            {
+                "fields": [
+                    "service_level", "handling", "line_count", "items_count", "total_amount_cents",
+                    "currency", "financial_status", "carrier", "tracking_number", "warehouse",
+                    "exception_reason", "tags", "customer", "shipping_address", "line_items",
+                    "shipping_lines",
+                ]
+            },
+        ),
+        ("Bookkeeping", {"fields": ["event_count", "last_event_at", "first_seen_at", "updated_at"]}),
+    ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # The projection is rebuilt from events only; editing it here would be lost.
+        return [f.name for f in Order._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(OrderEvent)
+class OrderEventAdmin(admin.ModelAdmin):
+    list_display = [
+        "occurred_at", "tenant", "order", "event_type", "source", "event_id", "channel",
+        "received_at", "processed_at",
+    ]
+    list_filter = ["tenant", "source", "channel", "event_type", ("processed_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["tenant", "order"]
+    search_fields = ["event_id", "order__external_id", "correlation_id"]
+    date_hierarchy = "occurred_at"
+    readonly_fields = [
+        "tenant", "order", "source", "event_type", "event_id", "occurred_at", "received_at",
+        "channel", "correlation_id", "processed_at", "pretty_payload",
+    ]
+    exclude = ["payload"]
+
+    @admin.display(description="Payload")
+    def pretty_payload(self, obj: OrderEvent) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2, ensure_ascii=False))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(DeadLetter)
+class DeadLetterAdmin(admin.ModelAdmin):
+    list_display = [
+        "id", "tenant", "kind", "short_reason", "times_received", "last_received_at",
+        "replay_attempts", "replayed_at",
+    ]
+    list_filter = ["tenant", "kind", ("replayed_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["tenant"]
+    search_fields = ["reason", "raw_body", "correlation_id"]
+    actions = ["replay"]
+    readonly_fields = [
+        "tenant", "kind", "source", "reason", "error_list", "pretty_body", "headers",
+        "correlation_id", "received_at", "last_received_at", "times_received",
+        "replay_attempts", "last_replay_at", "replayed_at", "replay_result", "event",
+    ]
+    exclude = ["raw_body", "errors", "body_sha256"]
+
+    @admin.display(description="Reason")
+    def short_reason(self, obj: DeadLetter) -> str:
+        return obj.reason[:120]
+
+    @admin.display(description="Errors")
+    def error_list(self, obj: DeadLetter) -> str:
+        if not isinstance(obj.errors, dict) or not obj.errors:
+            return "—"
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join("", "<li><b>{}</b>: {}</li>", ((k, " ".join(map(str, v)) if isinstance(v, list) else v) for k, v in obj.errors.items())),
+        )
+
+    @admin.display(description="Body")
+    def pretty_body(self, obj: DeadLetter) -> str:
+        try:
+            text = json.dumps(json.loads(obj.raw_body), indent=2, ensure_ascii=False)
+        except ValueError:
+            text = obj.raw_body
+        return format_html("<pre>{}</pre>", text)
+
+    @admin.action(description="Replay selected dead letters")
+    def replay(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
+        ok = failed = 0
+        for letter in queryset.select_related("tenant").order_by("pk"):
+            result = dead_letter_replay(dead_letter=letter)
+            ok += result.ok
+            failed += not result.ok
+        level = messages.SUCCESS if not failed else messages.WARNING
+        self.message_user(request, f"Replayed {ok}; still failing {failed}.", level=level)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

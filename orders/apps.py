@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class OrdersConfig(AppConfig):
+    name = "orders"
+    verbose_name = "Orders and ingestion"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import schema_extensions  # noqa: F401 - registers the OpenAPI auth scheme
+        from . import tasks  # noqa: F401 - registers the Celery tasks in every process

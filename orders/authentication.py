@@ -1,0 +1,99 @@
+"""API-key authentication (Authorization: Bearer <key>) and the tenant checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from .models import ApiKey, Tenant
+from .services.api_keys import hash_api_key
+
+# last_used_at is informational; writing it on every request would double the
+# writes of a busy sender, so it is refreshed at most this often.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiClient:
+    """The authenticated caller of an API-key request (DRF's request.user)."""
+
+    tenant: Tenant
+    api_key: ApiKey
+    is_authenticated: bool = True
+    is_active: bool = True
+
+    def __str__(self) -> str:
+        return f"api-key:{self.api_key.prefix}"
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    keyword = b"bearer"
+
+    def authenticate(self, request: Request) -> tuple[ApiClient, ApiKey] | None:
+        parts = get_authorization_header(request).split()
+        if not parts:
+            return None
+        if parts[0].lower() != self.keyword or len(parts) != 2:
+            raise exceptions.AuthenticationFailed(
+                "Use 'Authorization: Bearer <api key>'.", code="bad_authorization_header"
+            )
+        try:
+            raw = parts[1].decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise exceptions.AuthenticationFailed("Malformed API key.", code="bad_key") from exc
+        key = (
+            ApiKey.objects.select_related("tenant")
+            .filter(key_hash=hash_api_key(raw), revoked_at__isnull=True, tenant__is_active=True)
+            .first()
+        )
+        if key is None:
+            raise exceptions.AuthenticationFailed(
+                "Unknown, revoked or inactive API key.", code="invalid_key"
+            )
+        now = timezone.now()
+        if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        return ApiClient(tenant=key.tenant, api_key=key), key
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="e2a"'
+
+
+class IsTenantAuthenticated(BasePermission):
+    """Any API-key caller; views scope every query by `request.user.tenant`."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return isinstance(request.user, ApiClient)
+
+
+def check_tenant_claims(request: Request, body: Any) -> None:
+    """Older senders name their tenant in X-Tenant-Id or a `tenant` field.
+
+    That is allowed but must be the key's own tenant: a key never acts for another.
+    """
+    tenant: Tenant = request.user.tenant
+    accepted = {tenant.slug, str(tenant.pk)}
+    header = request.headers.get("X-Tenant-Id")
+    if header is not None and header.strip() not in accepted:
+        raise exceptions.PermissionDenied(
+            "X-Tenant-Id does not match the API key's tenant.", code="tenant_mismatch"
+        )
+    claims = []
+    if isinstance(body, dict):
+        claims.append(body.get("tenant"))
+        claims.append(body.get("tenant_id"))
+        for event in body.get("events", []) if isinstance(body.get("events"), list) else []:
+            if isinstance(event, dict):
+                claims.extend((event.get("tenant"), event.get("tenant_id")))
+    for claim in claims:
+        if claim is not None and str(claim).strip() not in accepted:
+            raise exceptions.PermissionDenied(
+                "The body's tenant does not match the API key's tenant.", code="tenant_mismatch"
+            )

@@ -1,0 +1,232 @@
+"""The event contract: turn one JSON object into a validated `EventIn`.
+
+This is the one definition of what an event must look like, used by every ingest
+path (single, typed paths, batch, Standard Webhooks, dead-letter replay). It is a
+plain function rather than a DRF serializer because a batch validates up to 1000
+events per request and a serializer costs ~20× more per event; the OpenAPI schema
+in `orders.api.schemas` documents the same fields and a test keeps them in step.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+
+from .adapters.shopify import ShopifyShapeError, shopify_order_attributes
+from .event_types import EVENT_TYPE_RE
+from .models.order import HANDLING_FLAGS, ServiceLevel
+
+SOURCE_RE = re.compile(r"^[a-z0-9_.-]{1,32}$")
+CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+MAX_ID_LENGTH = 255
+
+# Typed top-level fields: name -> (kind, max length). Everything else at the top
+# level is kept in the stored payload untouched.
+_TEXT_ATTRIBUTES = {
+    "carrier": 64,
+    "tracking_number": 128,
+    "warehouse": 64,
+    "exception_reason": 255,
+    "channel": 64,
+}
+_TEXT_FIELDS_KEPT_IN_PAYLOAD = {"station": 64, "worker_id": 64, "zone": 64}
+_COUNT_ATTRIBUTES = ("line_count", "items_count", "total_amount_cents")
+_OBJECT_ATTRIBUTES = ("customer", "shipping_address")
+
+DOCUMENTED_FIELDS = (
+    {"source", "event_type", "event_id", "order_id", "occurred_at", "payload", "data", "tenant"}
+    | set(_TEXT_ATTRIBUTES)
+    | set(_TEXT_FIELDS_KEPT_IN_PAYLOAD)
+    | set(_COUNT_ATTRIBUTES)
+    | set(_OBJECT_ATTRIBUTES)
+    | {"service_level", "handling", "currency"}
+)
+
+
+class ContractError(ValueError):
+    """The object is not a valid event; `errors` maps each bad field to its problems."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True, slots=True)
+class EventIn:
+    source: str
+    event_type: str
+    event_id: str
+    order_external_id: str
+    occurred_at: datetime
+    raw: dict[str, Any]
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.source, self.event_id)
+
+    @property
+    def version(self) -> str:
+        """Total order of events for "newer wins": time, then a stable tiebreak."""
+        return f"{self.occurred_at.astimezone(UTC).isoformat(timespec='microseconds')}|{self.source}|{self.event_id}"
+
+
+def _identifier(value: Any, name: str, errors: dict[str, list[str]]) -> str | None:
+    if value is None or value == "":
+        errors[name] = ["This field is required."]
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        errors[name] = ["Must be a string."]
+        return None
+    text = str(value)
+    if len(text) > MAX_ID_LENGTH:
+        errors[name] = [f"At most {MAX_ID_LENGTH} characters."]
+    elif not text.isprintable() or not text.strip():
+        errors[name] = ["Must be printable characters, not only spaces."]
+    else:
+        return text
+    return None
+
+
+def parse_occurred_at(
+    value: Any, *, tenant_tz: tzinfo, now: datetime, max_future: timedelta
+) -> tuple[datetime | None, str | None]:
+    """ISO 8601 with offset or Z; a naive time is read in the tenant's time zone."""
+    if not isinstance(value, str) or not value:
+        return None, "Must be an ISO 8601 date-time string."
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None, "Not an ISO 8601 date-time (e.g. 2026-11-28T14:05:00Z)."
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tenant_tz)
+    parsed = parsed.astimezone(UTC)
+    if parsed > now + max_future:
+        return None, f"Is more than {int(max_future.total_seconds() // 3600)} h in the future."
+    return parsed, None
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError("Must be a whole number ≥ 0.")
+    return value
+
+
+def validate_event(
+    obj: Any,
+    *,
+    tenant_tz: tzinfo,
+    now: datetime,
+    max_future: timedelta,
+    fixed_source: str | None = None,
+) -> EventIn:
+    """Validate one event object; raise ContractError naming every bad field."""
+    if not isinstance(obj, Mapping):
+        raise ContractError({"non_field_errors": ["An event must be a JSON object."]})
+    errors: dict[str, list[str]] = {}
+
+    source = obj.get("source", fixed_source)
+    if isinstance(source, str):
+        source = source.strip().lower()
+    if fixed_source is not None and source != fixed_source:
+        errors["source"] = [f"Must be '{fixed_source}' on this endpoint (or left out)."]
+    elif not isinstance(source, str) or not SOURCE_RE.match(source):
+        errors["source"] = ["Required: a word such as shopify, wms or carrier ([a-z0-9_.-], ≤32)."]
+
+    event_type = obj.get("event_type")
+    if isinstance(event_type, str):
+        event_type = event_type.strip().lower()
+    if not isinstance(event_type, str) or not EVENT_TYPE_RE.match(event_type):
+        errors["event_type"] = ["Required: [a-z0-9_.], 1 to 64 characters."]
+
+    event_id = _identifier(obj.get("event_id"), "event_id", errors)
+    order_id = _identifier(obj.get("order_id"), "order_id", errors)
+
+    occurred_at, problem = parse_occurred_at(
+        obj.get("occurred_at"), tenant_tz=tenant_tz, now=now, max_future=max_future
+    )
+    if problem:
+        errors["occurred_at"] = [problem]
+
+    attributes: dict[str, Any] = {}
+    for name in ("payload", "data"):
+        if name in obj and obj[name] is not None and not isinstance(obj[name], Mapping):
+            errors[name] = ["Must be a JSON object."]
+    shopify_order = _embedded_shopify_order(obj)
+    if shopify_order is not None:
+        try:
+            attributes.update(shopify_order_attributes(shopify_order))
+        except ShopifyShapeError as exc:
+            errors["data.order"] = [str(exc)]
+
+    for name, limit in (_TEXT_ATTRIBUTES | _TEXT_FIELDS_KEPT_IN_PAYLOAD).items():
+        value = obj.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str) or len(value) > limit:
+            errors[name] = [f"Must be a string of at most {limit} characters."]
+        elif name in _TEXT_ATTRIBUTES:
+            attributes[name] = value
+    for name in _COUNT_ATTRIBUTES:
+        if obj.get(name) is not None:
+            try:
+                attributes[name] = _count(obj[name])
+            except ValueError as exc:
+                errors[name] = [str(exc)]
+    for name in _OBJECT_ATTRIBUTES:
+        if obj.get(name) is not None:
+            if isinstance(obj[name], Mapping):
+                attributes[name] = dict(obj[name])
+            else:
+                errors[name] = ["Must be a JSON object."]
+    if obj.get("currency") is not None:
+        currency = obj["currency"]
+        if isinstance(currency, str) and CURRENCY_RE.match(currency.upper()):
+            attributes["currency"] = currency.upper()
+        else:
+            errors["currency"] = ["Must be a three-letter ISO 4217 code."]
+    if obj.get("service_level") is not None:
+        level = obj["service_level"]
+        level = level.strip().lower() if isinstance(level, str) else level
+        if level in ServiceLevel.values:
+            attributes["service_level"] = level
+        else:
+            errors["service_level"] = [f"Must be one of {', '.join(ServiceLevel.values)}."]
+    if obj.get("handling") is not None:
+        handling = obj["handling"]
+        if not isinstance(handling, list) or not all(isinstance(h, str) for h in handling):
+            errors["handling"] = ["Must be a list of strings."]
+        else:
+            flags = {h.strip().lower() for h in handling}
+            unknown = sorted(flags - set(HANDLING_FLAGS))
+            if unknown:
+                errors["handling"] = [
+                    f"Unknown flags {', '.join(unknown)}; allowed: {', '.join(HANDLING_FLAGS)}."
+                ]
+            else:
+                attributes["handling"] = sorted(flags)
+
+    if errors:
+        raise ContractError(errors)
+    assert source and event_type and event_id and order_id and occurred_at  # for type checkers
+    return EventIn(
+        source=source,
+        event_type=event_type,
+        event_id=event_id,
+        order_external_id=order_id,
+        occurred_at=occurred_at,
+        raw=dict(obj),
+        attributes=attributes,
+    )
+
+
+def _embedded_shopify_order(obj: Mapping[str, Any]) -> Any:
+    """Shopify-fed senders put the whole order under data.order (or payload.order)."""
+    for container in ("data", "payload"):
+        inner = obj.get(container)
+        if isinstance(inner, Mapping) and isinstance(inner.get("order"), Mapping):
+            return inner["order"]
+    return None

@@ -1,0 +1,18 @@
+"""Models of the orders app, one module per aggregate."""
+
+from .dead_letter import DeadLetter
+from .event import OrderEvent
+from .order import Order, OrderStatus, ServiceLevel
+from .tenant import ApiKey, Tenant, WebhookSecret, WebhookSecretKind
+
+__all__ = [
+    "ApiKey",
+    "DeadLetter",
+    "Order",
+    "OrderEvent",
+    "OrderStatus",
+    "ServiceLevel",
+    "Tenant",
+    "WebhookSecret",
+    "WebhookSecretKind",
+]

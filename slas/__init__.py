@@ -1,0 +1,1 @@
+"""The slas app; its models and services arrive with their issues (see DESIGN.md)."""
