@@ -53,9 +53,11 @@ def events_process(*, event_ids: Sequence[int]) -> int:
                     log.exception("follow-up handler failed", extra={"handler": name})
                     raise
             now = timezone.now()
-            processed += OrderEvent.objects.filter(
+            done = OrderEvent.objects.filter(
                 pk__in=[e.pk for e in events], processed_at__isnull=True
             ).update(processed_at=now)
+            processed += done
+            log.info("events processed", extra={"order_id": order_id, "count": done})
     return processed
 
 
