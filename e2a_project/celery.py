@@ -27,7 +27,8 @@ app = Celery("e2a")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-CORRELATION_TASK_HEADER = "correlation_id"
+# Not "correlation_id": Celery already uses that name on a task request (the task id).
+CORRELATION_TASK_HEADER = "e2a_correlation_id"
 
 
 @before_task_publish.connect

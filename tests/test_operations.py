@@ -101,7 +101,7 @@ def test_a_task_published_from_a_request_carries_the_id_in_its_message(api, _eag
     messages = [json.loads(p.read_text()) for p in tmp_path.glob("*.msg")]
     assert len(messages) == 1
     assert messages[0]["headers"]["task"] == "orders.process_events"
-    assert messages[0]["headers"]["correlation_id"] == "trace-7"
+    assert messages[0]["headers"]["e2a_correlation_id"] == "trace-7"
 
 
 @pytest.mark.django_db
