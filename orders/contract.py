@@ -22,6 +22,10 @@ from .models.order import HANDLING_FLAGS, ServiceLevel
 SOURCE_RE = re.compile(r"^[a-z0-9_.-]{1,32}$")
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 MAX_ID_LENGTH = 255
+# Bounds that keep every value storable (PostgreSQL integer columns) and plausible.
+MAX_COUNT = 1_000_000
+MAX_AMOUNT_CENTS = 10**15
+EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=UTC)
 
 # Typed top-level fields: name -> (kind, max length). Everything else at the top
 # level is kept in the stored payload untouched.
@@ -99,20 +103,33 @@ def parse_occurred_at(
         return None, "Must be an ISO 8601 date-time string."
     try:
         parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=tenant_tz)
+        parsed = parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None, "Not an ISO 8601 date-time (e.g. 2026-11-28T14:05:00Z)."
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=tenant_tz)
-    parsed = parsed.astimezone(UTC)
+    if parsed < EARLIEST_OCCURRED_AT:
+        return None, "Is before 2000-01-01; check the sender's clock."
     if parsed > now + max_future:
         return None, f"Is more than {int(max_future.total_seconds() // 3600)} h in the future."
     return parsed, None
 
 
-def _count(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError("Must be a whole number ≥ 0.")
+def _count(value: Any, maximum: int = MAX_COUNT) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+        raise ValueError(f"Must be a whole number from 0 to {maximum}.")
     return value
+
+
+def _has_nul(value: Any) -> bool:
+    """PostgreSQL cannot store U+0000 in text or jsonb: such a body is refused up front."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def validate_event(
@@ -122,10 +139,17 @@ def validate_event(
     now: datetime,
     max_future: timedelta,
     fixed_source: str | None = None,
+    may_contain_nul: bool = True,
 ) -> EventIn:
-    """Validate one event object; raise ContractError naming every bad field."""
+    """Validate one event object; raise ContractError naming every bad field.
+
+    `may_contain_nul=False` skips the walk for U+0000 when the caller already knows
+    the raw body has no escaped NUL (the common case; it saves a full traversal).
+    """
     if not isinstance(obj, Mapping):
         raise ContractError({"non_field_errors": ["An event must be a JSON object."]})
+    if may_contain_nul and _has_nul(obj):
+        raise ContractError({"non_field_errors": ["Text must not contain NUL (U+0000) characters."]})
     errors: dict[str, list[str]] = {}
 
     source = obj.get("source", fixed_source)
@@ -172,10 +196,16 @@ def validate_event(
             attributes[name] = value
     for name in _COUNT_ATTRIBUTES:
         if obj.get(name) is not None:
+            maximum = MAX_AMOUNT_CENTS if name == "total_amount_cents" else MAX_COUNT
             try:
-                attributes[name] = _count(obj[name])
+                attributes[name] = _count(obj[name], maximum)
             except ValueError as exc:
                 errors[name] = [str(exc)]
+    for name in _COUNT_ATTRIBUTES:  # values derived from an embedded Shopify order
+        if name in attributes and name not in obj:
+            maximum = MAX_AMOUNT_CENTS if name == "total_amount_cents" else MAX_COUNT
+            if attributes[name] > maximum:
+                errors[f"data.order.{name}"] = [f"Must be at most {maximum}."]
     for name in _OBJECT_ATTRIBUTES:
         if obj.get(name) is not None:
             if isinstance(obj[name], Mapping):

@@ -220,3 +220,39 @@ def test_order_ids_may_hold_any_printable_characters(api):
         assert api.post("/ingest/events", event_body(event_id=f"o{i}", order_id=order_id)).status_code == 202
     assert api.post("/ingest/events", event_body(order_id="tab\there")).status_code == 400
     assert api.post("/ingest/events", event_body(order_id="x" * 256)).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # U+0000 cannot be stored by PostgreSQL (text or jsonb)
+        '{"source":"wms","event_type":"order_paid","event_id":"n1","order_id":"1",'
+        '"occurred_at":"2026-11-27T10:00:00Z","payload":{"note":"a\\u0000b"}}',
+        # a lone UTF-16 surrogate cannot be encoded as UTF-8
+        '{"source":"wms","event_type":"order_paid","event_id":"n2","order_id":"1",'
+        '"occurred_at":"2026-11-27T10:00:00Z","payload":{"note":"\\ud800"}}',
+        # nesting deep enough to exhaust a recursive parser
+        '{"payload":' + "[" * 100_000 + "]" * 100_000 + "}",
+    ],
+    ids=["nul", "lone-surrogate", "deep-nesting"],
+)
+def test_unstorable_json_is_a_4xx_not_a_500(api, raw):
+    response = api.post("/ingest/events", raw=raw)
+    assert response.status_code == 400
+    assert OrderEvent.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("total_amount_cents", 10**20),
+        ("line_count", 2**40),
+        ("items_count", True),
+        ("occurred_at", "0001-01-01T00:30:00+01:00"),
+        ("occurred_at", "1970-01-01T00:00:00Z"),
+    ],
+)
+def test_values_the_database_cannot_hold_are_refused_by_name(api, field, value):
+    response = api.post("/ingest/events", event_body(**{field: value}))
+    assert response.status_code == 400
+    assert field in response.json()["errors"]
