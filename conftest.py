@@ -42,8 +42,12 @@ def _postgres_problem() -> str | None:
     db = settings.DATABASES["default"]
     try:
         psycopg.connect(
-            host=db["HOST"] or None, port=db["PORT"] or None, user=db["USER"] or None,
-            password=db["PASSWORD"] or None, dbname="postgres", connect_timeout=3,
+            host=db["HOST"] or None,
+            port=db["PORT"] or None,
+            user=db["USER"] or None,
+            password=db["PASSWORD"] or None,
+            dbname="postgres",
+            connect_timeout=3,
         ).close()
     except psycopg.Error as exc:
         return f"PostgreSQL unreachable: {exc}"
@@ -63,7 +67,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     redis_problem = _redis_problem()
     for item in items:
         if "postgres" in item.keywords and not pg:
-            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL (.ci/run does)"))
+            item.add_marker(
+                pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL (.ci/run does)")
+            )
         if "redis" in item.keywords and redis_problem:
             item.add_marker(pytest.mark.skip(reason=f"needs Redis: {redis_problem}"))
 

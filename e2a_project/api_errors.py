@@ -41,5 +41,7 @@ def json_exception_handler(exc: Exception, context: dict[str, Any]) -> Response 
             "errors": errors,
         }
     elif isinstance(exc, exceptions.APIException) and isinstance(response.data, dict):
-        response.data.setdefault("code", exc.get_codes() if isinstance(exc.get_codes(), str) else "error")
+        response.data.setdefault(
+            "code", exc.get_codes() if isinstance(exc.get_codes(), str) else "error"
+        )
     return response

@@ -143,8 +143,6 @@ INGEST_LOCK_TTL_SECONDS = env.float("INGEST_LOCK_TTL_SECONDS", default=5.0)
 INGEST_SWEEP_AFTER_SECONDS = env.int("INGEST_SWEEP_AFTER_SECONDS", default=120)
 # Events dated further ahead than this are refused (a sender's clock is broken).
 INGEST_MAX_FUTURE_SKEW_SECONDS = env.int("INGEST_MAX_FUTURE_SKEW_SECONDS", default=24 * 3600)
-# Standard Webhooks timestamp tolerance.
-WEBHOOK_TOLERANCE_SECONDS = env.int("WEBHOOK_TOLERANCE_SECONDS", default=300)
 
 # --- DRF / OpenAPI -------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -72,6 +72,16 @@ class WebhookSecretForm(forms.ModelForm):
         fields = ["tenant", "kind", "secret", "label", "is_active"]
         widgets = {"secret": forms.PasswordInput(render_value=False)}
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            # The stored secret is never rendered, so it cannot be required back.
+            self.fields["secret"].required = False
+            self.fields["secret"].help_text = "Leave blank to keep the current secret."
+
+    def clean_secret(self) -> str:
+        return self.cleaned_data["secret"] or (self.instance.secret if self.instance.pk else "")
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         if data.get("kind") and data.get("secret"):
@@ -105,17 +115,35 @@ class OrderEventInline(admin.TabularInline):
 
 
 STAGE_FIELDS = [
-    "placed_at", "paid_at", "pick_started_at", "picked_at", "pack_started_at", "packed_at",
-    "label_printed_at", "manifested_at", "shipped_at", "in_transit_at", "out_for_delivery_at",
-    "delivery_failed_at", "delivered_at", "returned_at", "cancelled_at",
+    "placed_at",
+    "paid_at",
+    "pick_started_at",
+    "picked_at",
+    "pack_started_at",
+    "packed_at",
+    "label_printed_at",
+    "manifested_at",
+    "shipped_at",
+    "in_transit_at",
+    "out_for_delivery_at",
+    "delivery_failed_at",
+    "delivered_at",
+    "returned_at",
+    "cancelled_at",
 ]
 
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     list_display = [
-        "external_id", "tenant", "status", "service_level", "warehouse", "carrier",
-        "event_count", "last_event_at",
+        "external_id",
+        "tenant",
+        "status",
+        "service_level",
+        "warehouse",
+        "carrier",
+        "event_count",
+        "last_event_at",
     ]
     list_filter = ["tenant", "status", "service_level", "warehouse"]
     list_select_related = ["tenant"]
@@ -123,20 +151,38 @@ class OrderAdmin(admin.ModelAdmin):
     date_hierarchy = "last_event_at"
     inlines = [OrderEventInline]
     fieldsets = [
-        (None, {"fields": ["tenant", "external_id", "source", "channel", "status", "status_as_of"]}),
-        ("Stage times (first report)", {"fields": STAGE_FIELDS + ["failed_delivery_attempts"]}),
+        (
+            None,
+            {"fields": ["tenant", "external_id", "source", "channel", "status", "status_as_of"]},
+        ),
+        ("Stage times (first report)", {"fields": [*STAGE_FIELDS, "failed_delivery_attempts"]}),
         (
             "Details",
             {
                 "fields": [
-                    "service_level", "handling", "line_count", "items_count", "total_amount_cents",
-                    "currency", "financial_status", "carrier", "tracking_number", "warehouse",
-                    "exception_reason", "tags", "customer", "shipping_address", "line_items",
+                    "service_level",
+                    "handling",
+                    "line_count",
+                    "items_count",
+                    "total_amount_cents",
+                    "currency",
+                    "financial_status",
+                    "carrier",
+                    "tracking_number",
+                    "warehouse",
+                    "exception_reason",
+                    "tags",
+                    "customer",
+                    "shipping_address",
+                    "line_items",
                     "shipping_lines",
                 ]
             },
         ),
-        ("Bookkeeping", {"fields": ["event_count", "last_event_at", "first_seen_at", "updated_at"]}),
+        (
+            "Bookkeeping",
+            {"fields": ["event_count", "last_event_at", "first_seen_at", "updated_at"]},
+        ),
     ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
@@ -153,16 +199,38 @@ class OrderAdmin(admin.ModelAdmin):
 @admin.register(OrderEvent)
 class OrderEventAdmin(admin.ModelAdmin):
     list_display = [
-        "occurred_at", "tenant", "order", "event_type", "source", "event_id", "channel",
-        "received_at", "processed_at",
+        "occurred_at",
+        "tenant",
+        "order",
+        "event_type",
+        "source",
+        "event_id",
+        "channel",
+        "received_at",
+        "processed_at",
     ]
-    list_filter = ["tenant", "source", "channel", "event_type", ("processed_at", admin.EmptyFieldListFilter)]
+    list_filter = [
+        "tenant",
+        "source",
+        "channel",
+        "event_type",
+        ("processed_at", admin.EmptyFieldListFilter),
+    ]
     list_select_related = ["tenant", "order"]
     search_fields = ["event_id", "order__external_id", "correlation_id"]
     date_hierarchy = "occurred_at"
     readonly_fields = [
-        "tenant", "order", "source", "event_type", "event_id", "occurred_at", "received_at",
-        "channel", "correlation_id", "processed_at", "pretty_payload",
+        "tenant",
+        "order",
+        "source",
+        "event_type",
+        "event_id",
+        "occurred_at",
+        "received_at",
+        "channel",
+        "correlation_id",
+        "processed_at",
+        "pretty_payload",
     ]
     exclude = ["payload"]
 
@@ -183,17 +251,36 @@ class OrderEventAdmin(admin.ModelAdmin):
 @admin.register(DeadLetter)
 class DeadLetterAdmin(admin.ModelAdmin):
     list_display = [
-        "id", "tenant", "kind", "short_reason", "times_received", "last_received_at",
-        "replay_attempts", "replayed_at",
+        "id",
+        "tenant",
+        "kind",
+        "short_reason",
+        "times_received",
+        "last_received_at",
+        "replay_attempts",
+        "replayed_at",
     ]
     list_filter = ["tenant", "kind", ("replayed_at", admin.EmptyFieldListFilter)]
     list_select_related = ["tenant"]
     search_fields = ["reason", "raw_body", "correlation_id"]
     actions = ["replay"]
     readonly_fields = [
-        "tenant", "kind", "source", "reason", "error_list", "pretty_body", "headers",
-        "correlation_id", "received_at", "last_received_at", "times_received",
-        "replay_attempts", "last_replay_at", "replayed_at", "replay_result", "event",
+        "tenant",
+        "kind",
+        "source",
+        "reason",
+        "error_list",
+        "pretty_body",
+        "headers",
+        "correlation_id",
+        "received_at",
+        "last_received_at",
+        "times_received",
+        "replay_attempts",
+        "last_replay_at",
+        "replayed_at",
+        "replay_result",
+        "event",
     ]
     exclude = ["raw_body", "errors", "body_sha256"]
 
@@ -207,7 +294,14 @@ class DeadLetterAdmin(admin.ModelAdmin):
             return "—"
         return format_html(
             "<ul>{}</ul>",
-            format_html_join("", "<li><b>{}</b>: {}</li>", ((k, " ".join(map(str, v)) if isinstance(v, list) else v) for k, v in obj.errors.items())),
+            format_html_join(
+                "",
+                "<li><b>{}</b>: {}</li>",
+                (
+                    (k, " ".join(map(str, v)) if isinstance(v, list) else v)
+                    for k, v in obj.errors.items()
+                ),
+            ),
         )
 
     @admin.display(description="Body")
@@ -220,13 +314,16 @@ class DeadLetterAdmin(admin.ModelAdmin):
 
     @admin.action(description="Replay selected dead letters")
     def replay(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
+        pending = queryset.filter(replayed_at__isnull=True)
+        skipped = queryset.count() - pending.count()
         ok = failed = 0
-        for letter in queryset.select_related("tenant").order_by("pk"):
+        for letter in pending.select_related("tenant").order_by("pk"):
             result = dead_letter_replay(dead_letter=letter)
             ok += result.ok
             failed += not result.ok
         level = messages.SUCCESS if not failed else messages.WARNING
-        self.message_user(request, f"Replayed {ok}; still failing {failed}.", level=level)
+        note = f" ({skipped} already replayed, skipped)" if skipped else ""
+        self.message_user(request, f"Replayed {ok}; still failing {failed}.{note}", level=level)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -7,5 +7,7 @@ class OrdersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import schema_extensions  # noqa: F401 - registers the OpenAPI auth scheme
-        from . import tasks  # noqa: F401 - registers the Celery tasks in every process
+        from . import (
+            schema_extensions,  # noqa: F401 - registers the OpenAPI auth scheme
+            tasks,  # noqa: F401 - registers the Celery tasks in every process
+        )

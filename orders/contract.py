@@ -3,7 +3,7 @@
 This is the one definition of what an event must look like, used by every ingest
 path (single, typed paths, batch, Standard Webhooks, dead-letter replay). It is a
 plain function rather than a DRF serializer because a batch validates up to 1000
-events per request and a serializer costs ~20× more per event; the OpenAPI schema
+events per request and a serializer costs about 20 times more per event; the OpenAPI schema
 in `orders.api.schemas` documents the same fields and a test keeps them in step.
 """
 
@@ -75,7 +75,8 @@ class EventIn:
     @property
     def version(self) -> str:
         """Total order of events for "newer wins": time, then a stable tiebreak."""
-        return f"{self.occurred_at.astimezone(UTC).isoformat(timespec='microseconds')}|{self.source}|{self.event_id}"
+        at = self.occurred_at.astimezone(UTC).isoformat(timespec="microseconds")
+        return f"{at}|{self.source}|{self.event_id}"
 
 
 def _identifier(value: Any, name: str, errors: dict[str, list[str]]) -> str | None:
@@ -149,7 +150,9 @@ def validate_event(
     if not isinstance(obj, Mapping):
         raise ContractError({"non_field_errors": ["An event must be a JSON object."]})
     if may_contain_nul and _has_nul(obj):
-        raise ContractError({"non_field_errors": ["Text must not contain NUL (U+0000) characters."]})
+        raise ContractError(
+            {"non_field_errors": ["Text must not contain NUL (U+0000) characters."]}
+        )
     errors: dict[str, list[str]] = {}
 
     source = obj.get("source", fixed_source)

@@ -35,8 +35,9 @@ def insert_returning_new(
     with connection.cursor() as cursor:
         for start in range(0, len(objs), chunk_size):
             chunk = objs[start : start + chunk_size]
+            # Only identifiers from model metadata are interpolated; values are parameters.
             sql = (
-                f"INSERT INTO {qn(opts.db_table)} ({column_sql}) VALUES "
+                f"INSERT INTO {qn(opts.db_table)} ({column_sql}) VALUES "  # noqa: S608
                 f"{', '.join([row_sql] * len(chunk))} "
                 f"ON CONFLICT ({conflict_sql}) DO NOTHING RETURNING {returning_sql}"
             )

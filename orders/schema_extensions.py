@@ -7,5 +7,9 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
     target_class = "orders.authentication.ApiKeyAuthentication"
     name = "ApiKey"
 
-    def get_security_definition(self, auto_schema):  # noqa: ANN001, ANN201 - library hook
-        return {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer <API key>"}
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "Authorization: Bearer <API key>",
+        }

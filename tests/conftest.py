@@ -16,9 +16,16 @@ class ApiClient:
         self.client = client
         self.key = key
 
-    def post(self, path: str, body: Any = None, *, key: str | None = "default",
-             raw: bytes | str | None = None, content_type: str = "application/json",
-             **headers: str):
+    def post(
+        self,
+        path: str,
+        body: Any = None,
+        *,
+        key: str | None = "default",
+        raw: bytes | str | None = None,
+        content_type: str = "application/json",
+        **headers: str,
+    ):
         token = self.key if key == "default" else key
         if token:
             headers["HTTP_AUTHORIZATION"] = f"Bearer {token}"

@@ -25,7 +25,9 @@ def _post_concurrently(key: str, bodies: list[dict]) -> list[int]:
             client = Client()
             barrier.wait(timeout=10)
             return client.post(
-                "/ingest/events", data=json.dumps(body), content_type="application/json",
+                "/ingest/events",
+                data=json.dumps(body),
+                content_type="application/json",
                 HTTP_AUTHORIZATION=f"Bearer {key}",
             ).status_code
         finally:
@@ -112,8 +114,10 @@ def test_broker_outage_after_commit_loses_nothing(broker, caplog):
     tenant = TenantFactory(slug="outage")
     key = api_key_for(tenant)
     response = Client().post(
-        "/ingest/events", data=json.dumps(event_body(event_id="during-outage")),
-        content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {key}",
+        "/ingest/events",
+        data=json.dumps(event_body(event_id="during-outage")),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
     )
 
     assert response.status_code == 202  # the sender is done: the event is stored

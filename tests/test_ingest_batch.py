@@ -14,23 +14,34 @@ BATCH = "/ingest/v2/events/batch"
 
 def test_good_duplicate_and_bad_events_each_get_their_own_result(api):
     api.post("/ingest/events", event_body(event_id="already"))
-    response = api.post(BATCH, {
-        "batch_id": "b-1",
-        "priority": "high",
-        "events": [
-            event_body(event_id="n1", event_type="pick_completed"),
-            event_body(event_id="already"),
-            {"source": "wms", "event_type": "pick_completed", "order_id": "#2"},  # no id, no time
-            event_body(event_id="n2", order_id="#2"),
-            event_body(event_id="n1", event_type="pick_completed"),  # repeated inside the batch
-        ],
-    })
+    response = api.post(
+        BATCH,
+        {
+            "batch_id": "b-1",
+            "priority": "high",
+            "events": [
+                event_body(event_id="n1", event_type="pick_completed"),
+                event_body(event_id="already"),
+                {
+                    "source": "wms",
+                    "event_type": "pick_completed",
+                    "order_id": "#2",
+                },  # no id, no time
+                event_body(event_id="n2", order_id="#2"),
+                event_body(event_id="n1", event_type="pick_completed"),  # repeated inside the batch
+            ],
+        },
+    )
 
     assert response.status_code == 200
     data = response.json()
     assert (data["batch_id"], data["priority"]) == ("b-1", "high")
     assert [r["status"] for r in data["results"]] == [
-        "accepted", "duplicate", "rejected", "accepted", "duplicate",
+        "accepted",
+        "duplicate",
+        "rejected",
+        "accepted",
+        "duplicate",
     ]
     assert (data["processed_count"], data["duplicate_count"], data["rejected_count"]) == (2, 2, 1)
     rejected = data["results"][2]
@@ -89,9 +100,12 @@ def test_storage_is_set_based_not_per_event(api, django_assert_max_num_queries):
     """A batch costs the same number of queries for 10 events as for 200."""
 
     def body(prefix: str, n: int) -> dict:
-        return {"events": [
-            event_body(event_id=f"{prefix}-{i}", order_id=f"{prefix}-{i % 50}") for i in range(n)
-        ]}
+        return {
+            "events": [
+                event_body(event_id=f"{prefix}-{i}", order_id=f"{prefix}-{i % 50}")
+                for i in range(n)
+            ]
+        }
 
     from django.db import connection
     from django.test.utils import CaptureQueriesContext

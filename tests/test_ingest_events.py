@@ -14,16 +14,26 @@ pytestmark = pytest.mark.django_db
 
 
 def test_new_event_is_accepted_stored_and_projected(api):
-    response = api.post("/ingest/events", event_body(event_id="e-1", carrier="DHL"),
-                        HTTP_X_CORRELATION_ID="corr-123")
+    response = api.post(
+        "/ingest/events",
+        event_body(event_id="e-1", carrier="DHL"),
+        HTTP_X_CORRELATION_ID="corr-123",
+    )
 
     assert response.status_code == 202
     assert response.json() == {
-        "status": "accepted", "event_id": "e-1", "order_id": "#1001", "correlation_id": "corr-123",
+        "status": "accepted",
+        "event_id": "e-1",
+        "order_id": "#1001",
+        "correlation_id": "corr-123",
     }
     assert response["X-Correlation-ID"] == "corr-123"
     event = OrderEvent.objects.get()
-    assert (event.source, event.event_type, event.correlation_id) == ("wms", "order_paid", "corr-123")
+    assert (event.source, event.event_type, event.correlation_id) == (
+        "wms",
+        "order_paid",
+        "corr-123",
+    )
     order = Order.objects.get()
     assert order.external_id == "#1001"
     assert order.status == "paid"
@@ -54,14 +64,28 @@ def test_accepted_event_is_processed_by_the_follow_up_task(api, django_capture_o
 def test_every_bad_field_is_named_and_the_body_is_dead_lettered(api):
     response = api.post(
         "/ingest/events",
-        {"source": "wms", "event_type": "Not A Type!", "order_id": "", "occurred_at": "yesterday",
-         "line_count": -2, "handling": ["sparkly"], "service_level": "warp"},
+        {
+            "source": "wms",
+            "event_type": "Not A Type!",
+            "order_id": "",
+            "occurred_at": "yesterday",
+            "line_count": -2,
+            "handling": ["sparkly"],
+            "service_level": "warp",
+        },
     )
 
     assert response.status_code == 400
     errors = response.json()["errors"]
-    assert set(errors) == {"event_type", "event_id", "order_id", "occurred_at", "line_count",
-                           "handling", "service_level"}
+    assert set(errors) == {
+        "event_type",
+        "event_id",
+        "order_id",
+        "occurred_at",
+        "line_count",
+        "handling",
+        "service_level",
+    }
     letter = DeadLetter.objects.get(pk=response.json()["dead_letter_id"])
     assert letter.kind == "event" and "occurred_at" in letter.errors
     assert OrderEvent.objects.count() == 0 and Order.objects.count() == 0
@@ -84,7 +108,9 @@ def test_a_retried_bad_body_counts_on_one_dead_letter(api):
     ],
 )
 def test_missing_or_wrong_credentials_are_401(client, tenant, headers, expected):
-    response = client.post("/ingest/events", data=event_body(), content_type="application/json", **headers)
+    response = client.post(
+        "/ingest/events", data=event_body(), content_type="application/json", **headers
+    )
     assert response.status_code == expected
     assert response["WWW-Authenticate"].startswith("Bearer")
     assert OrderEvent.objects.count() == 0
@@ -130,7 +156,12 @@ def test_one_tenant_cannot_touch_another_tenants_order(api, client):
 
 
 def test_non_json_is_415_and_malformed_json_is_400(api):
-    assert api.post("/ingest/events", raw="a=b", content_type="application/x-www-form-urlencoded").status_code == 415
+    assert (
+        api.post(
+            "/ingest/events", raw="a=b", content_type="application/x-www-form-urlencoded"
+        ).status_code
+        == 415
+    )
     response = api.post("/ingest/events", raw="{not json", content_type="application/json")
     assert response.status_code == 400
     assert OrderEvent.objects.count() == 0
@@ -165,8 +196,9 @@ def test_far_future_time_is_refused(api):
 
 def test_unknown_type_is_stored_for_the_timeline_but_changes_no_state(api):
     api.post("/ingest/events", event_body(event_type="order_paid", event_id="a"))
-    response = api.post("/ingest/events", event_body(event_type="gift_note.printed", event_id="b",
-                                                    carrier="UPS"))
+    response = api.post(
+        "/ingest/events", event_body(event_type="gift_note.printed", event_id="b", carrier="UPS")
+    )
     assert response.status_code == 202
     order = Order.objects.get()
     assert order.status == "paid" and order.event_count == 2
@@ -183,9 +215,17 @@ def test_typed_fields_land_on_the_order(api):
     api.post(
         "/ingest/events",
         event_body(
-            tracking_number="1Z999", line_count=2, items_count=5, total_amount_cents=12999,
-            currency="eur", service_level="Express", warehouse="BER-1",
-            handling=["hazmat", "Fragile"], station="P4", worker_id="w-7", zone="A",
+            tracking_number="1Z999",
+            line_count=2,
+            items_count=5,
+            total_amount_cents=12999,
+            currency="eur",
+            service_level="Express",
+            warehouse="BER-1",
+            handling=["hazmat", "Fragile"],
+            station="P4",
+            worker_id="w-7",
+            zone="A",
         ),
     )
     order = Order.objects.get()
@@ -197,10 +237,16 @@ def test_typed_fields_land_on_the_order(api):
 
 def test_shopify_order_under_data_lands_on_the_order(api):
     shopify_order = {
-        "id": 450789469, "name": "#1001", "total_price": "199.65", "currency": "USD",
-        "financial_status": "paid", "tags": "rush, Gift Wrap, vip",
-        "line_items": [{"id": 1, "sku": "A", "quantity": 2, "price": "50.00"},
-                       {"id": 2, "sku": "B", "quantity": 1, "price": "99.65"}],
+        "id": 450789469,
+        "name": "#1001",
+        "total_price": "199.65",
+        "currency": "USD",
+        "financial_status": "paid",
+        "tags": "rush, Gift Wrap, vip",
+        "line_items": [
+            {"id": 1, "sku": "A", "quantity": 2, "price": "50.00"},
+            {"id": 2, "sku": "B", "quantity": 1, "price": "99.65"},
+        ],
         "shipping_lines": [{"title": "Express Shipping", "code": "EXP", "price": "10.00"}],
         "customer": {"id": 7, "email": "c@example.com", "first_name": "Ada", "note": "x"},
         "shipping_address": {"address1": "1 Main St", "zip": "10115", "country_code": "DE"},
@@ -217,7 +263,10 @@ def test_shopify_order_under_data_lands_on_the_order(api):
 
 def test_order_ids_may_hold_any_printable_characters(api):
     for i, order_id in enumerate(["#1001", "A/B 7", "ü-ß-€", "x" * 255]):
-        assert api.post("/ingest/events", event_body(event_id=f"o{i}", order_id=order_id)).status_code == 202
+        assert (
+            api.post("/ingest/events", event_body(event_id=f"o{i}", order_id=order_id)).status_code
+            == 202
+        )
     assert api.post("/ingest/events", event_body(order_id="tab\there")).status_code == 400
     assert api.post("/ingest/events", event_body(order_id="x" * 256)).status_code == 400
 

@@ -48,8 +48,14 @@ def test_metrics_count_events_by_outcome(api, client):
     api.post("/ingest/events", event_body(event_id="m1"))
     api.post("/ingest/events", event_body(event_id="m2", event_type="weird.custom"))
     text = client.get("/metrics").content.decode()
-    assert 'e2a_events_total{event_type="order_paid",outcome="accepted",source="wms",tenant="acme"}' in text
-    assert 'e2a_events_total{event_type="order_paid",outcome="duplicate",source="wms",tenant="acme"}' in text
+    assert (
+        'e2a_events_total{event_type="order_paid",outcome="accepted",source="wms",tenant="acme"}'
+        in text
+    )
+    assert (
+        'e2a_events_total{event_type="order_paid",outcome="duplicate",source="wms",tenant="acme"}'
+        in text
+    )
     assert 'event_type="other",outcome="accepted"' in text  # free-form types share one label
     assert "e2a_ingest_latency_seconds_bucket" in text
     assert "django_http_requests_total_by_method_total" in text
@@ -72,8 +78,9 @@ def json_log_lines():
 
 @pytest.mark.django_db(transaction=True)  # commits inside the request, as in production
 def test_correlation_id_reaches_the_event_the_task_and_every_log_line(api, json_log_lines):
-    response = api.post("/ingest/events", event_body(occurred_at="garbage"),
-                        HTTP_X_CORRELATION_ID="trace-42")
+    response = api.post(
+        "/ingest/events", event_body(occurred_at="garbage"), HTTP_X_CORRELATION_ID="trace-42"
+    )
     assert response.status_code == 400
     response = api.post("/ingest/events", event_body(), HTTP_X_CORRELATION_ID="trace-42")
     assert response["X-Correlation-ID"] == "trace-42"
@@ -85,18 +92,23 @@ def test_correlation_id_reaches_the_event_the_task_and_every_log_line(api, json_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_task_published_from_a_request_carries_the_id_in_its_message(api, _eager_celery, tmp_path):
+def test_a_task_published_from_a_request_carries_the_id_in_its_message(
+    api, _eager_celery, tmp_path
+):
     """Through a real (filesystem) broker: the queued message holds the request's id."""
     switch = BrokerSwitch(_eager_celery)
     switch.down()  # not eager any more
     _eager_celery.conf.broker_transport_options = {
-        "data_folder_in": str(tmp_path), "data_folder_out": str(tmp_path),
+        "data_folder_in": str(tmp_path),
+        "data_folder_out": str(tmp_path),
     }
     switch._use("filesystem://")
     try:
         api.post("/ingest/events", event_body(), HTTP_X_CORRELATION_ID="trace-7")
     finally:
-        _eager_celery.conf.broker_transport_options = django_settings.CELERY_BROKER_TRANSPORT_OPTIONS
+        _eager_celery.conf.broker_transport_options = (
+            django_settings.CELERY_BROKER_TRANSPORT_OPTIONS
+        )
         switch.up()
     messages = [json.loads(p.read_text()) for p in tmp_path.glob("*.msg")]
     assert len(messages) == 1

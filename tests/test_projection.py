@@ -17,15 +17,21 @@ from .factories import event_body
 
 BASE = datetime(2026, 11, 23, 8, tzinfo=UTC)
 SNAPSHOT_FIELDS = [
-    f.name for f in Order._meta.fields
+    f.name
+    for f in Order._meta.fields
     if f.name not in {"id", "tenant", "first_seen_at", "updated_at", "external_id", "source"}
 ]
 
 
 def _event(i: int, event_type: str, minutes: int, attributes: dict) -> EventIn:
     return EventIn(
-        source="wms", event_type=event_type, event_id=f"e{i}", order_external_id="#1",
-        occurred_at=BASE + timedelta(minutes=minutes), raw={}, attributes=attributes,
+        source="wms",
+        event_type=event_type,
+        event_id=f"e{i}",
+        order_external_id="#1",
+        occurred_at=BASE + timedelta(minutes=minutes),
+        raw={},
+        attributes=attributes,
     )
 
 
@@ -75,12 +81,14 @@ def test_older_event_never_overwrites_newer_data():
 
 
 def test_stage_times_keep_the_first_report_and_status_the_latest_stage():
-    state = _project([
-        _event(1, "delivered", 300, {}),
-        _event(2, "order_paid", 0, {}),
-        _event(3, "pick_completed", 100, {}),
-        _event(4, "pick_completed", 90, {}),  # an earlier scan of the same stage arrives late
-    ])
+    state = _project(
+        [
+            _event(1, "delivered", 300, {}),
+            _event(2, "order_paid", 0, {}),
+            _event(3, "pick_completed", 100, {}),
+            _event(4, "pick_completed", 90, {}),  # an earlier scan of the same stage arrives late
+        ]
+    )
     assert state["status"] == "delivered"
     assert state["picked_at"] == BASE + timedelta(minutes=90)
 
@@ -89,20 +97,44 @@ def test_stage_times_keep_the_first_report_and_status_the_latest_stage():
 def test_out_of_order_timeline_over_the_api_matches_in_order(api, client, api_key):
     timeline = [
         event_body(event_id="p", event_type="order_paid", occurred_at="2026-11-23T08:00:00Z"),
-        event_body(event_id="k", event_type="pick_completed", occurred_at="2026-11-23T09:00:00Z",
-                   warehouse="BER-1"),
-        event_body(event_id="s", event_type="package_shipped", occurred_at="2026-11-23T12:00:00Z",
-                   carrier="DHL", tracking_number="JD01"),
-        event_body(event_id="c", event_type="fulfillment_update", occurred_at="2026-11-23T10:00:00Z",
-                   carrier="UPS"),
+        event_body(
+            event_id="k",
+            event_type="pick_completed",
+            occurred_at="2026-11-23T09:00:00Z",
+            warehouse="BER-1",
+        ),
+        event_body(
+            event_id="s",
+            event_type="package_shipped",
+            occurred_at="2026-11-23T12:00:00Z",
+            carrier="DHL",
+            tracking_number="JD01",
+        ),
+        event_body(
+            event_id="c",
+            event_type="fulfillment_update",
+            occurred_at="2026-11-23T10:00:00Z",
+            carrier="UPS",
+        ),
     ]
     for body in timeline:
         api.post("/ingest/events", {**body, "order_id": "in-order"})
     for body in reversed(timeline):
-        api.post("/ingest/events", {**body, "order_id": "late", "event_id": body["event_id"] + "-late"})
+        api.post(
+            "/ingest/events", {**body, "order_id": "late", "event_id": body["event_id"] + "-late"}
+        )
 
-    fields = ["status", "paid_at", "picked_at", "shipped_at", "carrier", "tracking_number",
-              "warehouse", "event_count", "last_event_at"]
+    fields = [
+        "status",
+        "paid_at",
+        "picked_at",
+        "shipped_at",
+        "carrier",
+        "tracking_number",
+        "warehouse",
+        "event_count",
+        "last_event_at",
+    ]
     in_order = Order.objects.values(*fields).get(external_id="in-order")
     late = Order.objects.values(*fields).get(external_id="late")
     assert late == in_order

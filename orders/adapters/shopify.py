@@ -165,8 +165,9 @@ def shopify_webhook_event(
     so Shopify's data lands on the order by the same rules.
     """
     if topic not in SUPPORTED_TOPICS:
+        supported = ", ".join(SUPPORTED_TOPICS)
         raise UnsupportedWebhook(
-            f"Topic {topic or '(missing)'!r} is not handled; supported: {', '.join(SUPPORTED_TOPICS)}."
+            f"Topic {topic or '(missing)'!r} is not handled; supported: {supported}."
         )
     if not isinstance(body, Mapping):
         raise UnsupportedWebhook("The webhook body is not a JSON object.")
@@ -177,12 +178,19 @@ def shopify_webhook_event(
     else:
         time_fields = ("updated_at", "created_at") if topic.endswith("update") else ("created_at",)
         status = body.get("shipment_status")
-        if isinstance(status, str) and status in SHIPMENT_STATUS_EVENTS:
-            event_type = SHIPMENT_STATUS_EVENTS[status]
-        elif topic == "fulfillments/create" and body.get("status") in (None, "success"):
+        event_type = (
+            SHIPMENT_STATUS_EVENTS.get(status, "fulfillment_update")
+            if isinstance(status, str)
+            else "fulfillment_update"
+        )
+        # A successful fulfillment has shipped; a carrier status that says no more
+        # (e.g. "confirmed") must not make it count for less than no status at all.
+        if (
+            event_type == "fulfillment_update"
+            and topic == "fulfillments/create"
+            and body.get("status") in (None, "success")
+        ):
             event_type = "package_shipped"
-        else:
-            event_type = "fulfillment_update"
         name = body.get("name")
         # A fulfillment is named after its order plus a counter: "#1001.1" → "#1001".
         order_id = name.rsplit(".", 1)[0] if isinstance(name, str) and "." in name else None
@@ -190,9 +198,10 @@ def shopify_webhook_event(
         data = {"fulfillment": dict(body)}
     if order_id in (None, ""):
         raise UnsupportedWebhook("The payload names no order (name / order_id).")
-    occurred_at = next(
-        (body[f] for f in time_fields if isinstance(body.get(f), str) and body[f]), None
-    ) or triggered_at
+    occurred_at = (
+        next((body[f] for f in time_fields if isinstance(body.get(f), str) and body[f]), None)
+        or triggered_at
+    )
     event: dict[str, Any] = {
         "source": "shopify",
         "event_type": event_type,

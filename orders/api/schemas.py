@@ -12,16 +12,28 @@ from ..models.order import HANDLING_FLAGS, ServiceLevel
 
 
 class EventSchema(serializers.Serializer):
-    source = serializers.CharField(help_text="shopify, wms, carrier or another word; fixed on /ingest/<source>.")
-    event_type = serializers.RegexField(r"^[a-z0-9_.]{1,64}$", help_text="e.g. order_paid, pick_completed.")
-    event_id = serializers.CharField(max_length=255, help_text="Unique per tenant and source; repeats are duplicates.")
-    order_id = serializers.CharField(max_length=255, help_text="The sender's order id; any printable characters.")
+    source = serializers.CharField(
+        help_text="shopify, wms, carrier or another word; fixed on /ingest/<source>."
+    )
+    event_type = serializers.RegexField(
+        r"^[a-z0-9_.]{1,64}$", help_text="e.g. order_paid, pick_completed."
+    )
+    event_id = serializers.CharField(
+        max_length=255, help_text="Unique per tenant and source; repeats are duplicates."
+    )
+    order_id = serializers.CharField(
+        max_length=255, help_text="The sender's order id; any printable characters."
+    )
     occurred_at = serializers.CharField(
-        help_text="ISO 8601 with offset or Z. Without an offset it is read in the tenant's time zone."
+        help_text="ISO 8601 with offset or Z; without an offset, read in the tenant's time zone."
     )
     payload = serializers.DictField(required=False)
-    data = serializers.DictField(required=False, help_text="Shopify senders put the order under data.order.")
-    tenant = serializers.CharField(required=False, help_text="Optional; must be the API key's tenant.")
+    data = serializers.DictField(
+        required=False, help_text="Shopify senders put the order under data.order."
+    )
+    tenant = serializers.CharField(
+        required=False, help_text="Optional; must be the API key's tenant."
+    )
     carrier = serializers.CharField(required=False, max_length=64)
     tracking_number = serializers.CharField(required=False, max_length=128)
     warehouse = serializers.CharField(required=False, max_length=64)

@@ -147,7 +147,11 @@ class IngestBatchView(APIView):
 
     @extend_schema(
         request=schemas.BatchSchema,
-        responses={200: schemas.BatchResultSchema, 400: schemas.ErrorSchema, 413: schemas.ErrorSchema},
+        responses={
+            200: schemas.BatchResultSchema,
+            400: schemas.ErrorSchema,
+            413: schemas.ErrorSchema,
+        },
         summary="Ingest a batch of events",
     )
     def post(self, request: Request) -> Response:
@@ -192,7 +196,10 @@ class IngestBatchView(APIView):
             tenant=tenant, events=valid, channel=IngestChannel.BATCH, correlation_id=correlation_id
         )
         merged = sorted([*results, *rejected], key=lambda r: r.index)
-        counts = {s: sum(1 for r in merged if r.status == s) for s in ("accepted", "duplicate", "rejected")}
+        counts = {
+            s: sum(1 for r in merged if r.status == s)
+            for s in ("accepted", "duplicate", "rejected")
+        }
         metrics.INGEST_LATENCY.labels("batch").observe(time.perf_counter() - started)
         return Response(
             {
@@ -228,7 +235,9 @@ def _batch_envelope_problems(body: Any) -> dict[str, list[str]]:
     return problems
 
 
-def _rejected(index: int, item: Any, errors: dict[str, list[str]], dead_letter_id: int) -> EventResult:
+def _rejected(
+    index: int, item: Any, errors: dict[str, list[str]], dead_letter_id: int
+) -> EventResult:
     get = item.get if isinstance(item, dict) else (lambda _k: None)
     return EventResult(
         index=index,
@@ -297,7 +306,11 @@ class ShopifyWebhookView(_SignedWebhookView):
 
     @extend_schema(
         request={"application/json": dict},
-        responses={200: schemas.EventAcceptedSchema, 202: schemas.EventAcceptedSchema, 401: schemas.ErrorSchema},
+        responses={
+            200: schemas.EventAcceptedSchema,
+            202: schemas.EventAcceptedSchema,
+            401: schemas.ErrorSchema,
+        },
         summary="Receive a Shopify webhook (X-Shopify-Hmac-Sha256)",
     )
     def post(self, request: Request, tenant_slug: str) -> Response:
@@ -337,7 +350,9 @@ class ShopifyWebhookView(_SignedWebhookView):
         except (UnsupportedWebhook, ContractError) as exc:
             # Shopify removes a subscription that keeps failing, so the delivery is
             # acknowledged and kept for an operator to replay.
-            errors = exc.errors if isinstance(exc, ContractError) else {"non_field_errors": [str(exc)]}
+            errors = (
+                exc.errors if isinstance(exc, ContractError) else {"non_field_errors": [str(exc)]}
+            )
             letter = dead_letter_record(
                 tenant=tenant,
                 kind=DeadLetterKind.SHOPIFY,
@@ -358,7 +373,10 @@ class ShopifyWebhookView(_SignedWebhookView):
                 status=status.HTTP_200_OK,
             )
         [result] = events_ingest(
-            tenant=tenant, events=[(0, event)], channel=IngestChannel.SHOPIFY, correlation_id=correlation_id
+            tenant=tenant,
+            events=[(0, event)],
+            channel=IngestChannel.SHOPIFY,
+            correlation_id=correlation_id,
         )
         metrics.INGEST_LATENCY.labels("shopify").observe(time.perf_counter() - started)
         return _single_response(result, correlation_id)
@@ -371,7 +389,12 @@ class StandardWebhookView(_SignedWebhookView):
 
     @extend_schema(
         request=schemas.EventSchema,
-        responses={202: schemas.EventAcceptedSchema, 200: schemas.EventAcceptedSchema, 400: schemas.ErrorSchema, 401: schemas.ErrorSchema},
+        responses={
+            202: schemas.EventAcceptedSchema,
+            200: schemas.EventAcceptedSchema,
+            400: schemas.ErrorSchema,
+            401: schemas.ErrorSchema,
+        },
         summary="Receive a Standard Webhooks-signed event",
     )
     def post(self, request: Request, tenant_slug: str) -> Response:
@@ -387,7 +410,10 @@ class StandardWebhookView(_SignedWebhookView):
         if body is _UNSUPPORTED:
             return _unsupported_media(request)
         if isinstance(body, dict) and not body.get("event_id"):
-            body = {**body, "event_id": headers["webhook-id"]}  # the message id is stable across retries
+            body = {
+                **body,
+                "event_id": headers["webhook-id"],
+            }  # the message id is stable across retries
         response = _ingest_single(
             request,
             tenant=tenant,

@@ -38,7 +38,9 @@ class DeadLetter(models.Model):
     times_received = models.PositiveIntegerField(default=1)
     replay_attempts = models.PositiveIntegerField(default=0)
     last_replay_at = models.DateTimeField(null=True, blank=True)
-    replayed_at = models.DateTimeField(null=True, blank=True, help_text="Set once a replay stored it.")
+    replayed_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set once a replay stored it."
+    )
     replay_result = models.TextField(blank=True)
     event = models.ForeignKey(
         OrderEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

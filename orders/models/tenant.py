@@ -10,7 +10,9 @@ from django.utils import timezone as dj_timezone
 class Tenant(models.Model):
     """A merchant account. Every order, event and credential belongs to exactly one."""
 
-    slug = models.SlugField(max_length=64, unique=True, help_text="Stable id senders use, e.g. demo-3pl.")
+    slug = models.SlugField(
+        max_length=64, unique=True, help_text="Stable id senders use, e.g. demo-3pl."
+    )
     name = models.CharField(max_length=200)
     timezone = models.CharField(
         max_length=64,
@@ -38,7 +40,9 @@ class ApiKey(models.Model):
     PREFIX_LENGTH = 12
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
-    name = models.CharField(max_length=100, blank=True, help_text="What the key is for, e.g. 'WMS'.")
+    name = models.CharField(
+        max_length=100, blank=True, help_text="What the key is for, e.g. 'WMS'."
+    )
     prefix = models.CharField(max_length=PREFIX_LENGTH, editable=False)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     created_at = models.DateTimeField(default=dj_timezone.now, editable=False)
@@ -83,9 +87,7 @@ class WebhookSecret(models.Model):
             models.UniqueConstraint(
                 fields=["tenant", "kind", "secret"], name="webhook_secret_unique_per_tenant_kind"
             ),
-            models.CheckConstraint(
-                condition=~Q(secret=""), name="webhook_secret_not_empty"
-            ),
+            models.CheckConstraint(condition=~Q(secret=""), name="webhook_secret_not_empty"),
         ]
 
     def __str__(self) -> str:

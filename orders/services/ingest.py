@@ -84,9 +84,8 @@ def events_ingest(
         if fresh:
             with transaction.atomic():
                 inserted = _store(tenant, fresh, channel, correlation_id)
-                transaction.on_commit(
-                    lambda ids=sorted(inserted.values()): enqueue_event_followups(ids)
-                )
+                new_ids = sorted(inserted.values())
+                transaction.on_commit(lambda: enqueue_event_followups(new_ids))
             for index, event in fresh:
                 pk = inserted.get(event.key)
                 results[index] = _result(
@@ -99,7 +98,9 @@ def events_ingest(
     return ordered
 
 
-def _result(index: int, status: Outcome, event: EventIn, *, event_pk: int | None = None) -> EventResult:
+def _result(
+    index: int, status: Outcome, event: EventIn, *, event_pk: int | None = None
+) -> EventResult:
     return EventResult(
         index=index,
         status=status,
@@ -132,7 +133,13 @@ def _store(
     external_ids = sorted(first_source)
     Order.objects.bulk_create(
         [
-            Order(tenant=tenant, external_id=ext, source=first_source[ext], first_seen_at=now, updated_at=now)
+            Order(
+                tenant=tenant,
+                external_id=ext,
+                source=first_source[ext],
+                first_seen_at=now,
+                updated_at=now,
+            )
             for ext in external_ids
         ],
         ignore_conflicts=True,
@@ -165,8 +172,16 @@ def _store(
         OrderEvent,
         rows,
         fields=[
-            "tenant", "order", "source", "event_type", "event_id", "occurred_at",
-            "received_at", "channel", "payload", "correlation_id",
+            "tenant",
+            "order",
+            "source",
+            "event_type",
+            "event_id",
+            "occurred_at",
+            "received_at",
+            "channel",
+            "payload",
+            "correlation_id",
         ],
         conflict_fields=["tenant", "source", "event_id"],
         returning=["id", "source", "event_id"],

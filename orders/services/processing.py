@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -67,7 +66,11 @@ def events_sweep_unprocessed(*, older_than: timedelta | None = None) -> int:
     Reads only the partial index of unprocessed events, so its cost follows the
     backlog, not the table.
     """
-    age = older_than if older_than is not None else timedelta(seconds=settings.INGEST_SWEEP_AFTER_SECONDS)
+    age = (
+        older_than
+        if older_than is not None
+        else timedelta(seconds=settings.INGEST_SWEEP_AFTER_SECONDS)
+    )
     cutoff = timezone.now() - age
     ids = list(
         OrderEvent.objects.filter(processed_at__isnull=True, received_at__lte=cutoff)
@@ -78,5 +81,7 @@ def events_sweep_unprocessed(*, older_than: timedelta | None = None) -> int:
         return 0
     published = enqueue_event_followups(ids)
     metrics.FOLLOWUPS_SWEPT.inc(published)
-    log.info("sweep re-queued unprocessed events", extra={"found": len(ids), "published": published})
+    log.info(
+        "sweep re-queued unprocessed events", extra={"found": len(ids), "published": published}
+    )
     return published

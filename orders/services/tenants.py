@@ -51,7 +51,11 @@ def validate_webhook_secret(kind: str, secret: str) -> None:
 
 @transaction.atomic
 def webhook_secret_set(
-    *, tenant: Tenant, kind: str, secret: str | None = None, label: str = "",
+    *,
+    tenant: Tenant,
+    kind: str,
+    secret: str | None = None,
+    label: str = "",
     deactivate_others: bool = False,
 ) -> WebhookSecret:
     """Add an active secret (generated when none is given).

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import IntegrityError
 
 from orders.services.tenants import tenant_create
 
@@ -21,4 +22,6 @@ class Command(BaseCommand):
             tenant = tenant_create(slug=slug, name=name, timezone=timezone)
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
+        except IntegrityError as exc:  # created concurrently between the check and the insert
+            raise CommandError(f"A tenant with slug {slug!r} already exists.") from exc
         self.stdout.write(self.style.SUCCESS(f"Created tenant {tenant.slug} ({tenant.timezone})."))

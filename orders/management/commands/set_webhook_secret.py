@@ -22,8 +22,16 @@ class Command(BaseCommand):
         parser.add_argument("--label", default="")
         parser.add_argument("--replace", action="store_true", help="Deactivate the other secrets.")
 
-    def handle(self, *args: Any, tenant: str, kind: str, secret: str | None, label: str,
-               replace: bool, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        tenant: str,
+        kind: str,
+        secret: str | None,
+        label: str,
+        replace: bool,
+        **options: Any,
+    ) -> None:
         found = Tenant.objects.filter(slug=tenant).first()
         if found is None:
             raise CommandError(f"No tenant {tenant!r}.")
