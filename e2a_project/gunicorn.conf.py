@@ -11,6 +11,12 @@ timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 5
 accesslog = os.environ.get("ACCESS_LOG", "-") or None
+# One JSON object per request, carrying the correlation id the app echoed back.
+access_log_format = (
+    '{"event": "http_request", "method": "%(m)s", "path": "%(U)s", "status": %(s)s, '
+    '"duration_ms": %(M)s, "bytes": "%(b)s", "remote": "%(h)s", '
+    '"correlation_id": "%({x-correlation-id}o)s"}'
+)
 max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "0"))
 max_requests_jitter = max_requests // 10
 

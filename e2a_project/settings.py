@@ -13,6 +13,7 @@ import secrets
 from pathlib import Path
 
 import environ
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -207,6 +208,8 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Declared up front so a worker started without -Q consumes every one of them.
+CELERY_TASK_QUEUES = [Queue(name) for name in ("default", "ingest", "ai", "billing")]
 CELERY_TASK_ROUTES = {
     "orders.*": {"queue": "ingest"},
     "slas.*": {"queue": "ingest"},
@@ -214,7 +217,6 @@ CELERY_TASK_ROUTES = {
     "ai.*": {"queue": "ai"},
     "billing.*": {"queue": "billing"},
 }
-CELERY_WORKER_QUEUES = "default,ingest,ai,billing"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep E²A's JSON log format in the worker
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
