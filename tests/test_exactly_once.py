@@ -82,22 +82,27 @@ def test_concurrent_different_events_on_one_order_all_count():
 
 
 class BrokerSwitch:
-    """Point Celery at a port where no broker listens (a real outage), and back."""
+    """Point Celery at a port where no broker listens (a real outage), and back.
+
+    The read and write URLs are switched, not `broker_url`: Celery lets the
+    CELERY_BROKER_URL environment variable (set in CI) win over `broker_url`.
+    """
 
     def __init__(self, app) -> None:
         self.app = app
-        self.saved_url = app.conf.broker_url
+        self.saved = (app.conf.get("broker_read_url"), app.conf.get("broker_write_url"))
 
-    def _use(self, url: str) -> None:
-        self.app.conf.broker_url = url
+    def use(self, url: str | None, write_url: str | None = None) -> None:
+        self.app.conf.broker_read_url = url
+        self.app.conf.broker_write_url = write_url or url
         self.app._after_fork()  # drop the connection and producer pools of the old URL
 
     def down(self) -> None:
         self.app.conf.task_always_eager = False
-        self._use("redis://127.0.0.1:1/0")
+        self.use("redis://127.0.0.1:1/0")
 
     def up(self) -> None:
-        self._use(self.saved_url)
+        self.use(*self.saved)
         self.app.conf.task_always_eager = True
 
 

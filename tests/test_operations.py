@@ -102,7 +102,7 @@ def test_a_task_published_from_a_request_carries_the_id_in_its_message(
         "data_folder_in": str(tmp_path),
         "data_folder_out": str(tmp_path),
     }
-    switch._use("filesystem://")
+    switch.use("filesystem://")
     try:
         api.post("/ingest/events", event_body(), HTTP_X_CORRELATION_ID="trace-7")
     finally:

@@ -24,7 +24,7 @@ def test_an_ingested_event_is_processed_by_a_worker_through_redis(_eager_celery)
     switch = BrokerSwitch(app)
     switch.down()  # not eager
     base = os.environ["REDIS_URL"].rsplit("/", 1)[0]
-    switch._use(f"{base}/7")  # a Redis database of its own for this test's queue
+    switch.use(f"{base}/7")  # a Redis database of its own for this test's queue
     with app.connection_for_write() as conn:
         conn.default_channel.client.flushdb()
     tenant = TenantFactory(slug="pipeline")
