@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from .models import ApiKey, DeadLetter, Order, OrderEvent, Tenant, WebhookSecret
+from .projection import ATTRIBUTE_FIELDS
 from .services.api_keys import api_key_create, api_key_revoke
 from .services.dead_letters import dead_letter_replay
 from .services.tenants import validate_timezone, validate_webhook_secret
@@ -158,26 +159,7 @@ class OrderAdmin(admin.ModelAdmin):
         ("Stage times (first report)", {"fields": [*STAGE_FIELDS, "failed_delivery_attempts"]}),
         (
             "Details",
-            {
-                "fields": [
-                    "service_level",
-                    "handling",
-                    "line_count",
-                    "items_count",
-                    "total_amount_cents",
-                    "currency",
-                    "financial_status",
-                    "carrier",
-                    "tracking_number",
-                    "warehouse",
-                    "exception_reason",
-                    "tags",
-                    "customer",
-                    "shipping_address",
-                    "line_items",
-                    "shipping_lines",
-                ]
-            },
+            {"fields": list(ATTRIBUTE_FIELDS)},
         ),
         (
             "Bookkeeping",

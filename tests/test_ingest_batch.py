@@ -114,3 +114,16 @@ def test_storage_is_set_based_not_per_event(api, django_assert_max_num_queries):
         assert api.post(BATCH, body("s", 10)).json()["processed_count"] == 10
     with django_assert_max_num_queries(len(small.captured_queries) + 2):
         assert api.post(BATCH, body("l", 200)).json()["processed_count"] == 200
+
+
+def test_a_batch_item_holding_nul_is_rejected_and_kept_without_breaking_storage(api):
+    raw = (
+        '{"events": [{"source": "wms", "event_type": "order_paid", "event_id": "z1", '
+        '"order_id": "#1", "occurred_at": "2026-11-27T10:00:00Z", "payload": {"n": "a\\u0000"}},'
+        '{"source": "wms", "event_type": "order_paid", "event_id": "z2", "order_id": "#2", '
+        '"occurred_at": "2026-11-27T10:00:00Z"}]}'
+    )
+    data = api.post(BATCH, raw=raw).json()
+    assert [r["status"] for r in data["results"]] == ["rejected", "accepted"]
+    letter = DeadLetter.objects.get(pk=data["results"][0]["dead_letter_id"])
+    assert "\\u0000" in letter.raw_body  # kept escaped, replayable as JSON

@@ -644,3 +644,20 @@ def test_a_payload_of_the_wrong_shape_is_dead_lettered_and_stays_failing_on_repl
     letter.refresh_from_db()
     assert (letter.replay_attempts, letter.replayed_at) == (1, None)
     assert not Order.objects.exists()
+
+
+def test_deeply_nested_json_with_a_valid_signature_is_400_not_500(client, shop):
+    raw = ("[" * 100_000 + "]" * 100_000).encode()
+    response = client.post(
+        "/webhooks/shopify/acme",
+        data=raw,
+        content_type="application/json",
+        headers={
+            "X-Shopify-Hmac-Sha256": base64.b64encode(
+                hmac.new(SECRET.encode(), raw, hashlib.sha256).digest()
+            ).decode(),
+            "X-Shopify-Topic": "orders/create",
+            "X-Shopify-Webhook-Id": "wh-deep",
+        },
+    )
+    assert response.status_code == 400

@@ -12,11 +12,12 @@ from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ParseError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from e2a_project.parsers import loads_strict
 
 from .. import metrics
 from ..adapters.shopify import UnsupportedWebhook, shopify_webhook_event
@@ -184,7 +185,8 @@ class IngestBatchView(APIView):
                 letter = dead_letter_record(
                     tenant=tenant,
                     kind=DeadLetterKind.BATCH_ITEM,
-                    raw_body=json.dumps(item, sort_keys=True, ensure_ascii=False),
+                    # ASCII-escaped: an item may hold U+0000, which a text column refuses.
+                    raw_body=json.dumps(item, sort_keys=True),
                     reason=f"invalid batch item {index}: {exc}",
                     errors=exc.errors,
                     headers=kept_headers(request.headers),
@@ -280,10 +282,7 @@ class _SignedWebhookView(APIView):
         content_type = request.content_type.split(";")[0].strip().lower()
         if content_type != "application/json":
             return _UNSUPPORTED
-        try:
-            return json.loads(request.body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ParseError(f"Body is not valid JSON: {exc}") from exc
+        return loads_strict(request.body)
 
 
 _UNSUPPORTED = object()

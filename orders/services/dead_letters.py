@@ -201,7 +201,7 @@ def dead_letter_replay(*, dead_letter: DeadLetter) -> ReplayResult:
         dead_letter_record(
             tenant=tenant,
             kind=DeadLetterKind.BATCH_ITEM,
-            raw_body=json.dumps(objects[index], sort_keys=True, ensure_ascii=False),
+            raw_body=json.dumps(objects[index], sort_keys=True),
             reason=f"invalid batch item {index} (replay of dead letter {dead_letter.pk}): {exc}",
             errors=exc.errors,
             correlation_id=dead_letter.correlation_id,
