@@ -159,7 +159,7 @@ class OrderAdmin(admin.ModelAdmin):
         ("Stage times (first report)", {"fields": [*STAGE_FIELDS, "failed_delivery_attempts"]}),
         (
             "Details",
-            {"fields": list(ATTRIBUTE_FIELDS)},
+            {"fields": [f for f in ATTRIBUTE_FIELDS if f != "channel"]},
         ),
         (
             "Bookkeeping",

@@ -58,3 +58,9 @@ def test_migrations_match_the_models(db):
     out = StringIO()
     call_command("makemigrations", "--check", "--dry-run", stdout=out)
     assert "No changes detected" in out.getvalue()
+
+
+def test_system_checks_pass():
+    from django.core.management import call_command
+
+    call_command("check", fail_level="WARNING")
