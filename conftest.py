@@ -86,9 +86,13 @@ def _eager_celery():
 
 
 @pytest.fixture(autouse=True)
-def _fresh_lock_state():
+def _fresh_process_state():
+    """Per-process memories (Redis outage, verified API keys) start empty each test."""
     from orders import locks
+    from orders.selectors import forget_verified_keys
 
     locks.reset_state()
+    forget_verified_keys()
     yield
     locks.reset_state()
+    forget_verified_keys()

@@ -13,7 +13,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from .models import ApiKey, Tenant
-from .services.api_keys import hash_api_key
+from .selectors import api_key_for_token
 
 # last_used_at is informational; writing it on every request would double the
 # writes of a busy sender, so it is refreshed at most this often.
@@ -48,11 +48,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             raw = parts[1].decode("ascii")
         except UnicodeDecodeError as exc:
             raise exceptions.AuthenticationFailed("Malformed API key.", code="bad_key") from exc
-        key = (
-            ApiKey.objects.select_related("tenant")
-            .filter(key_hash=hash_api_key(raw), revoked_at__isnull=True, tenant__is_active=True)
-            .first()
-        )
+        key = api_key_for_token(raw)
         if key is None:
             raise exceptions.AuthenticationFailed(
                 "Unknown, revoked or inactive API key.", code="invalid_key"
@@ -60,6 +56,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         now = timezone.now()
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+            key.last_used_at = now
         return ApiClient(tenant=key.tenant, api_key=key), key
 
     def authenticate_header(self, request: Request) -> str:

@@ -305,3 +305,26 @@ def test_values_the_database_cannot_hold_are_refused_by_name(api, field, value):
     response = api.post("/ingest/events", event_body(**{field: value}))
     assert response.status_code == 400
     assert field in response.json()["errors"]
+
+
+def test_a_revoked_key_is_refused_at_once_even_after_recent_use(api):
+    from orders.models import ApiKey
+    from orders.services.api_keys import api_key_revoke
+
+    assert api.post("/ingest/events", event_body()).status_code == 202  # now cached
+    api_key_revoke(api_key=ApiKey.objects.get())
+    assert api.post("/ingest/events", event_body()).status_code == 401
+
+
+def test_tenant_deactivation_reaches_a_cached_key_after_the_cache_ttl(api, tenant, settings):
+    assert api.post("/ingest/events", event_body()).status_code == 202  # now cached
+    tenant.is_active = False
+    tenant.save()
+    # The documented trade-off: within API_KEY_CACHE_SECONDS a recently seen key still works…
+    assert api.post("/ingest/events", event_body()).status_code == 202
+    # …and with the cache off (or once the entry expires) it is refused.
+    settings.API_KEY_CACHE_SECONDS = 0
+    from orders.selectors import forget_verified_keys
+
+    forget_verified_keys()
+    assert api.post("/ingest/events", event_body()).status_code == 401

@@ -33,7 +33,7 @@ from . import schemas
 
 
 def _validate(
-    body: Any, tenant: Tenant, *, fixed_source: str | None = None, raw_body: bytes | None = None
+    body: Any, tenant: Tenant, *, fixed_source: str | None = None, may_contain_nul: bool = True
 ) -> EventIn:
     return validate_event(
         body,
@@ -41,9 +41,13 @@ def _validate(
         now=timezone.now(),
         max_future=timedelta(seconds=settings.INGEST_MAX_FUTURE_SKEW_SECONDS),
         fixed_source=fixed_source,
-        # NUL can only be in the parsed text if the raw JSON escaped it.
-        may_contain_nul=raw_body is None or b"\\u0000" in raw_body,
+        may_contain_nul=may_contain_nul,
     )
+
+
+def _escapes_nul(raw: bytes) -> bool:
+    """NUL can only be in the parsed text if the raw JSON escaped it as \\u0000."""
+    return b"\\u0000" in raw
 
 
 def _raw_text(request: Request) -> str:
@@ -85,7 +89,9 @@ def _ingest_single(
 ) -> Response:
     correlation_id = request.correlation_id
     try:
-        event = _validate(body, tenant, fixed_source=fixed_source, raw_body=request.body)
+        event = _validate(
+            body, tenant, fixed_source=fixed_source, may_contain_nul=_escapes_nul(request.body)
+        )
     except ContractError as exc:
         letter = dead_letter_record(
             tenant=tenant,
@@ -177,10 +183,10 @@ class IngestBatchView(APIView):
 
         valid: list[tuple[int, EventIn]] = []
         rejected: list[EventResult] = []
-        raw_body = request.body
+        may_contain_nul = _escapes_nul(request.body)  # one scan of the body, not one per item
         for index, item in enumerate(body["events"]):
             try:
-                valid.append((index, _validate(item, tenant, raw_body=raw_body)))
+                valid.append((index, _validate(item, tenant, may_contain_nul=may_contain_nul)))
             except ContractError as exc:
                 letter = dead_letter_record(
                     tenant=tenant,

@@ -32,9 +32,17 @@ def api_key_create(*, tenant: Tenant, name: str = "") -> IssuedKey:
 
 
 def api_key_revoke(*, api_key: ApiKey) -> bool:
-    """Revoke once; returns False when it was already revoked."""
-    return bool(
+    """Revoke once; returns False when it was already revoked.
+
+    This process forgets the key at once; other web processes within
+    API_KEY_CACHE_SECONDS (see orders.selectors).
+    """
+    from ..selectors import forget_verified_keys  # selectors import this module
+
+    revoked = bool(
         ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
             revoked_at=timezone.now()
         )
     )
+    forget_verified_keys(api_key.key_hash)
+    return revoked

@@ -1,18 +1,19 @@
-"""event_ingest / events_ingest: store events exactly once and project them.
+"""events_ingest: store events exactly once and project them onto their orders.
 
 One call stores any number of events (a single POST is a batch of one) in one
-transaction, set-based:
+transaction, set-based, in a fixed number of statements whatever the count:
 
-1. drop repeats inside the call and events already stored (one indexed query);
-2. create missing orders (INSERT … ON CONFLICT DO NOTHING) and lock the
-   touched orders in primary-key order, so concurrent batches cannot deadlock;
+1. drop repeats inside the call;
+2. create the missing orders and lock all touched ones in one upsert
+   (orders.db.upsert_and_lock), sorted by external id so that concurrent
+   calls lock shared orders in the same order and cannot deadlock;
 3. insert the events with ON CONFLICT DO NOTHING RETURNING: whatever is not
-   returned was stored by someone else first and is a duplicate;
+   returned was stored before (or by a concurrent call) and is a duplicate;
 4. project the new events onto their orders and save the changed fields;
 5. after commit, queue the follow-up task for the new events.
 
 Redis locks (orders.locks) around the whole keep concurrent copies of one event
-from reaching step 2 at all; without Redis the constraint alone decides.
+off the database while Redis is up; without Redis the constraint alone decides.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from django.utils import timezone
 
 from .. import metrics
 from ..contract import EventIn
-from ..db import insert_returning_new
+from ..db import insert_new_returning, update_fields, upsert_and_lock
 from ..dispatch import enqueue_event_followups
 from ..locks import event_locks
 from ..models import Order, OrderEvent, Tenant
@@ -75,17 +76,14 @@ def events_ingest(
         else:
             unique[event.key] = (index, event)
 
+    fresh = list(unique.values())
     with event_locks(tenant.pk, list(unique)):
-        stored = _stored_keys(tenant, list(unique))
-        fresh = [(i, e) for key, (i, e) in unique.items() if key not in stored]
-        for key in stored & unique.keys():
-            index, event = unique[key]
-            results[index] = _result(index, "duplicate", event)
         if fresh:
             with transaction.atomic():
                 inserted = _store(tenant, fresh, channel, correlation_id)
                 new_ids = sorted(inserted.values())
-                transaction.on_commit(lambda: enqueue_event_followups(new_ids))
+                if new_ids:
+                    transaction.on_commit(lambda: enqueue_event_followups(new_ids))
             for index, event in fresh:
                 pk = inserted.get(event.key)
                 results[index] = _result(
@@ -112,49 +110,38 @@ def _result(
     )
 
 
-def _stored_keys(tenant: Tenant, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
-    if not keys:
-        return set()
-    sources = {s for s, _ in keys}
-    event_ids = {e for _, e in keys}
-    rows = OrderEvent.objects.filter(
-        tenant=tenant, source__in=sources, event_id__in=event_ids
-    ).values_list("source", "event_id")
-    return set(rows) & set(keys)
-
-
 def _store(
     tenant: Tenant, fresh: list[tuple[int, EventIn]], channel: str, correlation_id: str
 ) -> dict[tuple[str, str], int]:
+    """Steps 2 to 4 of the module docstring; returns {(source, event_id): pk} of new events."""
     now = timezone.now()
     first_source: dict[str, str] = {}
     for _, event in sorted(fresh, key=lambda pair: pair[1].version):
         first_source.setdefault(event.order_external_id, event.source)
-    external_ids = sorted(first_source)
-    Order.objects.bulk_create(
-        [
-            Order(
-                tenant=tenant,
-                external_id=ext,
-                source=first_source[ext],
-                first_seen_at=now,
-                updated_at=now,
-            )
-            for ext in external_ids
-        ],
-        ignore_conflicts=True,
-    )
-    orders = {
+    orders: dict[str, Order] = {
         o.external_id: o
-        for o in Order.objects.select_for_update()
-        .filter(tenant=tenant, external_id__in=external_ids)
-        .order_by("pk")
+        for o in upsert_and_lock(
+            Order,
+            [
+                Order(
+                    tenant=tenant,
+                    external_id=ext,
+                    source=source,
+                    first_seen_at=now,
+                    updated_at=now,
+                )
+                for ext, source in first_source.items()
+            ],
+            conflict_fields=["tenant", "external_id"],
+            touch_field="updated_at",
+        )
     }
-    rows = sorted(
-        (
+    returned = insert_new_returning(
+        OrderEvent,
+        [
             OrderEvent(
-                tenant=tenant,
-                order=orders[event.order_external_id],
+                tenant_id=tenant.pk,
+                order_id=orders[event.order_external_id].pk,
                 source=event.source,
                 event_type=event.event_type,
                 event_id=event.event_id,
@@ -164,39 +151,38 @@ def _store(
                 payload=event.raw,
                 correlation_id=correlation_id,
             )
-            for _, event in fresh
-        ),
-        key=lambda row: (row.source, row.event_id),
-    )
-    returned = insert_returning_new(
-        OrderEvent,
-        rows,
-        fields=[
-            "tenant",
-            "order",
-            "source",
-            "event_type",
-            "event_id",
-            "occurred_at",
-            "received_at",
-            "channel",
-            "payload",
-            "correlation_id",
+            for _, event in sorted(fresh, key=lambda pair: pair[1].key)
         ],
+        fields=EVENT_INSERT_FIELDS,
         conflict_fields=["tenant", "source", "event_id"],
         returning=["id", "source", "event_id"],
     )
     inserted = {(source, event_id): pk for pk, source, event_id in returned}
 
-    changed: dict[int, set[str]] = {}
+    changed: dict[str, set[str]] = {}
     for _, event in fresh:
         if event.key in inserted:
-            order = orders[event.order_external_id]
-            changed.setdefault(order.pk, set()).update(apply_event(order, event))
-    if changed:
-        fields = set().union(*changed.values()) | {"updated_at"}
-        touched = [o for o in orders.values() if o.pk in changed]
-        for order in touched:
-            order.updated_at = now
-        Order.objects.bulk_update(touched, sorted(fields))
+            changed.setdefault(event.order_external_id, set()).update(
+                apply_event(orders[event.order_external_id], event)
+            )
+    # One UPDATE per set of changed fields (usually one set for the whole call).
+    by_fields: dict[tuple[str, ...], list[Order]] = {}
+    for external_id, fields in changed.items():
+        by_fields.setdefault(tuple(sorted(fields)), []).append(orders[external_id])
+    for fields, touched in by_fields.items():
+        update_fields(Order, touched, fields)
     return inserted
+
+
+EVENT_INSERT_FIELDS = (
+    "tenant",
+    "order",
+    "source",
+    "event_type",
+    "event_id",
+    "occurred_at",
+    "received_at",
+    "channel",
+    "payload",
+    "correlation_id",
+)
