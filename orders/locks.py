@@ -89,10 +89,13 @@ def event_locks(tenant_id: int, keys: Sequence[tuple[str, str]]) -> Iterator[int
         pending = names
         deadline = time.monotonic() + settings.INGEST_LOCK_TTL_SECONDS
         while pending:
-            pipe = client.pipeline(transaction=False)
-            for name in pending:
-                pipe.set(name, token, nx=True, px=ttl_ms)
-            results = pipe.execute()
+            if len(pending) == 1:  # the common single-event case: no pipeline object
+                results = [client.set(pending[0], token, nx=True, px=ttl_ms)]
+            else:
+                pipe = client.pipeline(transaction=False)
+                for name in pending:
+                    pipe.set(name, token, nx=True, px=ttl_ms)
+                results = pipe.execute()
             held.extend(n for n, ok in zip(pending, results, strict=True) if ok)
             pending = [n for n, ok in zip(pending, results, strict=True) if not ok]
             if pending and time.monotonic() < deadline:

@@ -132,7 +132,7 @@ def _store(
                 )
                 for ext, source in first_source.items()
             ],
-            conflict_fields=["tenant", "external_id"],
+            conflict_fields=("tenant", "external_id"),
             touch_field="updated_at",
         )
     }
@@ -154,8 +154,8 @@ def _store(
             for _, event in sorted(fresh, key=lambda pair: pair[1].key)
         ],
         fields=EVENT_INSERT_FIELDS,
-        conflict_fields=["tenant", "source", "event_id"],
-        returning=["id", "source", "event_id"],
+        conflict_fields=("tenant", "source", "event_id"),
+        returning=("id", "source", "event_id"),
     )
     inserted = {(source, event_id): pk for pk, source, event_id in returned}
 
