@@ -5,27 +5,48 @@ per-row ORM calls, or `bulk_update`'s CASE WHEN per row and field, costs far mor
 than the database work itself. Each helper here is one statement per chunk, and on
 PostgreSQL a large chunk travels by COPY into a transaction-scoped staging table
 (`ON COMMIT DELETE ROWS`) instead of a statement with tens of thousands of
-parameters. The SQL text for a (model, fields) shape is built once per process.
-Only identifiers from model metadata are interpolated; every value is a parameter
-or COPY data.
+parameters. The SQL text and value conversions for a (model, fields) shape are
+worked out once per process. Only identifiers from model metadata are
+interpolated; every value is a parameter or COPY data.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import orjson
 from django.db import DEFAULT_DB_ALIAS, connections, models
+from django.db.models.fields import NOT_PROVIDED
+from psycopg.types.json import Jsonb
 
 # Above this many rows PostgreSQL gets COPY + INSERT/UPDATE … SELECT.
 COPY_THRESHOLD = 32
 # Rows per VALUES statement: SQLite allows 32,766 parameters per statement.
 MAX_PARAMETERS = 30_000
 
+# Field types whose database value is the Python value itself, on every backend.
+_PLAIN_TYPES = frozenset(
+    {
+        "AutoField",
+        "BigAutoField",
+        "BigIntegerField",
+        "BooleanField",
+        "CharField",
+        "ForeignKey",
+        "IntegerField",
+        "PositiveIntegerField",
+        "SlugField",
+        "TextField",
+    }
+)
+
 _staged: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+Prep = Callable[[Any, Any], Any]
 
 
 def _db() -> Any:
@@ -36,29 +57,48 @@ def _chunk_rows(column_count: int) -> int:
     return max(1, min(1000, MAX_PARAMETERS // column_count))
 
 
+def _identity(value: Any, _conn: Any) -> Any:
+    return value
+
+
+def _jsonb(value: Any, _conn: Any) -> Any:
+    return None if value is None else Jsonb(value, dumps=orjson.dumps)
+
+
+def _prep_function(vendor: str, field: models.Field) -> Prep:
+    """How a value of this field goes to the database; identity where Django's is.
+
+    Django's get_db_prep_save per value and field cost more than the SQL for a
+    batch. Most columns here are strings and integers that the driver takes as
+    they are; jsonb goes through orjson (these values were parsed by orjson).
+    """
+    kind = field.get_internal_type()
+    if kind in _PLAIN_TYPES or (vendor == "postgresql" and kind == "DateTimeField"):
+        return _identity
+    if vendor == "postgresql" and kind == "JSONField":
+        return _jsonb
+    return lambda value, conn: field.get_db_prep_save(value, conn)
+
+
 @dataclass(frozen=True)
 class _Shape:
-    """The fields of one statement and their SQL spellings, for one vendor."""
+    """The fields of one statement, their SQL spellings and conversions, for one vendor."""
 
     table: str
     fields: tuple[models.Field, ...]
+    names: tuple[str, ...]
     columns: str  # "col1", "col2", …
     row: str  # (%s, %s, …)
-    preps: tuple[Callable[[Any, Any], Any], ...]
+    preps: tuple[Prep, ...]
 
-    def values(self, objs: Sequence[models.Model], conn: Any) -> list[Any]:
-        out: list[Any] = []
-        for obj in objs:
-            for field, prep in zip(self.fields, self.preps, strict=True):
-                out.append(prep(getattr(obj, field.attname), conn))
-        return out
+    def row_values(self, row: Mapping[str, Any], conn: Any) -> list[Any]:
+        return [prep(row[n], conn) for n, prep in zip(self.names, self.preps, strict=True)]
 
-    def rows(self, objs: Iterable[models.Model], conn: Any) -> Iterable[list[Any]]:
-        for obj in objs:
-            yield [
-                prep(getattr(obj, f.attname), conn)
-                for f, prep in zip(self.fields, self.preps, strict=True)
-            ]
+    def object_values(self, obj: models.Model, conn: Any) -> list[Any]:
+        return [
+            prep(getattr(obj, f.attname), conn)
+            for f, prep in zip(self.fields, self.preps, strict=True)
+        ]
 
 
 @cache
@@ -70,9 +110,10 @@ def _shape(vendor: str, model: type[models.Model], names: tuple[str, ...]) -> _S
     return _Shape(
         table=qn(opts.db_table),
         fields=fields,
+        names=names,
         columns=", ".join(qn(f.column) for f in fields),
         row="(" + ", ".join(["%s"] * len(fields)) + ")",
-        preps=tuple((lambda value, c, f=f: f.get_db_prep_save(value, c)) for f in fields),
+        preps=tuple(_prep_function(vendor, f) for f in fields),
     )
 
 
@@ -84,12 +125,16 @@ def _converters(vendor: str, model: type[models.Model], names: tuple[str, ...]) 
     for name in names:
         field = model._meta.pk if name == "pk" else model._meta.get_field(name)
         column = field.get_col(table)
-        out.append((column, (*conn.ops.get_db_converters(column), *field.get_db_converters(conn))))
+        converters = (*conn.ops.get_db_converters(column), *field.get_db_converters(conn))
+        out.append((column, converters))
     return tuple(out)
 
 
 def _from_db(model: type[models.Model], names: tuple[str, ...], rows: list[tuple]) -> list:
-    """Model instances from raw rows, with the backend's and the fields' converters applied."""
+    """Model instances from raw rows, with the backend's and the fields' converters applied.
+
+    `names` must follow the model's field order (Model.from_db maps partial rows by it).
+    """
     conn = _db()
     converters = _converters(conn.vendor, model, names)
     attnames = [column.target.attname for column, _ in converters]
@@ -104,10 +149,9 @@ def _from_db(model: type[models.Model], names: tuple[str, ...], rows: list[tuple
     return instances
 
 
-def _stage(cursor: Any, conn: Any, shape: _Shape, model: type[models.Model]) -> str:
+def _stage(cursor: Any, conn: Any, model: type[models.Model], shape: _Shape) -> str:
     """A per-connection temporary copy of the table's shape, emptied at each commit."""
-    qn = conn.ops.quote_name
-    stage = qn(f"e2a_stage_{model._meta.db_table}")
+    stage = conn.ops.quote_name(f"e2a_stage_{model._meta.db_table}")
     done = _staged.setdefault(conn.connection, set())
     if stage not in done:
         cursor.execute(
@@ -119,72 +163,115 @@ def _stage(cursor: Any, conn: Any, shape: _Shape, model: type[models.Model]) -> 
 
 
 def _copy_into_stage(
-    cursor: Any, conn: Any, model: type[models.Model], shape: _Shape, objs: Sequence[models.Model]
+    cursor: Any, conn: Any, model: type[models.Model], shape: _Shape, rows: Iterable[list]
 ) -> str:
-    stage = _stage(cursor, conn, shape, model)
+    stage = _stage(cursor, conn, model, shape)
     cursor.execute(f"TRUNCATE {stage}")
     with cursor.cursor.copy(f"COPY {stage} ({shape.columns}) FROM STDIN") as copy:
-        for row in shape.rows(objs, conn):
+        for row in rows:
             copy.write_row(row)
     return stage
 
 
-def _returning_all(model: type[models.Model]) -> tuple[str, ...]:
-    return ("pk", *(f.name for f in model._meta.concrete_fields if not f.primary_key))
+def _insert(
+    model: type[models.Model], shape: _Shape, rows: Sequence[list], *, order_by: str, tail: str
+) -> list[tuple]:
+    """INSERT the prepared rows (VALUES, or COPY + SELECT when large) and fetch RETURNING."""
+    conn = _db()
+    fetched: list[tuple] = []
+    with conn.cursor() as cursor:
+        if conn.vendor == "postgresql" and len(rows) > COPY_THRESHOLD:
+            stage = _copy_into_stage(cursor, conn, model, shape, rows)
+            cursor.execute(
+                f"INSERT INTO {shape.table} ({shape.columns}) SELECT {shape.columns} "  # noqa: S608
+                f"FROM {stage} ORDER BY {order_by} {tail}"
+            )
+            return cursor.fetchall()
+        step = _chunk_rows(len(shape.fields))
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            cursor.execute(
+                f"INSERT INTO {shape.table} ({shape.columns}) VALUES "  # noqa: S608
+                f"{', '.join([shape.row] * len(chunk))} {tail}",
+                [value for row in chunk for value in row],
+            )
+            fetched.extend(cursor.fetchall())
+    return fetched
+
+
+@cache
+def _constant_defaults(vendor: str, model: type[models.Model]) -> dict[str, Any]:
+    """Each field's default when it is a constant (or an empty dict/list), prepared once."""
+    conn = _db()
+    out: dict[str, Any] = {}
+    for field in model._meta.concrete_fields:
+        default = field.default
+        if field.primary_key:
+            continue
+        if default is NOT_PROVIDED:
+            if field.null:
+                out[field.name] = None
+            elif field.empty_strings_allowed:
+                out[field.name] = ""
+            continue  # anything else without a default: the caller must give it
+        if callable(default) and default not in (dict, list):
+            continue  # e.g. timezone.now: the caller must give it
+        out[field.name] = default() if callable(default) else default
+    shape = _shape(vendor, model, tuple(out))
+    return dict(zip(shape.names, shape.row_values(out, conn), strict=True))
 
 
 def upsert_and_lock(
     model: type[models.Model],
-    objs: Sequence[models.Model],
+    rows: Sequence[Mapping[str, Any]],
     *,
     conflict_fields: tuple[str, ...],
     touch_field: str,
+    returning: tuple[str, ...],
 ) -> list[models.Model]:
     """Create the missing rows and lock all of them, in one statement.
 
-    INSERT … ON CONFLICT DO UPDATE SET touch = EXCLUDED.touch RETURNING *: the
-    DO UPDATE takes the row lock that SELECT … FOR UPDATE would, and RETURNING
-    hands back the current rows. Rows go in sorted by the conflict key so two
-    transactions always lock shared rows in the same order (no deadlock).
+    INSERT … ON CONFLICT DO UPDATE SET touch = EXCLUDED.touch RETURNING: the DO
+    UPDATE takes the row lock SELECT … FOR UPDATE would, and RETURNING hands back
+    the current values of `returning` (the instances defer every other field).
+    Rows go in sorted by the conflict key so two transactions always lock shared
+    rows in the same order and cannot deadlock. Fields a row leaves out take their
+    constant default.
     """
     conn = _db()
-    all_names = _returning_all(model)
-    insert = _shape(conn.vendor, model, all_names[1:])
-    returning = _shape(conn.vendor, model, all_names)
+    # Model.from_db maps partial values by the model's field order: return in that order.
+    wanted = set(returning)
+    returning = tuple(
+        f.name for f in model._meta.concrete_fields if f.name in wanted and not f.primary_key
+    )
+    defaults = _constant_defaults(conn.vendor, model)
+    given = tuple(rows[0]) if rows else ()
+    names = (*given, *(n for n in defaults if n not in given))
+    shape = _shape(conn.vendor, model, names)
     key = _shape(conn.vendor, model, conflict_fields)
     touch = _shape(conn.vendor, model, (touch_field,)).columns
-    objs = sorted(objs, key=lambda o: tuple(getattr(o, f.attname) for f in key.fields))
-    tail = (
-        f"ON CONFLICT ({key.columns}) DO UPDATE SET {touch} = EXCLUDED.{touch} "
-        f"RETURNING {returning.columns}"
+    returning_shape = _shape(conn.vendor, model, ("pk", *returning))
+    given_shape = _shape(conn.vendor, model, given)
+    constant = [defaults[n] for n in names[len(given) :]]
+    ordered = sorted(rows, key=lambda r: tuple(r[n] for n in conflict_fields))
+    prepared = [given_shape.row_values(r, conn) + constant for r in ordered]
+    fetched = _insert(
+        model,
+        shape,
+        prepared,
+        order_by=key.columns,
+        tail=(
+            f"ON CONFLICT ({key.columns}) DO UPDATE SET {touch} = EXCLUDED.{touch} "
+            f"RETURNING {returning_shape.columns}"
+        ),
     )
-    rows: list[tuple] = []
-    with conn.cursor() as cursor:
-        if conn.vendor == "postgresql" and len(objs) > COPY_THRESHOLD:
-            stage = _copy_into_stage(cursor, conn, model, insert, objs)
-            cursor.execute(
-                f"INSERT INTO {insert.table} ({insert.columns}) SELECT {insert.columns} "  # noqa: S608
-                f"FROM {stage} ORDER BY {key.columns} {tail}"
-            )
-            rows = cursor.fetchall()
-        else:
-            step = _chunk_rows(len(insert.fields))
-            for start in range(0, len(objs), step):
-                chunk = objs[start : start + step]
-                cursor.execute(
-                    f"INSERT INTO {insert.table} ({insert.columns}) VALUES "  # noqa: S608
-                    f"{', '.join([insert.row] * len(chunk))} {tail}",
-                    insert.values(chunk, conn),
-                )
-                rows.extend(cursor.fetchall())
-    return _from_db(model, all_names, rows)
+    return _from_db(model, ("pk", *returning), fetched)
 
 
 def insert_new_returning(
     model: type[models.Model],
-    objs: Sequence[models.Model],
+    rows: Sequence[Mapping[str, Any]],
     *,
-    fields: tuple[str, ...],
     conflict_fields: tuple[str, ...],
     returning: tuple[str, ...],
 ) -> list[tuple[Any, ...]]:
@@ -194,32 +281,19 @@ def insert_new_returning(
     are absent from the result: exactly the "which of these are new" answer that
     exactly-once needs and `bulk_create(ignore_conflicts=True)` cannot give.
     """
+    if not rows:
+        return []
     conn = _db()
-    shape = _shape(conn.vendor, model, fields)
+    shape = _shape(conn.vendor, model, tuple(rows[0]))
     key = _shape(conn.vendor, model, conflict_fields).columns
-    tail = (
-        f"ON CONFLICT ({key}) DO NOTHING RETURNING {_shape(conn.vendor, model, returning).columns}"
+    returning_columns = _shape(conn.vendor, model, returning).columns
+    return _insert(
+        model,
+        shape,
+        [shape.row_values(r, conn) for r in rows],
+        order_by=key,
+        tail=f"ON CONFLICT ({key}) DO NOTHING RETURNING {returning_columns}",
     )
-    inserted: list[tuple[Any, ...]] = []
-    with conn.cursor() as cursor:
-        if conn.vendor == "postgresql" and len(objs) > COPY_THRESHOLD:
-            stage = _copy_into_stage(cursor, conn, model, shape, objs)
-            cursor.execute(
-                f"INSERT INTO {shape.table} ({shape.columns}) SELECT {shape.columns} "  # noqa: S608
-                f"FROM {stage} ORDER BY {key} {tail}"
-            )
-            inserted = cursor.fetchall()
-        else:
-            step = _chunk_rows(len(shape.fields))
-            for start in range(0, len(objs), step):
-                chunk = objs[start : start + step]
-                cursor.execute(
-                    f"INSERT INTO {shape.table} ({shape.columns}) VALUES "  # noqa: S608
-                    f"{', '.join([shape.row] * len(chunk))} {tail}",
-                    shape.values(chunk, conn),
-                )
-                inserted.extend(cursor.fetchall())
-    return inserted
 
 
 @cache
@@ -256,9 +330,10 @@ def update_fields(
         return
     conn = _db()
     shape = _shape(conn.vendor, model, ("pk", *fields))
+    rows = [shape.object_values(o, conn) for o in objs]
     with conn.cursor() as cursor:
-        if conn.vendor == "postgresql" and len(objs) > COPY_THRESHOLD:
-            stage = _copy_into_stage(cursor, conn, model, shape, objs)
+        if conn.vendor == "postgresql" and len(rows) > COPY_THRESHOLD:
+            stage = _copy_into_stage(cursor, conn, model, shape, rows)
             qn = conn.ops.quote_name
             sets = ", ".join(f"{qn(f.column)} = s.{qn(f.column)}" for f in shape.fields[1:])
             pk = qn(shape.fields[0].column)
@@ -269,7 +344,7 @@ def update_fields(
             return
         head, first, tail = _update_sql(conn.vendor, model, fields)
         step = _chunk_rows(len(shape.fields))
-        for start in range(0, len(objs), step):
-            chunk = objs[start : start + step]
-            rows = ", ".join([first] + [shape.row] * (len(chunk) - 1))
-            cursor.execute(head + rows + tail, shape.values(chunk, conn))
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            values = ", ".join([first] + [shape.row] * (len(chunk) - 1))
+            cursor.execute(head + values + tail, [v for row in chunk for v in row])

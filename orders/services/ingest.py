@@ -30,6 +30,7 @@ from .. import metrics
 from ..contract import EventIn
 from ..db import insert_new_returning, update_fields, upsert_and_lock
 from ..dispatch import enqueue_event_followups
+from ..event_types import STAGE_EVENTS
 from ..locks import event_locks
 from ..models import Order, OrderEvent, Tenant
 from ..projection import apply_event
@@ -123,37 +124,37 @@ def _store(
         for o in upsert_and_lock(
             Order,
             [
-                Order(
-                    tenant=tenant,
-                    external_id=ext,
-                    source=source,
-                    first_seen_at=now,
-                    updated_at=now,
-                )
+                {
+                    "tenant": tenant.pk,
+                    "external_id": ext,
+                    "source": source,
+                    "first_seen_at": now,
+                    "updated_at": now,
+                }
                 for ext, source in first_source.items()
             ],
             conflict_fields=("tenant", "external_id"),
             touch_field="updated_at",
+            returning=PROJECTION_INPUTS,
         )
     }
     returned = insert_new_returning(
         OrderEvent,
         [
-            OrderEvent(
-                tenant_id=tenant.pk,
-                order_id=orders[event.order_external_id].pk,
-                source=event.source,
-                event_type=event.event_type,
-                event_id=event.event_id,
-                occurred_at=event.occurred_at,
-                received_at=now,
-                channel=channel,
-                payload=event.raw,
-                correlation_id=correlation_id,
-            )
+            {
+                "tenant": tenant.pk,
+                "order": orders[event.order_external_id].pk,
+                "source": event.source,
+                "event_type": event.event_type,
+                "event_id": event.event_id,
+                "occurred_at": event.occurred_at,
+                "received_at": now,
+                "channel": channel,
+                "payload": event.raw,
+                "correlation_id": correlation_id,
+            }
             for _, event in sorted(fresh, key=lambda pair: pair[1].key)
         ],
-        fields=EVENT_INSERT_FIELDS,
         conflict_fields=("tenant", "source", "event_id"),
         returning=("id", "source", "event_id"),
     )
@@ -174,15 +175,14 @@ def _store(
     return inserted
 
 
-EVENT_INSERT_FIELDS = (
-    "tenant",
-    "order",
-    "source",
-    "event_type",
-    "event_id",
-    "occurred_at",
-    "received_at",
-    "channel",
-    "payload",
-    "correlation_id",
+# What apply_event reads from an order; the upsert returns only these.
+PROJECTION_INPUTS = (
+    "external_id",
+    "status",
+    "status_as_of",
+    *sorted({rule.field for rule in STAGE_EVENTS.values()}),
+    "failed_delivery_attempts",
+    "attribute_versions",
+    "event_count",
+    "last_event_at",
 )

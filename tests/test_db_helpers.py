@@ -1,0 +1,106 @@
+"""orders.db: the set-based statements ingestion relies on, on both SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from django.utils import timezone
+
+from orders.db import COPY_THRESHOLD, insert_new_returning, update_fields, upsert_and_lock
+from orders.models import Order, OrderEvent
+
+pytestmark = pytest.mark.django_db
+SHIPPED = datetime(2026, 11, 24, 14, 30, tzinfo=UTC)
+
+
+def _rows(tenant, ids):
+    now = timezone.now()
+    return [
+        {
+            "tenant": tenant.pk,
+            "external_id": i,
+            "source": "wms",
+            "first_seen_at": now,
+            "updated_at": now,
+        }
+        for i in ids
+    ]
+
+
+@pytest.mark.parametrize("count", [1, COPY_THRESHOLD + 5])  # VALUES path and COPY path
+def test_upsert_creates_missing_rows_and_returns_current_values_in_any_order(tenant, count):
+    Order.objects.create(
+        tenant=tenant,
+        external_id="x-0",
+        source="wms",
+        shipped_at=SHIPPED,
+        status="shipped",
+        event_count=3,
+    )
+    ids = [f"x-{i}" for i in range(count)]
+    orders = upsert_and_lock(
+        Order,
+        _rows(tenant, ids),
+        conflict_fields=("tenant", "external_id"),
+        touch_field="updated_at",
+        returning=("shipped_at", "external_id", "event_count", "status"),
+    )
+    by_id = {o.external_id: o for o in orders}
+    assert set(by_id) == set(ids)
+    assert (by_id["x-0"].shipped_at, by_id["x-0"].status, by_id["x-0"].event_count) == (
+        SHIPPED,
+        "shipped",
+        3,
+    )
+    assert Order.objects.filter(tenant=tenant).count() == count
+    fresh = Order.objects.get(external_id=ids[-1]) if count > 1 else None
+    if fresh is not None:  # new rows take the model's defaults
+        assert (fresh.service_level, fresh.handling, fresh.event_count) == ("standard", [], 0)
+
+
+@pytest.mark.parametrize("count", [2, COPY_THRESHOLD + 5])
+def test_insert_returns_only_new_rows_and_update_saves_fields(tenant, count):
+    [order] = upsert_and_lock(
+        Order,
+        _rows(tenant, ["o"]),
+        conflict_fields=("tenant", "external_id"),
+        touch_field="updated_at",
+        returning=("external_id",),
+    )
+    now = timezone.now()
+
+    def event(i):
+        return {
+            "tenant": tenant.pk,
+            "order": order.pk,
+            "source": "wms",
+            "event_type": "x",
+            "event_id": f"e{i}",
+            "occurred_at": now,
+            "received_at": now,
+            "channel": "event",
+            "payload": {"i": i, "nested": ["ü", None]},
+            "correlation_id": "",
+        }
+
+    first = insert_new_returning(
+        OrderEvent,
+        [event(i) for i in range(count)],
+        conflict_fields=("tenant", "source", "event_id"),
+        returning=("id", "event_id"),
+    )
+    again = insert_new_returning(
+        OrderEvent,
+        [event(i) for i in range(count + 1)],
+        conflict_fields=("tenant", "source", "event_id"),
+        returning=("id", "event_id"),
+    )
+    assert len(first) == count
+    assert [e for _, e in again] == [f"e{count}"]
+    assert OrderEvent.objects.get(event_id="e1").payload == {"i": 1, "nested": ["ü", None]}
+
+    order.carrier, order.handling, order.shipped_at = "DHL", ["rush"], SHIPPED
+    update_fields(Order, [order], ("carrier", "handling", "shipped_at"))
+    order.refresh_from_db()
+    assert (order.carrier, order.handling, order.shipped_at) == ("DHL", ["rush"], SHIPPED)
