@@ -155,7 +155,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["orders.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["orders.authentication.IsTenantAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["e2a_project.parsers.StrictJSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["e2a_project.renderers.ORJSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "e2a_project.api_errors.json_exception_handler",
     "UNAUTHENTICATED_USER": None,

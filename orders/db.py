@@ -12,7 +12,6 @@ interpolated; every value is a parameter or COPY data.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -43,8 +42,6 @@ _PLAIN_TYPES = frozenset(
         "TextField",
     }
 )
-
-_staged: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
 Prep = Callable[[Any, Any], Any]
 
@@ -150,15 +147,16 @@ def _from_db(model: type[models.Model], names: tuple[str, ...], rows: list[tuple
 
 
 def _stage(cursor: Any, conn: Any, model: type[models.Model], shape: _Shape) -> str:
-    """A per-connection temporary copy of the table's shape, emptied at each commit."""
+    """A temporary copy of the table's shape for this connection, emptied at each commit.
+
+    Asked for on every use (IF NOT EXISTS) rather than remembered: a transaction
+    that created it and then rolled back took the table with it.
+    """
     stage = conn.ops.quote_name(f"e2a_stage_{model._meta.db_table}")
-    done = _staged.setdefault(conn.connection, set())
-    if stage not in done:
-        cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "  # noqa: S608
-            f"SELECT * FROM {shape.table} WITH NO DATA"
-        )
-        done.add(stage)
+    cursor.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "  # noqa: S608
+        f"SELECT * FROM {shape.table} WITH NO DATA"
+    )
     return stage
 
 

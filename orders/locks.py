@@ -22,6 +22,15 @@ from django.conf import settings
 
 log = logging.getLogger(__name__)
 
+_ACQUIRE = """
+local taken = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('set', key, ARGV[1], 'NX', 'PX', ARGV[2]) then
+    taken[#taken + 1] = i
+  end
+end
+return taken
+"""
 _RELEASE = """
 local released = 0
 for i, key in ipairs(KEYS) do
@@ -89,15 +98,15 @@ def event_locks(tenant_id: int, keys: Sequence[tuple[str, str]]) -> Iterator[int
         pending = names
         deadline = time.monotonic() + settings.INGEST_LOCK_TTL_SECONDS
         while pending:
-            if len(pending) == 1:  # the common single-event case: no pipeline object
-                results = [client.set(pending[0], token, nx=True, px=ttl_ms)]
+            # One round trip for any number of keys: a batch's thousand locks are
+            # one script call, not a thousand commands in a pipeline.
+            if len(pending) == 1:
+                got = {0} if client.set(pending[0], token, nx=True, px=ttl_ms) else set()
             else:
-                pipe = client.pipeline(transaction=False)
-                for name in pending:
-                    pipe.set(name, token, nx=True, px=ttl_ms)
-                results = pipe.execute()
-            held.extend(n for n, ok in zip(pending, results, strict=True) if ok)
-            pending = [n for n, ok in zip(pending, results, strict=True) if not ok]
+                taken = client.eval(_ACQUIRE, len(pending), *pending, token, ttl_ms)
+                got = {int(i) - 1 for i in taken}
+            held.extend(n for i, n in enumerate(pending) if i in got)
+            pending = [n for i, n in enumerate(pending) if i not in got]
             if pending and time.monotonic() < deadline:
                 time.sleep(_POLL_SECONDS)
             else:
