@@ -67,16 +67,16 @@ class EventIn:
     occurred_at: datetime
     raw: dict[str, Any]
     attributes: dict[str, Any] = field(default_factory=dict)
+    # Total order of events for "newer wins": time, then a stable tiebreak.
+    version: str = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        at = self.occurred_at.astimezone(UTC).isoformat(timespec="microseconds")
+        object.__setattr__(self, "version", f"{at}|{self.source}|{self.event_id}")
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.source, self.event_id)
-
-    @property
-    def version(self) -> str:
-        """Total order of events for "newer wins": time, then a stable tiebreak."""
-        at = self.occurred_at.astimezone(UTC).isoformat(timespec="microseconds")
-        return f"{at}|{self.source}|{self.event_id}"
 
 
 def _identifier(value: Any, name: str, errors: dict[str, list[str]]) -> str | None:

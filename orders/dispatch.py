@@ -18,13 +18,16 @@ PROCESS_EVENTS_TASK = "orders.process_events"
 FOLLOW_UP_CHUNK = 100
 
 
-def send_by_name(name: str, *, args: list) -> None:
-    """Publish a task by its registered name (honours eager mode in tests)."""
+def send_by_name(name: str, *, args: list, argsrepr: str | None = None) -> None:
+    """Publish a task by its registered name (honours eager mode in tests).
+
+    `argsrepr` spares Celery a safe repr() of long id lists for its message headers.
+    """
     task = current_app.tasks.get(name)
     if task is None:
-        current_app.send_task(name, args=args)
+        current_app.send_task(name, args=args, argsrepr=argsrepr)
     else:
-        task.apply_async(args=args)
+        task.apply_async(args=args, argsrepr=argsrepr)
 
 
 def enqueue_event_followups(event_ids: Sequence[int]) -> int:
@@ -33,7 +36,11 @@ def enqueue_event_followups(event_ids: Sequence[int]) -> int:
     for start in range(0, len(event_ids), FOLLOW_UP_CHUNK):
         chunk = list(event_ids[start : start + FOLLOW_UP_CHUNK])
         try:
-            send_by_name(PROCESS_EVENTS_TASK, args=[chunk])
+            send_by_name(
+                PROCESS_EVENTS_TASK,
+                args=[chunk],
+                argsrepr=f"[{len(chunk)} event ids from {chunk[0]}]",
+            )
         except Exception as exc:  # broker unreachable: the sweep will catch up
             log.error(
                 "follow-up publish failed; the sweep will re-queue",

@@ -25,7 +25,7 @@ FOLLOWUPS_SWEPT = Counter(
 )
 
 
-def count_event(tenant: str, source: str, event_type: str, outcome: str) -> None:
+def count_event(tenant: str, source: str, event_type: str, outcome: str, count: int = 1) -> None:
     # Unknown types are free-form: fold them into one label value to bound cardinality.
     label = event_type if event_type in KNOWN_EVENT_TYPES else "other"
-    EVENTS.labels(tenant, source or "unknown", label, outcome).inc()
+    EVENTS.labels(tenant, source or "unknown", label, outcome).inc(count)

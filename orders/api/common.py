@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,16 +20,44 @@ from ..services.dead_letters import dead_letter_record, kept_headers
 from ..services.ingest import EventResult, events_ingest
 
 
+@dataclass(frozen=True, slots=True)
+class TenantEventValidator:
+    """validate_event in one tenant's terms, with the clock and settings read once.
+
+    A batch validates up to a thousand events; reading the time zone, the clock
+    and the settings once per request instead of per event is most of its cost.
+    """
+
+    tenant_tz: tzinfo
+    now: datetime
+    max_future: timedelta
+
+    @classmethod
+    def for_tenant(cls, tenant: Tenant) -> TenantEventValidator:
+        return cls(
+            tenant_tz=ZoneInfo(tenant.timezone),
+            now=timezone.now(),
+            max_future=timedelta(seconds=settings.INGEST_MAX_FUTURE_SKEW_SECONDS),
+        )
+
+    def __call__(
+        self, body: Any, *, fixed_source: str | None = None, may_contain_nul: bool = True
+    ) -> EventIn:
+        return validate_event(
+            body,
+            tenant_tz=self.tenant_tz,
+            now=self.now,
+            max_future=self.max_future,
+            fixed_source=fixed_source,
+            may_contain_nul=may_contain_nul,
+        )
+
+
 def validate_for_tenant(
     body: Any, tenant: Tenant, *, fixed_source: str | None = None, may_contain_nul: bool = True
 ) -> EventIn:
-    return validate_event(
-        body,
-        tenant_tz=ZoneInfo(tenant.timezone),
-        now=timezone.now(),
-        max_future=timedelta(seconds=settings.INGEST_MAX_FUTURE_SKEW_SECONDS),
-        fixed_source=fixed_source,
-        may_contain_nul=may_contain_nul,
+    return TenantEventValidator.for_tenant(tenant)(
+        body, fixed_source=fixed_source, may_contain_nul=may_contain_nul
     )
 
 

@@ -21,7 +21,7 @@ from ..models.event import IngestChannel
 from ..services.dead_letters import dead_letter_record, kept_headers
 from ..services.ingest import EventResult, events_ingest
 from . import schemas
-from .common import escapes_nul, ingest_single, invalid_response, raw_text, validate_for_tenant
+from .common import TenantEventValidator, escapes_nul, ingest_single, invalid_response, raw_text
 
 
 class IngestEventView(APIView):
@@ -97,11 +97,10 @@ class IngestBatchView(APIView):
         valid: list[tuple[int, EventIn]] = []
         rejected: list[EventResult] = []
         may_contain_nul = escapes_nul(request.body)  # one scan of the body, not one per item
+        validate = TenantEventValidator.for_tenant(tenant)
         for index, item in enumerate(body["events"]):
             try:
-                valid.append(
-                    (index, validate_for_tenant(item, tenant, may_contain_nul=may_contain_nul))
-                )
+                valid.append((index, validate(item, may_contain_nul=may_contain_nul)))
             except ContractError as exc:
                 letter = dead_letter_record(
                     tenant=tenant,

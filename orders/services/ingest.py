@@ -19,6 +19,7 @@ off the database while Redis is up; without Redis the constraint alone decides.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -92,8 +93,9 @@ def events_ingest(
                 )
 
     ordered = [results[i] for i in sorted(results)]
-    for result in ordered:
-        metrics.count_event(tenant.slug, result.source or "", result.event_type, result.status)
+    tally = Counter((r.source or "", r.event_type, r.status) for r in ordered)
+    for (source, event_type, status), count in tally.items():
+        metrics.count_event(tenant.slug, source, event_type, status, count)
     return ordered
 
 
