@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 import factory
+from standardwebhooks.webhooks import Webhook
 
 from orders.models import Tenant
 from orders.services.api_keys import api_key_create
@@ -38,3 +41,17 @@ def event_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def signed_standard_post(client, tenant_slug: str, secret: str, body: Any, *, msg_id: str):
+    """POST a body to the tenant's Standard Webhooks endpoint, signed now with `secret`."""
+    raw = json.dumps(body)
+    sent_at = datetime.now(UTC)
+    return client.post(
+        f"/webhooks/standard/{tenant_slug}",
+        data=raw,
+        content_type="application/json",
+        HTTP_WEBHOOK_ID=msg_id,
+        HTTP_WEBHOOK_TIMESTAMP=str(int(sent_at.timestamp())),
+        HTTP_WEBHOOK_SIGNATURE=Webhook(secret).sign(msg_id, sent_at, raw),
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from io import StringIO
 
 import pytest
@@ -12,13 +12,12 @@ import time_machine
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from standardwebhooks.webhooks import Webhook
 
 from orders.models import ApiKey, DeadLetter, OrderEvent, Tenant, WebhookSecret
 from orders.services.dead_letters import dead_letter_record, dead_letter_replay
 from orders.services.tenants import generate_webhook_secret
 
-from .factories import TenantFactory, event_body
+from .factories import TenantFactory, event_body, signed_standard_post
 
 pytestmark = pytest.mark.django_db
 
@@ -39,15 +38,8 @@ def ingest_with(client, raw_key: str):
 
 
 def standard_post(client, tenant_slug: str, secret: str, *, msg_id: str = "msg_1"):
-    raw = json.dumps(event_body(event_id=msg_id))
-    sent_at = datetime.now(UTC)
-    return client.post(
-        f"/webhooks/standard/{tenant_slug}",
-        data=raw,
-        content_type="application/json",
-        HTTP_WEBHOOK_ID=msg_id,
-        HTTP_WEBHOOK_TIMESTAMP=str(int(sent_at.timestamp())),
-        HTTP_WEBHOOK_SIGNATURE=Webhook(secret).sign(msg_id, sent_at, raw),
+    return signed_standard_post(
+        client, tenant_slug, secret, event_body(event_id=msg_id), msg_id=msg_id
     )
 
 

@@ -7,13 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from standardwebhooks.webhooks import Webhook
 
 from orders.models import DeadLetter, Order, OrderEvent
 from orders.services.dead_letters import dead_letter_record, dead_letter_replay
 from orders.services.tenants import webhook_secret_set
 
-from .factories import TenantFactory, event_body
+from .factories import TenantFactory, event_body, signed_standard_post
 
 pytestmark = pytest.mark.django_db
 
@@ -28,19 +27,6 @@ def record(tenant, body, *, kind="event", reason="invalid event: test", headers=
         raw_body=json.dumps(body),
         reason=reason,
         headers=headers,
-    )
-
-
-def signed_standard_post(client, tenant_slug, secret, body, *, msg_id):
-    raw = json.dumps(body)
-    sent_at = datetime.now(UTC)
-    return client.post(
-        f"/webhooks/standard/{tenant_slug}",
-        data=raw,
-        content_type="application/json",
-        HTTP_WEBHOOK_ID=msg_id,
-        HTTP_WEBHOOK_TIMESTAMP=str(int(sent_at.timestamp())),
-        HTTP_WEBHOOK_SIGNATURE=Webhook(secret).sign(msg_id, sent_at, raw),
     )
 
 
