@@ -183,6 +183,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(BROKER_DIR),
         "data_folder_out": str(BROKER_DIR),
         "processed_folder": str(BROKER_DIR / "processed"),
+        # Exchange tables; kombu's default is ./control, i.e. wherever a process started.
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
 else:

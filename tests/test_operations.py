@@ -101,6 +101,7 @@ def test_a_task_published_from_a_request_carries_the_id_in_its_message(
     _eager_celery.conf.broker_transport_options = {
         "data_folder_in": str(tmp_path),
         "data_folder_out": str(tmp_path),
+        "control_folder": str(tmp_path / "control"),
     }
     switch.use("filesystem://")
     try:
