@@ -9,7 +9,9 @@ has nothing but Python.
 
 from __future__ import annotations
 
+import os
 import secrets
+import time
 from pathlib import Path
 
 import environ
@@ -27,10 +29,32 @@ SERVICE_NAME = env.str("SERVICE_NAME", default="e2a")
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")
 
+def _development_secret_key(path: Path) -> str:
+    """One generated key per checkout, shared by every process that `make run` starts.
+
+    A key generated per process would sign each gunicorn worker's sessions and CSRF
+    tokens differently, logging operators out at random.
+    """
+    path.parent.mkdir(exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(100):  # another process may still be writing it
+            if key := path.read_text().strip():
+                return key
+            time.sleep(0.01)
+        raise
+    with os.fdopen(fd, "w") as handle:
+        handle.write("dev-" + secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
 if IS_PRODUCTION:
     SECRET_KEY = env.str("SECRET_KEY")  # required: a missing key must stop the boot
 else:
-    SECRET_KEY = env.str("SECRET_KEY", default="") or "dev-" + secrets.token_urlsafe(32)
+    SECRET_KEY = env.str("SECRET_KEY", default="") or _development_secret_key(
+        VAR_DIR / "secret_key"
+    )
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

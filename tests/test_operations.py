@@ -132,3 +132,16 @@ def test_openapi_schema_documents_the_contract_the_validator_enforces(client):
     assert documented == DOCUMENTED_FIELDS
     assert "/ingest/v2/events/batch" in schema["paths"]
     assert client.get("/docs").status_code == 200
+
+
+def test_the_development_secret_key_is_shared_by_every_process_of_a_checkout(tmp_path):
+    """Per-process keys would sign each gunicorn worker's sessions differently."""
+    import stat
+
+    from e2a_project.settings import _development_secret_key
+
+    path = tmp_path / "var" / "secret_key"
+    first = _development_secret_key(path)
+    assert first.startswith("dev-") and len(first) > 40
+    assert _development_secret_key(path) == first
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
