@@ -17,9 +17,15 @@ from structlog.contextvars import bind_contextvars, clear_contextvars, get_conte
 CORRELATION_KEY = "correlation_id"
 
 
-def structured_formatter(renderer: str = "json") -> logging.Formatter:
+def structured_formatter(renderer: str = "json", service: str = "e2a") -> logging.Formatter:
     """Build the stdlib formatter used by every handler (see settings.LOGGING)."""
+
+    def add_service(_logger: object, _name: str, event: dict) -> dict:
+        event.setdefault("service", service)
+        return event
+
     shared = [
+        add_service,
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,

@@ -265,6 +265,7 @@ LOGGING = {
         "structured": {
             "()": "e2a_project.logging.structured_formatter",
             "renderer": LOG_FORMAT,
+            "service": SERVICE_NAME,
         },
     },
     "handlers": {

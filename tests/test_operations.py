@@ -88,6 +88,7 @@ def test_correlation_id_reaches_the_event_the_task_and_every_log_line(api, json_
     lines = json_log_lines()
     by_event = {line["event"]: line for line in lines}
     assert by_event["payload dead-lettered"]["correlation_id"] == "trace-42"
+    assert by_event["payload dead-lettered"]["service"] == "e2a"
     assert by_event["events processed"]["correlation_id"] == "trace-42"  # logged by the task
 
 
