@@ -1,5 +1,6 @@
 """gunicorn settings, read from the environment (same file for `make run` and Docker)."""
 
+import json
 import os
 import shutil
 import tempfile
@@ -15,8 +16,10 @@ graceful_timeout = 20
 keepalive = 5
 accesslog = os.environ.get("ACCESS_LOG", "-") or None
 # One JSON object per request, carrying the correlation id the app echoed back.
+_service = json.dumps(os.environ.get("SERVICE_NAME", "e2a"))
 access_log_format = (
-    '{"event": "http_request", "method": "%(m)s", "path": "%(U)s", "status": %(s)s, '
+    f'{{"event": "http_request", "service": {_service}, '
+    '"method": "%(m)s", "path": "%(U)s", "status": %(s)s, '
     '"duration_ms": %(M)s, "bytes": "%(b)s", "remote": "%(h)s", '
     '"correlation_id": "%({x-correlation-id}o)s"}'
 )
