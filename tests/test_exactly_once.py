@@ -7,7 +7,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 from django.test import Client
 
 from orders import locks
@@ -141,7 +141,3 @@ def test_processing_twice_does_no_double_work(api):
     pk = OrderEvent.objects.get().pk
     assert events_process(event_ids=[pk]) == 1
     assert events_process(event_ids=[pk]) == 0
-
-
-def test_connection_is_usable_after_threads():  # guards the thread helpers above
-    assert connection is not None
