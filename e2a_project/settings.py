@@ -29,6 +29,7 @@ SERVICE_NAME = env.str("SERVICE_NAME", default="e2a")
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")
 
+
 def _development_secret_key(path: Path) -> str:
     """One generated key per checkout, shared by every process that `make run` starts.
 

@@ -212,12 +212,15 @@ def dead_letter_replay(*, dead_letter: DeadLetter) -> ReplayResult:
         channel=IngestChannel.REPLAY,
         correlation_id=dead_letter.correlation_id,
     )
-    stored = None
+    stored_pk = None
     if not is_batch and valid:
         event = valid[0][1]
-        stored = OrderEvent.objects.filter(
-            tenant=tenant, source=event.source, event_id=event.event_id
-        ).first()
+        # A duplicate was stored earlier (e.g. the sender retried after a fix): link that one.
+        stored_pk = results[0].event_pk or (
+            OrderEvent.objects.filter(tenant=tenant, source=event.source, event_id=event.event_id)
+            .values_list("pk", flat=True)
+            .first()
+        )
         detail = results[0].status
         summary = f"{detail}: {event.source}:{event.event_id}"
     else:
@@ -233,7 +236,7 @@ def dead_letter_replay(*, dead_letter: DeadLetter) -> ReplayResult:
         last_replay_at=now,
         replayed_at=now,
         replay_result=summary,
-        event=stored,
+        event_id=stored_pk,
     )
     dead_letter.refresh_from_db()
     return ReplayResult(dead_letter.pk, True, detail)
