@@ -224,46 +224,64 @@ def upsert_and_lock(
     rows: Sequence[Mapping[str, Any]],
     *,
     conflict_fields: tuple[str, ...],
-    touch_field: str,
     returning: tuple[str, ...],
 ) -> list[models.Model]:
-    """Create the missing rows and lock all of them, in one statement.
+    """Create the missing rows and lock all of them; return their current values.
 
-    INSERT … ON CONFLICT DO UPDATE SET touch = EXCLUDED.touch RETURNING: the DO
-    UPDATE takes the row lock SELECT … FOR UPDATE would, and RETURNING hands back
-    the current values of `returning` (the instances defer every other field).
-    Rows go in sorted by the conflict key so two transactions always lock shared
-    rows in the same order and cannot deadlock. Fields a row leaves out take their
-    constant default.
+    INSERT … ON CONFLICT DO UPDATE … WHERE false: PostgreSQL locks every
+    conflicting row as a DO UPDATE would, but writes no new row version for it,
+    and RETURNING hands back the rows it inserted. The existing ones, already
+    locked, are then read in one SELECT. Rows go in sorted by the conflict key, so
+    two transactions lock shared rows in the same order and cannot deadlock.
+    Fields a row leaves out take their constant default; the instances defer every
+    field not in `returning`.
     """
     conn = _db()
     # Model.from_db maps partial values by the model's field order: return in that order.
-    wanted = set(returning)
-    returning = tuple(
-        f.name for f in model._meta.concrete_fields if f.name in wanted and not f.primary_key
+    wanted = set(returning) | set(conflict_fields)
+    names_out = (
+        "pk",
+        *(f.name for f in model._meta.concrete_fields if f.name in wanted and not f.primary_key),
     )
+    out = _shape(conn.vendor, model, names_out)
+    key = _shape(conn.vendor, model, conflict_fields)
+    key_positions = [names_out.index(n) for n in conflict_fields]
     defaults = _constant_defaults(conn.vendor, model)
     given = tuple(rows[0]) if rows else ()
     names = (*given, *(n for n in defaults if n not in given))
-    shape = _shape(conn.vendor, model, names)
-    key = _shape(conn.vendor, model, conflict_fields)
-    touch = _shape(conn.vendor, model, (touch_field,)).columns
-    returning_shape = _shape(conn.vendor, model, ("pk", *returning))
     given_shape = _shape(conn.vendor, model, given)
     constant = [defaults[n] for n in names[len(given) :]]
     ordered = sorted(rows, key=lambda r: tuple(r[n] for n in conflict_fields))
-    prepared = [given_shape.row_values(r, conn) + constant for r in ordered]
+    first_key = key.columns.split(", ")[0]
     fetched = _insert(
         model,
-        shape,
-        prepared,
+        _shape(conn.vendor, model, names),
+        [given_shape.row_values(r, conn) + constant for r in ordered],
         order_by=key.columns,
         tail=(
-            f"ON CONFLICT ({key.columns}) DO UPDATE SET {touch} = EXCLUDED.{touch} "
-            f"RETURNING {returning_shape.columns}"
+            f"ON CONFLICT ({key.columns}) DO UPDATE SET {first_key} = EXCLUDED.{first_key} "
+            f"WHERE FALSE RETURNING {out.columns}"
         ),
     )
-    return _from_db(model, ("pk", *returning), fetched)
+    inserted = {tuple(row[i] for i in key_positions) for row in fetched}
+    existing = [
+        key_values
+        for key_values in (tuple(r[n] for n in conflict_fields) for r in ordered)
+        if key_values not in inserted
+    ]
+    if existing:
+        row_sql = "(" + ", ".join(["%s"] * len(conflict_fields)) + ")"
+        step = _chunk_rows(len(conflict_fields))
+        with conn.cursor() as cursor:
+            for start in range(0, len(existing), step):
+                chunk = existing[start : start + step]
+                cursor.execute(
+                    f"SELECT {out.columns} FROM {out.table} "  # noqa: S608
+                    f"WHERE ({key.columns}) IN ({', '.join([row_sql] * len(chunk))})",
+                    [value for key_values in chunk for value in key_values],
+                )
+                fetched.extend(cursor.fetchall())
+    return _from_db(model, names_out, fetched)
 
 
 def insert_new_returning(

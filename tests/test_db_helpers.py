@@ -43,7 +43,6 @@ def test_upsert_creates_missing_rows_and_returns_current_values_in_any_order(ten
         Order,
         _rows(tenant, ids),
         conflict_fields=("tenant", "external_id"),
-        touch_field="updated_at",
         returning=("shipped_at", "external_id", "event_count", "status"),
     )
     by_id = {o.external_id: o for o in orders}
@@ -65,7 +64,6 @@ def test_insert_returns_only_new_rows_and_update_saves_fields(tenant, count):
         Order,
         _rows(tenant, ["o"]),
         conflict_fields=("tenant", "external_id"),
-        touch_field="updated_at",
         returning=("external_id",),
     )
     now = timezone.now()
@@ -104,3 +102,37 @@ def test_insert_returns_only_new_rows_and_update_saves_fields(tenant, count):
     update_fields(Order, [order], ("carrier", "handling", "shipped_at"))
     order.refresh_from_db()
     assert (order.carrier, order.handling, order.shipped_at) == ("DHL", ["rush"], SHIPPED)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_upsert_locks_existing_rows_without_rewriting_them():
+    """The WHERE false upsert holds the row lock until commit, as SELECT … FOR UPDATE would."""
+    import psycopg
+    from django.db import connection, transaction
+
+    from .factories import TenantFactory
+
+    tenant = TenantFactory(slug="locks")
+    Order.objects.create(tenant=tenant, external_id="held", source="wms")
+    before = Order.objects.get(external_id="held").updated_at
+    settings_dict = connection.settings_dict
+    with transaction.atomic():
+        upsert_and_lock(
+            Order,
+            _rows(tenant, ["held"]),
+            conflict_fields=("tenant", "external_id"),
+            returning=("external_id",),
+        )
+        other = psycopg.connect(
+            host=settings_dict["HOST"],
+            port=settings_dict["PORT"],
+            user=settings_dict["USER"],
+            dbname=settings_dict["NAME"],
+            autocommit=True,
+        )
+        with other, pytest.raises(psycopg.errors.LockNotAvailable):
+            other.execute(
+                "SELECT id FROM orders_order WHERE external_id = 'held' FOR UPDATE NOWAIT"
+            )
+    assert Order.objects.get(external_id="held").updated_at == before  # not rewritten

@@ -136,7 +136,6 @@ def _store(
                 for ext, source in first_source.items()
             ],
             conflict_fields=("tenant", "external_id"),
-            touch_field="updated_at",
             returning=PROJECTION_INPUTS,
         )
     }
@@ -171,7 +170,8 @@ def _store(
     # One UPDATE per set of changed fields (usually one set for the whole call).
     by_fields: dict[tuple[str, ...], list[Order]] = {}
     for external_id, fields in changed.items():
-        by_fields.setdefault(tuple(sorted(fields)), []).append(orders[external_id])
+        orders[external_id].updated_at = now
+        by_fields.setdefault(tuple(sorted({*fields, "updated_at"})), []).append(orders[external_id])
     for fields, touched in by_fields.items():
         update_fields(Order, touched, fields)
     return inserted
