@@ -38,6 +38,10 @@ _TEXT_ATTRIBUTES = {
 }
 _TEXT_FIELDS_KEPT_IN_PAYLOAD = {"station": 64, "worker_id": 64, "zone": 64}
 _COUNT_ATTRIBUTES = ("line_count", "items_count", "total_amount_cents")
+# Looked up for every event of a batch: built once.
+_TEXT_FIELDS = _TEXT_ATTRIBUTES | _TEXT_FIELDS_KEPT_IN_PAYLOAD
+_SERVICE_LEVELS = frozenset(ServiceLevel.values)
+_HANDLING_FLAGS = frozenset(HANDLING_FLAGS)
 _OBJECT_ATTRIBUTES = ("customer", "shipping_address")
 
 DOCUMENTED_FIELDS = (
@@ -189,7 +193,7 @@ def validate_event(
         except ShopifyShapeError as exc:
             errors["data.order"] = [str(exc)]
 
-    for name, limit in (_TEXT_ATTRIBUTES | _TEXT_FIELDS_KEPT_IN_PAYLOAD).items():
+    for name, limit in _TEXT_FIELDS.items():
         value = obj.get(name)
         if value is None:
             continue
@@ -224,7 +228,7 @@ def validate_event(
     if obj.get("service_level") is not None:
         level = obj["service_level"]
         level = level.strip().lower() if isinstance(level, str) else level
-        if level in ServiceLevel.values:
+        if level in _SERVICE_LEVELS:
             attributes["service_level"] = level
         else:
             errors["service_level"] = [f"Must be one of {', '.join(ServiceLevel.values)}."]
@@ -234,7 +238,7 @@ def validate_event(
             errors["handling"] = ["Must be a list of strings."]
         else:
             flags = {h.strip().lower() for h in handling}
-            unknown = sorted(flags - set(HANDLING_FLAGS))
+            unknown = sorted(flags - _HANDLING_FLAGS)
             if unknown:
                 errors["handling"] = [
                     f"Unknown flags {', '.join(unknown)}; allowed: {', '.join(HANDLING_FLAGS)}."
