@@ -73,14 +73,13 @@ class EventIn:
     attributes: dict[str, Any] = field(default_factory=dict)
     # Total order of events for "newer wins": time, then a stable tiebreak.
     version: str = field(init=False, repr=False)
+    # The identity the database keeps unique per tenant.
+    key: tuple[str, str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         at = self.occurred_at.astimezone(UTC).isoformat(timespec="microseconds")
         object.__setattr__(self, "version", f"{at}|{self.source}|{self.event_id}")
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.source, self.event_id)
+        object.__setattr__(self, "key", (self.source, self.event_id))
 
 
 def _identifier(value: Any, name: str, errors: dict[str, list[str]]) -> str | None:
