@@ -54,6 +54,30 @@ def _chunk_rows(column_count: int) -> int:
     return max(1, min(1000, MAX_PARAMETERS // column_count))
 
 
+def _execute_values(
+    cursor: Any,
+    rows: Sequence[Sequence[Any]],
+    row_sql: str,
+    statement: Callable[[str], str],
+    *,
+    first_row_sql: str | None = None,
+) -> list[tuple]:
+    """Run `statement(values_sql)` once per chunk of rows; collect what it returns.
+
+    Chunks keep every statement under SQLite's parameter limit. `first_row_sql`
+    lets the first row carry casts (PostgreSQL types a VALUES list by its first row).
+    """
+    fetched: list[tuple] = []
+    step = _chunk_rows(len(rows[0])) if rows else 1
+    for start in range(0, len(rows), step):
+        chunk = rows[start : start + step]
+        values = ", ".join([first_row_sql or row_sql] + [row_sql] * (len(chunk) - 1))
+        cursor.execute(statement(values), [value for row in chunk for value in row])
+        if cursor.description is not None:
+            fetched.extend(cursor.fetchall())
+    return fetched
+
+
 def _identity(value: Any, _conn: Any) -> Any:
     return value
 
@@ -176,7 +200,6 @@ def _insert(
 ) -> list[tuple]:
     """INSERT the prepared rows (VALUES, or COPY + SELECT when large) and fetch RETURNING."""
     conn = _db()
-    fetched: list[tuple] = []
     with conn.cursor() as cursor:
         if conn.vendor == "postgresql" and len(rows) > COPY_THRESHOLD:
             stage = _copy_into_stage(cursor, conn, model, shape, rows)
@@ -185,16 +208,12 @@ def _insert(
                 f"FROM {stage} ORDER BY {order_by} {tail}"
             )
             return cursor.fetchall()
-        step = _chunk_rows(len(shape.fields))
-        for start in range(0, len(rows), step):
-            chunk = rows[start : start + step]
-            cursor.execute(
-                f"INSERT INTO {shape.table} ({shape.columns}) VALUES "  # noqa: S608
-                f"{', '.join([shape.row] * len(chunk))} {tail}",
-                [value for row in chunk for value in row],
-            )
-            fetched.extend(cursor.fetchall())
-    return fetched
+        return _execute_values(
+            cursor,
+            rows,
+            shape.row,
+            lambda values: f"INSERT INTO {shape.table} ({shape.columns}) VALUES {values} {tail}",  # noqa: S608
+        )
 
 
 @cache
@@ -252,7 +271,7 @@ def upsert_and_lock(
     given_shape = _shape(conn.vendor, model, given)
     constant = [defaults[n] for n in names[len(given) :]]
     ordered = sorted(rows, key=lambda r: tuple(r[n] for n in conflict_fields))
-    first_key = key.columns.split(", ")[0]
+    first_key = _shape(conn.vendor, model, conflict_fields[:1]).columns
     fetched = _insert(
         model,
         _shape(conn.vendor, model, names),
@@ -270,17 +289,16 @@ def upsert_and_lock(
         if key_values not in inserted
     ]
     if existing:
-        row_sql = "(" + ", ".join(["%s"] * len(conflict_fields)) + ")"
-        step = _chunk_rows(len(conflict_fields))
         with conn.cursor() as cursor:
-            for start in range(0, len(existing), step):
-                chunk = existing[start : start + step]
-                cursor.execute(
+            fetched += _execute_values(
+                cursor,
+                existing,
+                key.row,
+                lambda values: (
                     f"SELECT {out.columns} FROM {out.table} "  # noqa: S608
-                    f"WHERE ({key.columns}) IN ({', '.join([row_sql] * len(chunk))})",
-                    [value for key_values in chunk for value in key_values],
-                )
-                fetched.extend(cursor.fetchall())
+                    f"WHERE ({key.columns}) IN ({values})"
+                ),
+            )
     return _from_db(model, names_out, fetched)
 
 
@@ -359,8 +377,6 @@ def update_fields(
             )
             return
         head, first, tail = _update_sql(conn.vendor, model, fields)
-        step = _chunk_rows(len(shape.fields))
-        for start in range(0, len(rows), step):
-            chunk = rows[start : start + step]
-            values = ", ".join([first] + [shape.row] * (len(chunk) - 1))
-            cursor.execute(head + values + tail, [v for row in chunk for v in row])
+        _execute_values(
+            cursor, rows, shape.row, lambda values: head + values + tail, first_row_sql=first
+        )
