@@ -58,7 +58,3 @@ KNOWN_EVENT_TYPES: frozenset[str] = frozenset(STAGE_EVENTS) | ATTRIBUTE_ONLY_EVE
 
 # Ties between two status changes at the same instant go to the later stage.
 STATUS_RANK: dict[str, int] = {status.value: rank for rank, status in enumerate(OrderStatus)}
-
-
-def is_known(event_type: str) -> bool:
-    return event_type in KNOWN_EVENT_TYPES

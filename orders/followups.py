@@ -28,5 +28,9 @@ def register(name: str, handler: FollowUp) -> None:
     _handlers.append((name, handler))
 
 
+def unregister(name: str) -> None:
+    _handlers[:] = [(n, h) for n, h in _handlers if n != name]
+
+
 def handlers() -> list[tuple[str, FollowUp]]:
     return list(_handlers)

@@ -15,10 +15,6 @@ from secrets import token_bytes
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook, WebhookVerificationError
 
 
-def shopify_signature(secret: str, body: bytes) -> str:
-    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
-
-
 def shopify_verify(*, body: bytes, signature: str | None, secrets: Iterable[str]) -> bool:
     """X-Shopify-Hmac-Sha256: base64 HMAC-SHA256 of the raw body."""
     if not signature:

@@ -141,3 +141,25 @@ def test_processing_twice_does_no_double_work(api):
     pk = OrderEvent.objects.get().pk
     assert events_process(event_ids=[pk]) == 1
     assert events_process(event_ids=[pk]) == 0
+
+
+@pytest.mark.django_db
+def test_registered_follow_up_handlers_see_each_new_event_once(api):
+    """The hook later apps (SLA evaluation) hang their work on."""
+    from orders import followups
+    from orders.services.processing import events_process
+
+    seen: list[tuple[str, list[str]]] = []
+    followups.register(
+        "test-recorder",
+        lambda order, events: seen.append((order.external_id, [e.event_id for e in events])),
+    )
+    try:
+        api.post("/ingest/events", event_body(event_id="f1", order_id="#F"))
+        api.post("/ingest/events", event_body(event_id="f2", order_id="#F"))
+        ids = list(OrderEvent.objects.values_list("pk", flat=True))
+        events_process(event_ids=ids)
+        events_process(event_ids=ids)  # already processed: handlers are not called again
+    finally:
+        followups.unregister("test-recorder")
+    assert seen == [("#F", ["f1", "f2"])]

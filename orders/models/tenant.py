@@ -56,10 +56,6 @@ class ApiKey(models.Model):
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.tenant.slug})"
 
-    @property
-    def is_active(self) -> bool:
-        return self.revoked_at is None
-
 
 class WebhookSecretKind(models.TextChoices):
     SHOPIFY = "shopify", "Shopify (X-Shopify-Hmac-Sha256)"
