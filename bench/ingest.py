@@ -1093,11 +1093,17 @@ def main(argv: list[str] | None = None) -> int:
                     "SELECT channel, count(*) FROM orders_orderevent GROUP BY channel"
                 ).fetchall()
             )
+            # No worker runs, so every follow-up message published is still queued.
+            queued = redis.Redis.from_url(cfg.broker_url).llen("ingest")
         expected = {
             "event": warm[1].ok + single.ok,
             "batch": (warm[2].ok + batch.ok) * cfg.batch_size,
         }
         notes.append(f"events stored by channel: {stored} (expected {expected})")
+        notes.append(
+            f"follow-up messages queued: {queued} for {sum(stored.values())} events "
+            "(the web processes coalesce them, FOLLOWUP_COALESCE_MS)"
+        )
         if any(stored.get(k, 0) != v for k, v in expected.items()):
             notes.append("WARNING: stored events differ from the accepted ones")
         notes.append(

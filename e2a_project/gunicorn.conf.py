@@ -51,3 +51,11 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def worker_exit(server, worker):  # gunicorn hook, in the exiting worker
+    # Publish follow-ups still waiting in the coalescing window instead of
+    # leaving them to the beat sweep.
+    from orders.dispatch import followup_publisher
+
+    followup_publisher.flush()

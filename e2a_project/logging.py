@@ -10,9 +10,16 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import structlog
-from structlog.contextvars import bind_contextvars, clear_contextvars, get_contextvars
+from structlog.contextvars import (
+    bind_contextvars,
+    clear_contextvars,
+    get_contextvars,
+    unbind_contextvars,
+)
 
 CORRELATION_KEY = "correlation_id"
 
@@ -61,3 +68,24 @@ def bind_correlation_id(value: str) -> None:
 
 def unbind_correlation_id() -> None:
     clear_contextvars()
+
+
+@contextmanager
+def correlation_scope(value: str | None) -> Iterator[None]:
+    """Bind `value` for the block and restore the previous id after it.
+
+    A task that processes events of several requests binds each event's own id
+    while it works on that event, then goes back to the task's id.
+    """
+    if not value:
+        yield
+        return
+    previous = current_correlation_id()
+    bind_contextvars(**{CORRELATION_KEY: value})
+    try:
+        yield
+    finally:
+        if previous is None:
+            unbind_contextvars(CORRELATION_KEY)
+        else:
+            bind_contextvars(**{CORRELATION_KEY: previous})

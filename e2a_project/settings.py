@@ -169,6 +169,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(INGEST_MAX_BODY_BYTES, INGEST_BATCH_MAX_BODY_B
 INGEST_LOCK_TTL_SECONDS = env.float("INGEST_LOCK_TTL_SECONDS", default=5.0)
 # Events whose follow-up task was not confirmed after this long are re-queued by beat.
 INGEST_SWEEP_AFTER_SECONDS = env.int("INGEST_SWEEP_AFTER_SECONDS", default=120)
+# A web process gathers the follow-ups of this many milliseconds into one broker
+# message (orders.followup_publisher); 0 publishes each request's at its commit.
+FOLLOWUP_COALESCE_MS = env.int("FOLLOWUP_COALESCE_MS", default=20)
 # How long a web process trusts a verified API key before asking the database again;
 # a revocation takes up to this long to bite everywhere. 0 checks every request.
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=10.0)

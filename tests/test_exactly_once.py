@@ -11,6 +11,7 @@ from django.db import connections
 from django.test import Client
 
 from orders import locks
+from orders.dispatch import followup_publisher
 from orders.models import Order, OrderEvent
 from orders.services.processing import events_sweep_unprocessed
 
@@ -89,6 +90,7 @@ class BrokerSwitch:
         self.use("redis://127.0.0.1:1/0")
 
     def up(self) -> None:
+        followup_publisher.wait_idle()  # nothing of this test's goes to the next broker
         self.use(*self.saved)
         self.app.conf.task_always_eager = True
 
@@ -113,6 +115,7 @@ def test_broker_outage_after_commit_loses_nothing(broker, caplog):
     )
 
     assert response.status_code == 202  # the sender is done: the event is stored
+    assert followup_publisher.wait_idle()  # the publisher thread has tried the broker
     event = OrderEvent.objects.get(event_id="during-outage")
     assert event.processed_at is None  # its follow-up could not be queued
     assert "follow-up publish failed" in caplog.text

@@ -11,6 +11,7 @@ from django.conf import settings as django_settings
 
 from e2a_project.logging import structured_formatter
 from orders.contract import DOCUMENTED_FIELDS
+from orders.dispatch import followup_publisher
 from orders.models import OrderEvent
 
 from .factories import event_body
@@ -107,6 +108,7 @@ def test_a_task_published_from_a_request_carries_the_id_in_its_message(
     switch.use("filesystem://")
     try:
         api.post("/ingest/events", event_body(), HTTP_X_CORRELATION_ID="trace-7")
+        assert followup_publisher.wait_idle()
     finally:
         _eager_celery.conf.broker_transport_options = (
             django_settings.CELERY_BROKER_TRANSPORT_OPTIONS

@@ -10,7 +10,8 @@ transaction, set-based, in a fixed number of statements whatever the count:
 3. insert the events with ON CONFLICT DO NOTHING RETURNING: whatever is not
    returned was stored before (or by a concurrent call) and is a duplicate;
 4. project the new events onto their orders and save the changed fields;
-5. after commit, queue the follow-up task for the new events.
+5. after commit, hand the new events to the follow-up publisher
+   (orders.dispatch.publish_followups).
 
 Redis locks (orders.locks) around the whole keep concurrent copies of one event
 off the database while Redis is up; without Redis the constraint alone decides.
@@ -30,7 +31,7 @@ from django.utils import timezone
 from .. import metrics
 from ..contract import EventIn
 from ..db import insert_new_returning, update_fields, upsert_and_lock
-from ..dispatch import enqueue_event_followups
+from ..dispatch import publish_followups
 from ..event_types import STAGE_EVENTS
 from ..locks import event_locks
 from ..models import Order, OrderEvent, Tenant
@@ -85,7 +86,7 @@ def events_ingest(
                 inserted = _store(tenant, fresh, channel, correlation_id)
                 new_ids = sorted(inserted.values())
                 if new_ids:
-                    transaction.on_commit(lambda: enqueue_event_followups(new_ids))
+                    transaction.on_commit(lambda: publish_followups(new_ids, correlation_id))
             for index, event in fresh:
                 pk = inserted.get(event.key)
                 results[index] = _result(

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from e2a_project.logging import correlation_scope
+
 from .. import followups, metrics
 from ..dispatch import enqueue_event_followups
 from ..models import Order, OrderEvent
@@ -45,18 +47,21 @@ def events_process(*, event_ids: Sequence[int]) -> int:
             )
             if not events:
                 continue
-            for name, handler in followups.handlers():
-                try:
-                    handler(order, events)
-                except Exception:
-                    log.exception("follow-up handler failed", extra={"handler": name})
-                    raise
-            now = timezone.now()
-            done = OrderEvent.objects.filter(
-                pk__in=[e.pk for e in events], processed_at__isnull=True
-            ).update(processed_at=now)
-            processed += done
-            log.info("events processed", extra={"order_id": order_id, "count": done})
+            # One message may carry several requests' events: log under the id
+            # of the request that sent this order's first event.
+            with correlation_scope(events[0].correlation_id):
+                for name, handler in followups.handlers():
+                    try:
+                        handler(order, events)
+                    except Exception:
+                        log.exception("follow-up handler failed", extra={"handler": name})
+                        raise
+                now = timezone.now()
+                done = OrderEvent.objects.filter(
+                    pk__in=[e.pk for e in events], processed_at__isnull=True
+                ).update(processed_at=now)
+                processed += done
+                log.info("events processed", extra={"order_id": order_id, "count": done})
     return processed
 
 
