@@ -87,12 +87,16 @@ def _eager_celery():
 
 @pytest.fixture(autouse=True)
 def _fresh_process_state():
-    """Per-process memories (Redis outage, verified API keys) start empty each test."""
+    """Per-process memories (Redis outage, verified API keys, SLA configuration) start
+    empty each test."""
     from orders import locks
     from orders.selectors import forget_verified_keys
+    from slas.config import forget_config
 
     locks.reset_state()
     forget_verified_keys()
+    forget_config()
     yield
     locks.reset_state()
     forget_verified_keys()
+    forget_config()

@@ -175,6 +175,11 @@ FOLLOWUP_COALESCE_MS = env.int("FOLLOWUP_COALESCE_MS", default=20)
 # How long a web process trusts a verified API key before asking the database again;
 # a revocation takes up to this long to bite everywhere. 0 checks every request.
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=10.0)
+# How long a process trusts its copy of a tenant's SLA policies and calendars;
+# saving them in the admin refreshes that process at once, others within this.
+SLA_CONFIG_CACHE_SECONDS = env.float("SLA_CONFIG_CACHE_SECONDS", default=5.0)
+# Rows the SLA scan claims per transaction; it loops until nothing is due.
+SLA_SCAN_CHUNK = env.int("SLA_SCAN_CHUNK", default=500)
 # Events dated further ahead than this are refused (a sender's clock is broken).
 INGEST_MAX_FUTURE_SKEW_SECONDS = env.int("INGEST_MAX_FUTURE_SKEW_SECONDS", default=24 * 3600)
 
@@ -258,6 +263,12 @@ CELERY_BEAT_SCHEDULE = {
     "orders-sweep-unprocessed-events": {
         "task": "orders.sweep_unprocessed_events",
         "schedule": 60.0,
+    },
+    "slas-scan": {
+        "task": "slas.scan",
+        "schedule": 60.0,
+        # A scan still queued after a minute is superseded by the next one.
+        "options": {"expires": 55},
     },
 }
 

@@ -32,6 +32,11 @@ class ApiClient:
         data = raw if raw is not None else json.dumps(body)
         return self.client.post(path, data=data, content_type=content_type, **headers)
 
+    def get(self, path: str, params: dict[str, Any] | None = None, *, key: str | None = "default"):
+        token = self.key if key == "default" else key
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+        return self.client.get(path, params or {}, **headers)
+
 
 @pytest.fixture
 def tenant(db):

@@ -115,6 +115,8 @@ class Order(models.Model):
         ]
         indexes = [
             models.Index(fields=["tenant", "status"], name="order_tenant_status"),
+            # The SLA engine's "paid orders in the last hour" (high-volume multiplier).
+            models.Index(fields=["tenant", "paid_at"], name="order_tenant_paid"),
             models.Index(fields=["tenant", "-last_event_at"], name="order_tenant_recent"),
         ]
 

@@ -9,7 +9,8 @@ transaction, set-based, in a fixed number of statements whatever the count:
    calls lock shared orders in the same order and cannot deadlock;
 3. insert the events with ON CONFLICT DO NOTHING RETURNING: whatever is not
    returned was stored before (or by a concurrent call) and is a duplicate;
-4. project the new events onto their orders and save the changed fields;
+4. project the new events onto their orders and save the changed fields,
+   then run the in-transaction hooks (the SLA clocks) on those orders;
 5. after commit, hand the new events to the follow-up publisher
    (orders.dispatch.publish_followups).
 
@@ -28,7 +29,7 @@ from typing import Any, Literal
 from django.db import transaction
 from django.utils import timezone
 
-from .. import metrics
+from .. import metrics, projection_hooks
 from ..contract import EventIn
 from ..db import insert_new_returning, update_fields, upsert_and_lock
 from ..dispatch import publish_followups
@@ -137,7 +138,7 @@ def _store(
                 for ext, source in first_source.items()
             ],
             conflict_fields=("tenant", "external_id"),
-            returning=PROJECTION_INPUTS,
+            returning=projection_inputs(),
         )
     }
     returned = insert_new_returning(
@@ -175,10 +176,17 @@ def _store(
         by_fields.setdefault(tuple(sorted({*fields, "updated_at"})), []).append(orders[external_id])
     for fields, touched in by_fields.items():
         update_fields(Order, touched, fields)
+    if changed:
+        projection_hooks.run(
+            projection_hooks.Projected(
+                tenant=tenant, orders=[orders[ext] for ext in changed], received_at=now
+            )
+        )
     return inserted
 
 
-# What apply_event reads from an order; the upsert returns only these.
+# What apply_event reads from an order; the upsert returns only these, plus what
+# the in-transaction hooks (orders.projection_hooks) say they read.
 PROJECTION_INPUTS = (
     "external_id",
     "status",
@@ -189,3 +197,8 @@ PROJECTION_INPUTS = (
     "event_count",
     "last_event_at",
 )
+
+
+def projection_inputs() -> tuple[str, ...]:
+    extra = projection_hooks.fields_read()
+    return PROJECTION_INPUTS + tuple(f for f in extra if f not in PROJECTION_INPUTS)

@@ -1,0 +1,51 @@
+"""Hooks that run inside the ingest transaction, right after the projection.
+
+The SLA clocks must change in the same transaction as the event that moves
+them (a crash can never leave an order projected but its deadline stale), yet
+`orders` must not import the apps above it. Those apps register a hook from
+their AppConfig.ready(), naming the Order fields it reads so that the ingest
+upsert returns them along with its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .models import Order, Tenant
+
+
+@dataclass(frozen=True, slots=True)
+class Projected:
+    """The orders that got new events in one ingest call, as projected."""
+
+    tenant: Tenant
+    orders: Sequence[Order]
+    received_at: datetime
+
+
+ProjectionHook = Callable[[Projected], None]
+
+_hooks: list[tuple[str, ProjectionHook, tuple[str, ...]]] = []
+
+
+def register(name: str, hook: ProjectionHook, *, reads: Sequence[str] = ()) -> None:
+    """Register a hook once under a name (re-registering replaces it)."""
+    unregister(name)
+    _hooks.append((name, hook, tuple(reads)))
+
+
+def unregister(name: str) -> None:
+    _hooks[:] = [entry for entry in _hooks if entry[0] != name]
+
+
+def run(projected: Projected) -> None:
+    for _, hook, _ in _hooks:
+        hook(projected)
+
+
+def fields_read() -> tuple[str, ...]:
+    return tuple(sorted({name for _, _, reads in _hooks for name in reads}))

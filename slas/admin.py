@@ -1,0 +1,282 @@
+"""Operator console screens: SLA policies, business calendars, stage clocks, breaches."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+from django.utils import timezone
+
+from .models import (
+    Breach,
+    BusinessCalendar,
+    Holiday,
+    PeakSeason,
+    SlaPolicy,
+    StageClock,
+    WorkingHours,
+)
+
+
+class PeakSeasonFormSet(forms.BaseInlineFormSet):
+    def clean(self) -> None:
+        super().clean()
+        ranges = sorted(
+            (
+                form.cleaned_data["starts_on"],
+                form.cleaned_data["ends_on"],
+                form.cleaned_data["name"],
+            )
+            for form in self.forms
+            if form.cleaned_data
+            and not form.cleaned_data.get("DELETE")
+            and form.cleaned_data.get("starts_on")
+            and form.cleaned_data.get("ends_on")
+        )
+        for (_, end, name), (start, _, other) in pairwise(ranges):
+            if start <= end:
+                raise ValidationError(f"Peak seasons {name!r} and {other!r} overlap.")
+
+
+class PeakSeasonInline(admin.TabularInline):
+    model = PeakSeason
+    formset = PeakSeasonFormSet
+    extra = 0
+
+
+class SlaPolicyForm(forms.ModelForm):
+    """The admin builds the fields from the fieldsets; this adds cross-field checks."""
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        low, medium, high = (
+            data.get("severity_low_below_percent"),
+            data.get("severity_medium_below_percent"),
+            data.get("severity_high_below_percent"),
+        )
+        if None not in (low, medium, high) and not (0 < low < medium < high):
+            raise ValidationError("Severity bands must rise: low < medium < high (percent late).")
+        return data
+
+
+@admin.register(SlaPolicy)
+class SlaPolicyAdmin(admin.ModelAdmin):
+    form = SlaPolicyForm
+    inlines = [PeakSeasonInline]
+    list_display = [
+        "name",
+        "owner",
+        "warehouse",
+        "service_level",
+        "effective_from",
+        "in_force",
+        "pick_minutes",
+        "pack_minutes",
+        "ship_minutes",
+    ]
+    list_filter = ["tenant", "service_level"]
+    list_select_related = ["tenant"]
+    search_fields = ["name", "tenant__slug", "warehouse"]
+    fieldsets = [
+        (None, {"fields": ["name", "tenant", "warehouse", "service_level", "effective_from"]}),
+        (
+            "Allowed time",
+            {
+                "fields": [
+                    ("pick_minutes", "pick_clock"),
+                    ("pack_minutes", "pack_clock"),
+                    ("ship_minutes", "ship_clock"),
+                    ("delivery_days_standard", "delivery_days_express", "delivery_days_overnight"),
+                    "delivery_clock",
+                    "warn_percent",
+                    "missing_scan_buffer_minutes",
+                ]
+            },
+        ),
+        (
+            "Multipliers (applied at the clock's start; they multiply)",
+            {
+                "fields": [
+                    ("weekend_multiplier", "holiday_multiplier"),
+                    ("high_volume_multiplier", "high_volume_orders_per_hour"),
+                    "peak_season_multiplier",
+                    ("oversized_multiplier", "hazmat_multiplier", "fragile_multiplier"),
+                ]
+            },
+        ),
+        (
+            "Notices and severity",
+            {
+                "fields": [
+                    "ops_notice_after_minutes",
+                    "customer_notice_after_minutes",
+                    "escalation_after_minutes",
+                    (
+                        "severity_low_below_percent",
+                        "severity_medium_below_percent",
+                        "severity_high_below_percent",
+                    ),
+                ]
+            },
+        ),
+    ]
+
+    def has_delete_permission(self, request: HttpRequest, obj: SlaPolicy | None = None) -> bool:
+        # The default policy keeps every tenant without its own on the clock.
+        if (
+            obj is not None
+            and obj.tenant_id is None
+            and not obj.warehouse
+            and not obj.service_level
+        ):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    @admin.display(description="tenant", ordering="tenant__slug")
+    def owner(self, obj: SlaPolicy) -> str:
+        return obj.tenant.slug if obj.tenant_id else "default (all tenants)"
+
+    @admin.display(boolean=True, description="in force")
+    def in_force(self, obj: SlaPolicy) -> bool:
+        now = timezone.now()
+        newer = SlaPolicy.objects.filter(
+            tenant_id=obj.tenant_id,
+            warehouse=obj.warehouse,
+            service_level=obj.service_level,
+            effective_from__gt=obj.effective_from,
+            effective_from__lte=now,
+        )
+        return obj.effective_from <= now and not newer.exists()
+
+
+class WorkingHoursFormSet(forms.BaseInlineFormSet):
+    def clean(self) -> None:
+        super().clean()
+        by_day: dict[int, list[tuple[int, int]]] = {}
+        for form in self.forms:
+            data = form.cleaned_data
+            if not data or data.get("DELETE") or data.get("opens_at") is None:
+                continue
+            if data.get("closes_at") is None:
+                continue
+            opens = data["opens_at"].hour * 60 + data["opens_at"].minute
+            closes = data["closes_at"].hour * 60 + data["closes_at"].minute or 1440
+            if closes <= opens:
+                raise ValidationError("A period must close after it opens (00:00 = midnight).")
+            by_day.setdefault(data["weekday"], []).append((opens, closes))
+        for periods in by_day.values():
+            periods.sort()
+            for (_, end), (start, _) in pairwise(periods):
+                if start < end:
+                    raise ValidationError("Working periods on the same day overlap.")
+
+
+class WorkingHoursInline(admin.TabularInline):
+    model = WorkingHours
+    formset = WorkingHoursFormSet
+    extra = 0
+
+
+class HolidayInline(admin.TabularInline):
+    model = Holiday
+    extra = 0
+
+
+@admin.register(BusinessCalendar)
+class BusinessCalendarAdmin(admin.ModelAdmin):
+    inlines = [WorkingHoursInline, HolidayInline]
+    list_display = ["name", "tenant", "warehouse", "timezone", "hours_text"]
+    list_filter = ["tenant"]
+    list_select_related = ["tenant"]
+    search_fields = ["name", "tenant__slug", "warehouse"]
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).prefetch_related("hours", "holidays")
+
+    @admin.display(description="hours")
+    def hours_text(self, obj: BusinessCalendar) -> str:
+        from .business_time import describe
+        from .config import working_calendar
+
+        return describe(working_calendar(obj, obj.hours.all(), obj.holidays.all()))
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Clocks and breaches are written by ingestion and the scan only."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(StageClock)
+class StageClockAdmin(ReadOnlyAdmin):
+    list_display = [
+        "order_ref",
+        "stage",
+        "state",
+        "started_at",
+        "due_at",
+        "warn_at",
+        "met_at",
+        "breached_at",
+        "allowed_minutes",
+    ]
+    list_filter = ["stage", "tenant", ("breached_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["order", "tenant"]
+    search_fields = ["order__external_id"]
+    date_hierarchy = "due_at"
+
+    @admin.display(description="order", ordering="order__external_id")
+    def order_ref(self, obj: StageClock) -> str:
+        return f"{obj.tenant.slug} {obj.order.external_id}"
+
+    @admin.display(description="state")
+    def state(self, obj: StageClock) -> str:
+        return clock_state(obj, timezone.now())
+
+
+def clock_state(clock: StageClock, now: Any) -> str:
+    """One word an operator can sort by: met, met late, stopped, breached, at risk, on time."""
+    if clock.met_at is not None:
+        return "met late" if clock.met_at > clock.due_at else "met"
+    if clock.stopped_at is not None:
+        return "cancelled" if clock.stopped_by == "cancelled" else "scan missing"
+    if clock.breached_at is not None or clock.due_at <= now:
+        return "breached"
+    if clock.warn_at <= now:
+        return "at risk"
+    return "on time"
+
+
+@admin.register(Breach)
+class BreachAdmin(ReadOnlyAdmin):
+    list_display = [
+        "reason_code",
+        "severity",
+        "order_ref",
+        "stage",
+        "late_minutes",
+        "allowed_minutes",
+        "detected_by",
+        "detected_at",
+        "final",
+        "cleared_at",
+    ]
+    list_filter = ["reason_code", "severity", "detected_by", "final", "tenant"]
+    list_select_related = ["order", "tenant"]
+    search_fields = ["order__external_id"]
+    date_hierarchy = "detected_at"
+
+    @admin.display(description="order", ordering="order__external_id")
+    def order_ref(self, obj: Breach) -> str:
+        return f"{obj.tenant.slug} {obj.order.external_id}"

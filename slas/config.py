@@ -1,0 +1,167 @@
+"""Which policy and which calendar apply to an order's stage, read once per tenant.
+
+Every ingested stage event needs its tenant's policies and calendars. Reading
+them from the database per event would cost more than the deadline maths, so a
+process keeps each tenant's configuration for `SLA_CONFIG_CACHE_SECONDS` and
+drops it at once when this process saves or deletes any of it (signals below).
+Other processes pick up a change within that TTL; a clock that starts in that
+window may still use the previous version, which `manage.py sla_recompute`
+corrects.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
+
+from orders.models import Order, Tenant
+
+from .business_time import WorkingCalendar
+from .defaults import ensure_default_policy
+from .models import BusinessCalendar, Holiday, PeakSeason, SlaPolicy, WorkingHours
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarChoice:
+    """A tenant's calendar for one warehouse: the row (None = 24×7) and its maths form."""
+
+    row: BusinessCalendar | None
+    working: WorkingCalendar
+
+
+@dataclass(slots=True)
+class TenantSlaConfig:
+    tenant_id: int
+    tz: ZoneInfo
+    # Scope (tenant_id or None, warehouse, service_level) → versions, newest first.
+    versions: dict[tuple[int | None, str, str], list[SlaPolicy]]
+    calendars: dict[str, CalendarChoice]
+    always_open: WorkingCalendar = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.always_open = WorkingCalendar.always_open(self.tz)
+
+    def policy_for(self, *, warehouse: str, service_level: str, at: datetime) -> SlaPolicy | None:
+        """The most specific policy in force at `at`: tenant before default, then
+        warehouse and service level before "any"."""
+        for owner in (self.tenant_id, None):
+            for scope in (
+                (owner, warehouse, service_level),
+                (owner, warehouse, ""),
+                (owner, "", service_level),
+                (owner, "", ""),
+            ):
+                for policy in self.versions.get(scope, ()):
+                    if policy.effective_from <= at:
+                        return policy
+        return None
+
+    def calendar_for(self, warehouse: str) -> CalendarChoice:
+        return (
+            self.calendars.get(warehouse)
+            or self.calendars.get("")
+            or CalendarChoice(None, self.always_open)
+        )
+
+
+def working_calendar(
+    row: BusinessCalendar, hours: Iterable[WorkingHours], holidays: Iterable[Holiday]
+) -> WorkingCalendar:
+    """The maths form of a calendar row; one without any hours counts as 24×7."""
+    by_day: list[list[tuple[int, int]]] = [[] for _ in range(7)]
+    for period in hours:
+        by_day[period.weekday].append(period.minutes)
+    days = frozenset(h.date for h in holidays)
+    if not any(by_day):
+        return WorkingCalendar.always_open(ZoneInfo(row.timezone), holidays=days, name=row.name)
+    return WorkingCalendar(
+        tz=ZoneInfo(row.timezone),
+        hours=tuple(tuple(sorted(day)) for day in by_day),
+        holidays=days,
+        name=row.name,
+    )
+
+
+def _load(tenant: Tenant) -> TenantSlaConfig:
+    ensure_default_policy()
+    versions: dict[tuple[int | None, str, str], list[SlaPolicy]] = {}
+    policies = (
+        SlaPolicy.objects.filter(Q(tenant=tenant) | Q(tenant__isnull=True))
+        .prefetch_related("peak_seasons")
+        .order_by("-effective_from")
+    )
+    for policy in policies:
+        scope = (policy.tenant_id, policy.warehouse, policy.service_level)
+        versions.setdefault(scope, []).append(policy)
+    calendars = {
+        row.warehouse: CalendarChoice(
+            row, working_calendar(row, row.hours.all(), row.holidays.all())
+        )
+        for row in BusinessCalendar.objects.filter(tenant=tenant).prefetch_related(
+            "hours", "holidays"
+        )
+    }
+    return TenantSlaConfig(
+        tenant_id=tenant.pk, tz=ZoneInfo(tenant.timezone), versions=versions, calendars=calendars
+    )
+
+
+_cache: dict[int, tuple[float, TenantSlaConfig]] = {}
+
+
+def config_for(tenant: Tenant) -> TenantSlaConfig:
+    now = time.monotonic()
+    hit = _cache.get(tenant.pk)
+    if hit is not None and now - hit[0] < settings.SLA_CONFIG_CACHE_SECONDS:
+        return hit[1]
+    config = _load(tenant)
+    _cache[tenant.pk] = (now, config)
+    return config
+
+
+def forget_config(**_: object) -> None:
+    """Drop every cached configuration (connected to saves and deletes below)."""
+    _cache.clear()
+    _volume_cache.clear()
+
+
+for _model in (SlaPolicy, PeakSeason, BusinessCalendar, WorkingHours, Holiday):
+    post_save.connect(forget_config, sender=_model, dispatch_uid=f"sla-config-{_model.__name__}")
+    post_delete.connect(
+        forget_config, sender=_model, dispatch_uid=f"sla-config-{_model.__name__}-d"
+    )
+
+
+# High volume: more paid orders in the tenant's hour before a clock starts than the
+# policy's threshold. Counted with LIMIT threshold+1 on (tenant, paid_at), and kept
+# per (tenant, minute) so a busy tenant costs one count a minute, not one per event.
+_volume_cache: OrderedDict[tuple[int, int, int], bool] = OrderedDict()
+_VOLUME_CACHE_SIZE = 4096
+
+
+def is_high_volume(tenant_id: int, at: datetime, threshold: int) -> bool:
+    minute = int(at.timestamp() // 60)
+    key = (tenant_id, minute, threshold)
+    if key in _volume_cache:
+        return _volume_cache[key]
+    until = datetime.fromtimestamp(minute * 60, tz=UTC)
+    count = (
+        Order.objects.filter(
+            tenant_id=tenant_id, paid_at__gte=until - timedelta(hours=1), paid_at__lt=until
+        )
+        .values("pk")[: threshold + 1]
+        .count()
+    )
+    high = count > threshold
+    _volume_cache[key] = high
+    if len(_volume_cache) > _VOLUME_CACHE_SIZE:
+        _volume_cache.popitem(last=False)
+    return high

@@ -1,0 +1,1 @@
+"""Write-side services of the slas app."""

@@ -1,0 +1,257 @@
+"""sla_scan: find the clocks that ran out without an event, run by beat every minute.
+
+Three passes, each reading only a partial index that holds just the rows in play,
+so a scan costs time in proportion to what is due, not to the open orders:
+
+1. due: running clocks (not met, stopped or breached) past `due_at` are stuck.
+   They get `breached_at` and a scan-detected breach;
+2. missing scans: clocks stopped by a later stage's event whose own event has
+   not come within the policy's buffer get a MISSING_SCAN breach;
+3. ageing: stuck breaches whose lateness crossed the next severity band rise.
+
+Rows are claimed by compare-and-swap: one UPDATE … WHERE <still in that state>
+RETURNING id per chunk. A second scan running at the same time waits on the
+same rows' locks, then finds the condition false and claims nothing, so no
+stage is ever breached twice; the unique (clock, reason) constraint on breaches
+is the backstop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Min
+from django.utils import timezone
+
+from .. import business_time as bt
+from .. import metrics
+from ..config import config_for
+from ..models import (
+    DELAY_REASON,
+    RUNNING,
+    Breach,
+    BreachReason,
+    DetectedBy,
+    StageClock,
+)
+from ..severity import next_rise_minutes, severity_for
+from .breaches import breach_for, breaches_save, clock_calendar, elapsed_minutes
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class ScanResult:
+    breached: int = 0
+    missing_scans: int = 0
+    severity_raised: int = 0
+    seconds: float = 0.0
+
+
+def sla_scan(*, now: datetime | None = None, chunk: int | None = None) -> ScanResult:
+    """Run the three passes until nothing is left due at `now`."""
+    now = now or timezone.now()
+    chunk = chunk or settings.SLA_SCAN_CHUNK
+    started = time.perf_counter()
+    result = ScanResult()
+    result.breached = _drain(_due_pass, now, chunk)
+    result.missing_scans = _drain(_missing_scan_pass, now, chunk)
+    result.severity_raised = _drain(_ageing_pass, now, chunk)
+    result.seconds = time.perf_counter() - started
+    metrics.SCAN_SECONDS.observe(result.seconds)
+    _record_gauges(now)
+    if result.breached or result.missing_scans or result.severity_raised:
+        log.info(
+            "sla scan",
+            extra={
+                "breached": result.breached,
+                "missing_scans": result.missing_scans,
+                "severity_raised": result.severity_raised,
+                "seconds": round(result.seconds, 4),
+            },
+        )
+    return result
+
+
+def _drain(one_pass, now: datetime, chunk: int) -> int:
+    total = 0
+    while True:
+        with transaction.atomic():
+            seen, claimed = one_pass(now, chunk)
+        total += claimed
+        if seen < chunk:
+            return total
+
+
+def _claim(ids: Sequence[int], set_sql: str, where_sql: str, params: Sequence[object]) -> list[int]:
+    """UPDATE the rows of `ids` still matching `where_sql`; return the ids it changed."""
+    if not ids:
+        return []
+    table = connection.ops.quote_name(StageClock._meta.db_table)
+    marks = ", ".join(["%s"] * len(ids))
+    sql = (
+        f"UPDATE {table} SET {set_sql} "  # noqa: S608 (identifiers are ours, values are params)
+        f"WHERE {where_sql} AND id IN ({marks}) RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        # As the ORM would store them (SQLite keeps datetimes as text in one format).
+        adapted = [
+            connection.ops.adapt_datetimefield_value(p) if isinstance(p, datetime) else p
+            for p in params
+        ]
+        cursor.execute(sql, [*adapted, *ids])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _claimed_clocks(ids: list[int]) -> list[StageClock]:
+    return list(
+        StageClock.objects.filter(pk__in=ids).select_related("policy", "tenant").order_by("pk")
+    )
+
+
+def _due_pass(now: datetime, chunk: int) -> tuple[int, int]:
+    ids = list(
+        StageClock.objects.filter(RUNNING, due_at__lte=now)
+        .order_by("due_at")
+        .values_list("pk", flat=True)[:chunk]
+    )
+    claimed = _claim(
+        ids,
+        "breached_at = %s, updated_at = %s",
+        "met_at IS NULL AND stopped_at IS NULL AND breached_at IS NULL",
+        [now, now],
+    )
+    clocks = _claimed_clocks(claimed)
+    by_tenant: dict[str, list[Breach]] = {}
+    for clock in clocks:
+        config = config_for(clock.tenant)
+        breach = breach_for(
+            config,
+            clock,
+            reason=DELAY_REASON[clock.stage],
+            at=now,
+            until=now,
+            detected_by=DetectedBy.SCAN,
+            final=False,
+        )
+        by_tenant.setdefault(clock.tenant.slug, []).append(breach)
+        clock.severity_next_at = _next_rise_at(config, clock, breach.late_minutes)
+    StageClock.objects.bulk_update(clocks, ["severity_next_at"])
+    for slug, breaches in by_tenant.items():
+        breaches_save(breaches, tenant_slug=slug, overwrite=False)
+    metrics.SCAN_CLAIMED.labels("breached").inc(len(clocks))
+    return len(ids), len(clocks)
+
+
+def _missing_scan_pass(now: datetime, chunk: int) -> tuple[int, int]:
+    ids = list(
+        StageClock.objects.filter(
+            met_at__isnull=True,
+            missing_scan_due_at__isnull=False,
+            missing_scan_flagged_at__isnull=True,
+            missing_scan_due_at__lte=now,
+        )
+        .order_by("missing_scan_due_at")
+        .values_list("pk", flat=True)[:chunk]
+    )
+    claimed = _claim(
+        ids,
+        "missing_scan_flagged_at = %s, updated_at = %s",
+        "met_at IS NULL AND missing_scan_flagged_at IS NULL",
+        [now, now],
+    )
+    by_tenant: dict[str, list[Breach]] = {}
+    for clock in _claimed_clocks(claimed):
+        # What is known: the stage was done by the later stage's event, at the latest.
+        breach = breach_for(
+            config_for(clock.tenant),
+            clock,
+            reason=BreachReason.MISSING_SCAN,
+            at=now,
+            until=clock.stopped_at or now,
+            detected_by=DetectedBy.SCAN,
+            final=False,
+        )
+        by_tenant.setdefault(clock.tenant.slug, []).append(breach)
+    for slug, breaches in by_tenant.items():
+        breaches_save(breaches, tenant_slug=slug, overwrite=False)
+    metrics.SCAN_CLAIMED.labels("missing_scan").inc(len(claimed))
+    return len(ids), len(claimed)
+
+
+def _ageing_pass(now: datetime, chunk: int) -> tuple[int, int]:
+    ids = list(
+        StageClock.objects.filter(
+            severity_next_at__isnull=False,
+            met_at__isnull=True,
+            stopped_at__isnull=True,
+            severity_next_at__lte=now,
+        )
+        .order_by("severity_next_at")
+        .values_list("pk", flat=True)[:chunk]
+    )
+    claimed = _claim(
+        ids,
+        "severity_next_at = NULL, updated_at = %s",
+        "severity_next_at <= %s AND met_at IS NULL AND stopped_at IS NULL",
+        [now, now],
+    )
+    clocks = _claimed_clocks(claimed)
+    breaches = {
+        b.clock_id: b
+        for b in Breach.objects.filter(
+            clock_id__in=claimed, reason_code__in=list(DELAY_REASON.values())
+        )
+    }
+    changed: list[Breach] = []
+    for clock in clocks:
+        config = config_for(clock.tenant)
+        _actual, late = elapsed_minutes(config, clock, now)
+        clock.severity_next_at = _next_rise_at(config, clock, late)
+        breach = breaches.get(clock.pk)
+        if breach is None or breach.final:
+            continue
+        breach.late_minutes = round(max(late, 0.0), 2)
+        breach.actual_minutes = round(_actual, 2)
+        breach.severity = severity_for(late, clock.allowed_minutes, clock.policy)
+        breach.updated_at = now
+        changed.append(breach)
+    StageClock.objects.bulk_update(clocks, ["severity_next_at"])
+    Breach.objects.bulk_update(
+        changed, ["late_minutes", "actual_minutes", "severity", "updated_at"]
+    )
+    metrics.SCAN_CLAIMED.labels("severity_raised").inc(len(changed))
+    return len(ids), len(changed)
+
+
+def _next_rise_at(config, clock: StageClock, late_minutes: float) -> datetime | None:
+    threshold = next_rise_minutes(late_minutes, clock.allowed_minutes, clock.policy)
+    if threshold is None:
+        return None
+    return bt.add_business_minutes(clock_calendar(config, clock), clock.due_at, threshold)
+
+
+_tenants_at_risk: set[str] = set()
+
+
+def _record_gauges(now: datetime) -> None:
+    at_risk = {
+        row["tenant__slug"]: row["n"]
+        for row in StageClock.objects.filter(RUNNING, warn_at__lte=now, due_at__gt=now)
+        .values("tenant__slug")
+        .annotate(n=Count("id"))
+    }
+    for slug in _tenants_at_risk - at_risk.keys():  # no longer at risk: back to 0
+        metrics.AT_RISK.labels(slug).set(0)
+    for slug, count in at_risk.items():
+        metrics.AT_RISK.labels(slug).set(count)
+    _tenants_at_risk.clear()
+    _tenants_at_risk.update(at_risk)
+    oldest = StageClock.objects.filter(RUNNING).aggregate(due=Min("due_at"))["due"]
+    metrics.SCAN_LAG.set(max((now - oldest).total_seconds(), 0.0) if oldest else 0.0)

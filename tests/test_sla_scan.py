@@ -1,0 +1,126 @@
+"""The beat scan: stuck stages, missing scans, ageing severity, and two scans at once."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connections
+
+from slas.models import Breach, StageClock
+from slas.services.scan import sla_scan
+
+from .factories import TenantFactory, api_key_for
+from .sla_helpers import at, breaches, clock, send
+
+
+@pytest.mark.django_db
+def test_a_stuck_pick_is_caught_only_by_the_scan_and_ages(api):
+    send(api, "order_paid", "2026-06-03T10:00:00Z")
+    assert sla_scan(now=at("2026-06-03T11:59:00Z")).breached == 0  # not due yet
+
+    result = sla_scan(now=at("2026-06-03T12:01:00Z"))
+    assert result.breached == 1
+    [breach] = breaches("#1001")
+    assert (breach.reason_code, breach.detected_by, breach.severity) == (
+        "PICK_DELAY",
+        "scan",
+        "LOW",
+    )
+    assert breach.late_minutes == 1 and not breach.final
+    assert clock("#1001", "pick").breached_at == at("2026-06-03T12:01:00Z")
+    assert sla_scan(now=at("2026-06-03T12:02:00Z")).breached == 0  # never twice
+
+    # 30 min late is 25 % of the 120 allowed: the breach rises to MEDIUM, then HIGH at 120 min.
+    assert clock("#1001", "pick").severity_next_at == at("2026-06-03T12:30:00Z")
+    assert sla_scan(now=at("2026-06-03T12:31:00Z")).severity_raised == 1
+    breach.refresh_from_db()
+    assert (breach.severity, breach.late_minutes) == ("MEDIUM", 31)
+    assert sla_scan(now=at("2026-06-03T14:00:00Z")).severity_raised == 1
+    breach.refresh_from_db()
+    assert breach.severity == "HIGH"
+
+    # The pick finally arrives: the breach keeps its final lateness and how it was found.
+    send(api, "pick_completed", "2026-06-03T13:10:00Z", received="2026-06-03T14:05:00Z")
+    breach.refresh_from_db()
+    assert (breach.late_minutes, breach.final, breach.detected_by) == (70, True, "scan")
+    assert breach.severity == "MEDIUM"  # 70 of 120 min late
+    assert sla_scan(now=at("2026-06-03T20:00:00Z")).severity_raised == 0  # met: no more ageing
+
+
+@pytest.mark.django_db
+def test_a_pick_reported_late_but_done_in_time_withdraws_the_scan_breach(api):
+    send(api, "order_paid", "2026-06-03T10:00:00Z")
+    sla_scan(now=at("2026-06-03T12:05:00Z"))
+    send(api, "pick_completed", "2026-06-03T11:50:00Z", received="2026-06-03T12:10:00Z")
+    [breach] = breaches("#1001")
+    assert breach.cleared_at == at("2026-06-03T12:10:00Z") and breach.late_minutes == 0
+
+
+@pytest.mark.django_db
+def test_a_later_stage_without_the_earlier_scan_flags_a_missing_scan(api):
+    send(api, "order_paid", "2026-06-03T10:00:00Z")
+    send(api, "pack_completed", "2026-06-03T10:50:00Z", received="2026-06-03T11:00:00Z")
+    pick = clock("#1001", "pick")
+    assert (pick.stopped_by, pick.missing_scan_due_at) == (
+        "later_stage",
+        at("2026-06-03T12:00:00Z"),
+    )
+
+    assert sla_scan(now=at("2026-06-03T11:59:00Z")).missing_scans == 0
+    result = sla_scan(now=at("2026-06-03T12:01:00Z"))
+    assert (result.missing_scans, result.breached) == (1, 0)  # stopped: not a stuck pick
+    [breach] = breaches("#1001")
+    assert breach.reason_code == "MISSING_SCAN" and breach.cleared_at is None
+    assert sla_scan(now=at("2026-06-03T13:00:00Z")).missing_scans == 0
+
+    # The scan turns up after all: the missing-scan breach clears, and the pick was on time.
+    send(api, "pick_completed", "2026-06-03T10:40:00Z", received="2026-06-03T13:30:00Z")
+    [breach] = breaches("#1001")
+    assert breach.cleared_at == at("2026-06-03T13:30:00Z")
+    assert clock("#1001", "pick").met_at == at("2026-06-03T10:40:00Z")
+
+
+@pytest.mark.django_db
+def test_the_scan_leaves_met_stopped_and_future_clocks_alone(api):
+    send(api, "order_paid", "2026-06-03T10:00:00Z", order="met")
+    send(api, "pick_completed", "2026-06-03T11:00:00Z", order="met")
+    send(api, "order_paid", "2026-06-03T10:00:00Z", order="cancelled")
+    send(api, "order_cancelled", "2026-06-03T10:10:00Z", order="cancelled")
+    send(api, "order_paid", "2026-06-03T12:00:00Z", order="future")
+    result = sla_scan(now=at("2026-06-03T13:00:00Z"))
+    # Only "met"'s pack clock (due 14:00) and "future" (due 14:00) are running; none due.
+    assert result.breached == 0 and Breach.objects.count() == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_scans_at_once_breach_each_stage_once():
+    from django.test import Client
+
+    from .conftest import ApiClient
+
+    tenant = TenantFactory(slug="double-scan", timezone="UTC")
+    api = ApiClient(Client(), api_key_for(tenant))
+    for n in range(60):
+        send(api, "order_paid", "2026-06-03T10:00:00Z", order=f"o-{n}")
+    assert StageClock.objects.count() == 60
+
+    barrier = threading.Barrier(2)
+    results = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            results.append(sla_scan(now=at("2026-06-03T13:00:00Z"), chunk=7))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r.breached for r in results) == 60
+    assert Breach.objects.count() == 60
+    assert StageClock.objects.filter(breached_at__isnull=True).count() == 0
