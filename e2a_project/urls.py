@@ -16,4 +16,5 @@ urlpatterns = [
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),
     path("", include("orders.api.urls")),
+    path("", include("slas.api.urls")),
 ]

@@ -8,6 +8,8 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -20,6 +22,7 @@ from .models import (
     StageClock,
     WorkingHours,
 )
+from .selectors import clock_state
 
 
 class PeakSeasonFormSet(forms.BaseInlineFormSet):
@@ -140,17 +143,25 @@ class SlaPolicyAdmin(admin.ModelAdmin):
     def owner(self, obj: SlaPolicy) -> str:
         return obj.tenant.slug if obj.tenant_id else "default (all tenants)"
 
-    @admin.display(boolean=True, description="in force")
-    def in_force(self, obj: SlaPolicy) -> bool:
+    def get_queryset(self, request: HttpRequest) -> Any:
+        # "In force" = started, and no later version of the same scope has started.
         now = timezone.now()
-        newer = SlaPolicy.objects.filter(
-            tenant_id=obj.tenant_id,
-            warehouse=obj.warehouse,
-            service_level=obj.service_level,
-            effective_from__gt=obj.effective_from,
+        newer = SlaPolicy.objects.annotate(owner=Coalesce("tenant_id", 0)).filter(
+            owner=Coalesce(OuterRef("tenant_id"), 0),
+            warehouse=OuterRef("warehouse"),
+            service_level=OuterRef("service_level"),
+            effective_from__gt=OuterRef("effective_from"),
             effective_from__lte=now,
         )
-        return obj.effective_from <= now and not newer.exists()
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(superseded=Exists(newer), started=Q(effective_from__lte=now))
+        )
+
+    @admin.display(boolean=True, description="in force")
+    def in_force(self, obj: SlaPolicy) -> bool:
+        return obj.started and not obj.superseded
 
 
 class WorkingHoursFormSet(forms.BaseInlineFormSet):
@@ -242,20 +253,7 @@ class StageClockAdmin(ReadOnlyAdmin):
 
     @admin.display(description="state")
     def state(self, obj: StageClock) -> str:
-        return clock_state(obj, timezone.now())
-
-
-def clock_state(clock: StageClock, now: Any) -> str:
-    """One word an operator can sort by: met, met late, stopped, breached, at risk, on time."""
-    if clock.met_at is not None:
-        return "met late" if clock.met_at > clock.due_at else "met"
-    if clock.stopped_at is not None:
-        return "cancelled" if clock.stopped_by == "cancelled" else "scan missing"
-    if clock.breached_at is not None or clock.due_at <= now:
-        return "breached"
-    if clock.warn_at <= now:
-        return "at risk"
-    return "on time"
+        return clock_state(obj, timezone.now()).replace("_", " ")
 
 
 @admin.register(Breach)

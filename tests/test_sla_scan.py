@@ -124,3 +124,42 @@ def test_two_scans_at_once_breach_each_stage_once():
     assert sum(r.breached for r in results) == 60
     assert Breach.objects.count() == 60
     assert StageClock.objects.filter(breached_at__isnull=True).count() == 0
+
+
+def _sample(text: str, name: str, **labels: str) -> float:
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        if all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+@pytest.mark.django_db
+def test_breaches_scan_time_and_at_risk_reach_metrics(
+    api, client, django_capture_on_commit_callbacks
+):
+    def scraped() -> str:
+        return client.get("/metrics").content.decode()
+
+    labels = {"tenant": "acme", "stage": "pick", "reason": "PICK_DELAY"}
+    before_event = _sample(scraped(), "e2a_sla_breaches_total", detected_by="event", **labels)
+    before_scan = _sample(scraped(), "e2a_sla_breaches_total", detected_by="scan", **labels)
+    scans_before = _sample(scraped(), "e2a_sla_scan_duration_seconds_count")
+
+    send(api, "order_paid", "2026-06-03T10:00:00Z", order="late")
+    with django_capture_on_commit_callbacks(execute=True):
+        send(api, "pick_completed", "2026-06-03T12:30:00Z", order="late")
+    send(api, "order_paid", "2026-06-03T10:00:00Z", order="stuck")
+    send(api, "order_paid", "2026-06-03T11:00:00Z", order="at-risk")  # warn 12:36, due 13:00
+    with django_capture_on_commit_callbacks(execute=True):
+        sla_scan(now=at("2026-06-03T12:40:00Z"))
+
+    text = scraped()
+    assert (
+        _sample(text, "e2a_sla_breaches_total", detected_by="event", **labels) == before_event + 1
+    )
+    assert _sample(text, "e2a_sla_breaches_total", detected_by="scan", **labels) == before_scan + 1
+    assert _sample(text, "e2a_sla_scan_duration_seconds_count") == scans_before + 1
+    assert _sample(text, "e2a_sla_at_risk_stages", tenant="acme") == 1
+    assert _sample(text, "e2a_sla_scan_lag_seconds") == 0  # nothing due is left unbreached

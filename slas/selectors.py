@@ -1,0 +1,119 @@
+"""Read side of the SLA engine: clocks as an operator or a sender sees them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from orders.models import Order, OrderEvent, Tenant
+
+from . import business_time as bt
+from .config import config_for
+from .models import RUNNING, Breach, StageClock
+from .services.breaches import clock_calendar
+
+
+@dataclass(frozen=True, slots=True)
+class ClockView:
+    """A stage clock with its minutes worked out at one instant."""
+
+    clock: StageClock
+    state: str
+    elapsed_minutes: float
+    remaining_minutes: float | None
+    late_minutes: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        c = self.clock
+        return {
+            "stage": c.stage,
+            "state": self.state,
+            "started_at": c.started_at,
+            "due_at": c.due_at,
+            "warn_at": c.warn_at,
+            "met_at": c.met_at,
+            "breached_at": c.breached_at,
+            "stopped_at": c.stopped_at,
+            "stopped_by": c.stopped_by or None,
+            "allowed_minutes": c.allowed_minutes,
+            "time_basis": "business" if c.business_time else "calendar",
+            "elapsed_minutes": round(self.elapsed_minutes, 1),
+            "remaining_minutes": None
+            if self.remaining_minutes is None
+            else round(self.remaining_minutes, 1),
+            "late_minutes": None if self.late_minutes is None else round(self.late_minutes, 1),
+            "explanation": c.explanation,
+            "explanation_detail": c.explanation_detail,
+        }
+
+
+def clock_state(clock: StageClock, now: datetime) -> str:
+    """One word an operator can sort by."""
+    if clock.met_at is not None:
+        return "met_late" if clock.met_at > clock.due_at else "met"
+    if clock.stopped_at is not None:
+        return "cancelled" if clock.stopped_by == "cancelled" else "scan_missing"
+    if clock.breached_at is not None or clock.due_at <= now:
+        return "breached"
+    if clock.warn_at <= now:
+        return "at_risk"
+    return "on_time"
+
+
+def clock_view(tenant: Tenant, clock: StageClock, now: datetime) -> ClockView:
+    cal = clock_calendar(config_for(tenant), clock)
+    end = clock.met_at or clock.stopped_at or now
+    late = bt.business_minutes_between(cal, clock.due_at, end)
+    running = clock.met_at is None and clock.stopped_at is None
+    return ClockView(
+        clock=clock,
+        state=clock_state(clock, now),
+        elapsed_minutes=bt.business_minutes_between(cal, clock.started_at, end),
+        remaining_minutes=max(-late, 0.0) if running else None,
+        late_minutes=late if late > 0 else None,
+    )
+
+
+def at_risk_stages(
+    *, tenant: Tenant, now: datetime, stage: str | None = None, warehouse: str | None = None
+) -> Any:
+    """Running clocks past their warning time and not yet due, soonest due first.
+
+    Served by the partial index on warn_at over running clocks, so its cost
+    follows the stages at risk, not the open orders.
+    """
+    rows = StageClock.objects.filter(
+        RUNNING, tenant=tenant, warn_at__lte=now, due_at__gt=now
+    ).select_related("order")
+    if stage:
+        rows = rows.filter(stage=stage)
+    if warehouse:
+        rows = rows.filter(order__warehouse=warehouse)
+    return rows.order_by("due_at", "pk")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderSla:
+    order: Order
+    events: list[OrderEvent]
+    clocks: list[ClockView]
+    breaches: list[Breach]
+
+
+def order_sla(*, tenant: Tenant, external_id: str, now: datetime) -> OrderSla | None:
+    """One order of this tenant with its timeline, clocks and breaches; None if unknown."""
+    order = Order.objects.filter(tenant=tenant, external_id=external_id).first()
+    if order is None:
+        return None
+    events = list(order.events.order_by("occurred_at", "received_at", "pk"))
+    clocks = list(
+        StageClock.objects.filter(order=order).select_related("policy").order_by("started_at", "pk")
+    )
+    breaches = list(Breach.objects.filter(order=order).order_by("detected_at", "pk"))
+    return OrderSla(
+        order=order,
+        events=events,
+        clocks=[clock_view(tenant, c, now) for c in clocks],
+        breaches=breaches,
+    )
