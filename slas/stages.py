@@ -7,7 +7,9 @@ the same clocks as in-order ones.
 - A clock starts at the first of its start fields (pick: payment; pack: pick
   completed; ship: pack completed; delivery: handover, or the first carrier scan
   when the handover itself was never reported).
-- It is met by the stage's own event.
+- It is met by the stage's own event (for ship, the handover scan or, when the
+  handover itself was not reported, the carrier's first in-transit scan, which
+  proves it).
 - Without its own event it stops at the first event of a later stage (the work
   must have been done by then; the missing scan is flagged after a buffer) or
   at cancellation, whichever came first.
@@ -23,13 +25,14 @@ from orders.models import Order
 from .models import Stage, StopReason
 
 _AFTER_SHIP = ("in_transit_at", "out_for_delivery_at", "delivery_failed_at", "delivered_at")
+_AFTER_TRANSIT = ("out_for_delivery_at", "delivery_failed_at", "delivered_at")
 
 
 @dataclass(frozen=True, slots=True)
 class StageSpec:
     stage: Stage
     start: tuple[str, ...]
-    met: str
+    met: tuple[str, ...]
     later: tuple[str, ...]
 
 
@@ -37,7 +40,7 @@ STAGE_SPECS: tuple[StageSpec, ...] = (
     StageSpec(
         Stage.PICK,
         ("paid_at",),
-        "picked_at",
+        ("picked_at",),
         (
             "pack_started_at",
             "packed_at",
@@ -50,19 +53,22 @@ STAGE_SPECS: tuple[StageSpec, ...] = (
     StageSpec(
         Stage.PACK,
         ("picked_at",),
-        "packed_at",
+        ("packed_at",),
         ("label_printed_at", "manifested_at", "shipped_at", *_AFTER_SHIP),
     ),
-    StageSpec(Stage.SHIP, ("packed_at",), "shipped_at", _AFTER_SHIP),
+    StageSpec(Stage.SHIP, ("packed_at",), ("shipped_at", "in_transit_at"), _AFTER_TRANSIT),
     StageSpec(
-        Stage.DELIVERY, ("shipped_at", "in_transit_at", "out_for_delivery_at"), "delivered_at", ()
+        Stage.DELIVERY,
+        ("shipped_at", "in_transit_at", "out_for_delivery_at"),
+        ("delivered_at",),
+        (),
     ),
 )
 
 # Order fields the clocks read (the ingest upsert must return them).
 ORDER_FIELDS: tuple[str, ...] = tuple(
     sorted(
-        {f for spec in STAGE_SPECS for f in (*spec.start, spec.met, *spec.later)}
+        {f for spec in STAGE_SPECS for f in (*spec.start, *spec.met, *spec.later)}
         | {"cancelled_at", "warehouse", "service_level", "handling"}
     )
 )
@@ -88,7 +94,7 @@ def stage_times(order: Order) -> dict[str, StageTimes]:
         start = _first(order, spec.start)
         if start is None:
             continue
-        met = getattr(order, spec.met)
+        met = _first(order, spec.met)
         stopped_at, stopped_by = None, ""
         if met is None:
             later = _first(order, spec.later)

@@ -203,3 +203,13 @@ def test_a_cancelled_order_stops_its_running_clock(api):
     send(api, "order_cancelled", "2026-06-03T10:30:00Z")
     pick = clock("#1001", "pick")
     assert (pick.stopped_at, pick.stopped_by) == (at("2026-06-03T10:30:00Z"), "cancelled")
+
+
+@pytest.mark.django_db
+def test_a_carrier_in_transit_scan_proves_the_handover(api):
+    """Shopify fulfilments often start at in_transit: that meets the ship clock."""
+    send(api, "pack_completed", "2026-06-03T10:00:00Z")
+    send(api, "in_transit", "2026-06-03T16:00:00Z")
+    ship = clock("#1001", "ship")
+    assert ship.met_at == at("2026-06-03T16:00:00Z") and ship.stopped_at is None
+    assert clock("#1001", "delivery").started_at == at("2026-06-03T16:00:00Z")
