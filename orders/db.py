@@ -157,17 +157,11 @@ def _from_db(model: type[models.Model], names: tuple[str, ...], rows: list[tuple
     `names` must follow the model's field order (Model.from_db maps partial rows by it).
     """
     conn = _db()
-    converters = _converters(conn.vendor, model, names)
-    attnames = [column.target.attname for column, _ in converters]
-    instances = []
-    for row in rows:
-        values = []
-        for (column, column_converters), value in zip(converters, row, strict=True):
-            for convert in column_converters:
-                value = convert(value, column, conn)
-            values.append(value)
-        instances.append(model.from_db(conn.alias, attnames, values))
-    return instances
+    attnames = [column.target.attname for column, _ in _converters(conn.vendor, model, names)]
+    return [
+        model.from_db(conn.alias, attnames, list(values))
+        for values in _converted(model, names, rows)
+    ]
 
 
 def _stage(cursor: Any, conn: Any, model: type[models.Model], shape: _Shape) -> str:
@@ -380,3 +374,67 @@ def update_fields(
         _execute_values(
             cursor, rows, shape.row, lambda values: head + values + tail, first_row_sql=first
         )
+
+
+def upsert_returning(
+    model: type[models.Model],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    conflict_fields: tuple[str, ...],
+    update_fields: tuple[str, ...],
+    keep_unless: Mapping[str, str] | None = None,
+    returning: tuple[str, ...],
+) -> list[tuple[Any, ...]]:
+    """INSERT … ON CONFLICT (key) DO UPDATE SET each of `update_fields` … RETURNING.
+
+    `keep_unless` maps a field to a guard field: on conflict the field keeps its
+    stored value when the incoming guard is empty. A caller that knows a row's
+    cheap columns but not a bulky one (say, a long explanation it did not
+    recompute) sends the bulky one empty and it survives, all in one statement.
+    """
+    if not rows:
+        return []
+    conn = _db()
+    qn = conn.ops.quote_name
+    shape = _shape(conn.vendor, model, tuple(rows[0]))
+    key = _shape(conn.vendor, model, conflict_fields).columns
+    table = shape.table
+    guards = keep_unless or {}
+    sets = []
+    for name in update_fields:
+        column = qn(model._meta.get_field(name).column)
+        if name in guards:
+            guard = qn(model._meta.get_field(guards[name]).column)
+            sets.append(
+                f"{column} = CASE WHEN EXCLUDED.{guard} = '' THEN {table}.{column} "
+                f"ELSE EXCLUDED.{column} END"
+            )
+        else:
+            sets.append(f"{column} = EXCLUDED.{column}")
+    returning_columns = _shape(conn.vendor, model, returning).columns
+    fetched = _insert(
+        model,
+        shape,
+        [shape.row_values(r, conn) for r in rows],
+        order_by=key,
+        tail=f"ON CONFLICT ({key}) DO UPDATE SET {', '.join(sets)} RETURNING {returning_columns}",
+    )
+    return _converted(model, returning, fetched)
+
+
+def _converted(
+    model: type[models.Model], names: tuple[str, ...], rows: list[tuple]
+) -> list[tuple[Any, ...]]:
+    """Raw RETURNING rows with the backend's and fields' converters applied (SQLite
+    hands back datetimes as text, for one)."""
+    conn = _db()
+    converters = _converters(conn.vendor, model, names)
+    out = []
+    for row in rows:
+        values = []
+        for (column, column_converters), value in zip(converters, row, strict=True):
+            for convert in column_converters:
+                value = convert(value, column, conn)
+            values.append(value)
+        out.append(tuple(values))
+    return out

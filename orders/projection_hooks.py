@@ -10,7 +10,7 @@ upsert returns them along with its own.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -20,11 +20,19 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Projected:
-    """The orders that got new events in one ingest call, as projected."""
+    """The orders that got new events in one ingest call, as projected.
+
+    The orders are saved after the hooks ran: a hook that changes an order field
+    says so with `mark_changed`, and the ingest UPDATE writes it with the rest.
+    """
 
     tenant: Tenant
     orders: Sequence[Order]
     received_at: datetime
+    changed_fields: dict[str, set[str]] = field(default_factory=dict)
+
+    def mark_changed(self, order: Order, *names: str) -> None:
+        self.changed_fields.setdefault(order.external_id, set()).update(names)
 
 
 ProjectionHook = Callable[[Projected], None]

@@ -45,9 +45,27 @@ class TenantSlaConfig:
     versions: dict[tuple[int | None, str, str], list[SlaPolicy]]
     calendars: dict[str, CalendarChoice]
     always_open: WorkingCalendar = field(init=False)
+    policies: dict[int, SlaPolicy] = field(init=False)
 
     def __post_init__(self) -> None:
         self.always_open = WorkingCalendar.always_open(self.tz)
+        self.policies = {p.pk: p for versions in self.versions.values() for p in versions}
+
+    def policy(self, policy_id: int) -> SlaPolicy:
+        """A policy this tenant can use, by id (loaded again if it is newer than the cache)."""
+        found = self.policies.get(policy_id)
+        if found is None:
+            found = SlaPolicy.objects.prefetch_related("peak_seasons").get(pk=policy_id)
+            self.policies[policy_id] = found
+        return found
+
+    def working_calendar_by_id(self, calendar_id: int | None) -> WorkingCalendar:
+        """The working calendar of a clock's calendar id (24×7 if it is gone)."""
+        if calendar_id is not None:
+            for choice in self.calendars.values():
+                if choice.row is not None and choice.row.pk == calendar_id:
+                    return choice.working
+        return self.always_open
 
     def policy_for(self, *, warehouse: str, service_level: str, at: datetime) -> SlaPolicy | None:
         """The most specific policy in force at `at`: tenant before default, then

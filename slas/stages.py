@@ -69,7 +69,7 @@ STAGE_SPECS: tuple[StageSpec, ...] = (
 ORDER_FIELDS: tuple[str, ...] = tuple(
     sorted(
         {f for spec in STAGE_SPECS for f in (*spec.start, *spec.met, *spec.later)}
-        | {"cancelled_at", "warehouse", "service_level", "handling"}
+        | {"cancelled_at", "warehouse", "service_level", "handling", "sla_clocks"}
     )
 )
 
@@ -100,8 +100,8 @@ def stage_times(order: Order) -> dict[str, StageTimes]:
             later = _first(order, spec.later)
             cancelled = order.cancelled_at
             if later is not None and (cancelled is None or later <= cancelled):
-                stopped_at, stopped_by = later, StopReason.LATER_STAGE
+                stopped_at, stopped_by = later, StopReason.LATER_STAGE.value
             elif cancelled is not None:
-                stopped_at, stopped_by = cancelled, StopReason.CANCELLED
-        result[spec.stage] = StageTimes(start, met, stopped_at, stopped_by)
+                stopped_at, stopped_by = cancelled, StopReason.CANCELLED.value
+        result[spec.stage.value] = StageTimes(start, met, stopped_at, stopped_by)
     return result

@@ -163,3 +163,13 @@ def test_breaches_scan_time_and_at_risk_reach_metrics(
     assert _sample(text, "e2a_sla_scan_duration_seconds_count") == scans_before + 1
     assert _sample(text, "e2a_sla_at_risk_stages", tenant="acme") == 1
     assert _sample(text, "e2a_sla_scan_lag_seconds") == 0  # nothing due is left unbreached
+
+
+@pytest.mark.django_db
+def test_a_stuck_stage_overtaken_by_a_later_scan_keeps_its_final_lateness(api):
+    send(api, "order_paid", "2026-06-03T10:00:00Z")
+    sla_scan(now=at("2026-06-03T12:30:00Z"))  # stuck: 30 min late
+    send(api, "pack_completed", "2026-06-03T13:00:00Z", received="2026-06-03T13:05:00Z")
+    [breach] = breaches("#1001")
+    assert (breach.final, breach.late_minutes) == (True, 60)  # done by 13:00 at the latest
+    assert sla_scan(now=at("2026-06-03T18:00:00Z")).severity_raised == 0

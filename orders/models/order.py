@@ -94,6 +94,13 @@ class Order(models.Model):
         help_text="Per attribute, the (time, event) version of its value; newer wins.",
     )
 
+    sla_clocks = models.JSONField(
+        default=dict,
+        blank=True,
+        editable=False,
+        help_text="The SLA engine's working copy of this order's stage clocks, kept on the "
+        "row so an event reads and writes it with the order at no extra statement.",
+    )
     event_count = models.PositiveIntegerField(default=0)
     last_event_at = models.DateTimeField(null=True, blank=True)
     first_seen_at = models.DateTimeField(default=timezone.now, editable=False)

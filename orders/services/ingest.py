@@ -169,6 +169,15 @@ def _store(
             changed.setdefault(event.order_external_id, set()).update(
                 apply_event(orders[event.order_external_id], event)
             )
+    if changed:
+        projection_hooks.run(
+            projection_hooks.Projected(
+                tenant=tenant,
+                orders=[orders[ext] for ext in changed],
+                received_at=now,
+                changed_fields=changed,
+            )
+        )
     # One UPDATE per set of changed fields (usually one set for the whole call).
     by_fields: dict[tuple[str, ...], list[Order]] = {}
     for external_id, fields in changed.items():
@@ -176,12 +185,6 @@ def _store(
         by_fields.setdefault(tuple(sorted({*fields, "updated_at"})), []).append(orders[external_id])
     for fields, touched in by_fields.items():
         update_fields(Order, touched, fields)
-    if changed:
-        projection_hooks.run(
-            projection_hooks.Projected(
-                tenant=tenant, orders=[orders[ext] for ext in changed], received_at=now
-            )
-        )
     return inserted
 
 

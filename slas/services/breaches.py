@@ -25,10 +25,8 @@ FINAL_FIELDS = ["late_minutes", "actual_minutes", "severity", "final", "cleared_
 
 def clock_calendar(config: TenantSlaConfig, clock: StageClock) -> bt.WorkingCalendar:
     """The working calendar a clock counts in (24×7 when it counts calendar time)."""
-    if clock.business_time and clock.calendar_id is not None:
-        for choice in config.calendars.values():
-            if choice.row is not None and choice.row.pk == clock.calendar_id:
-                return choice.working
+    if clock.business_time:
+        return config.working_calendar_by_id(clock.calendar_id)
     return config.always_open
 
 
@@ -96,9 +94,16 @@ def breaches_save(
         )
     else:
         Breach.objects.bulk_create(breaches, ignore_conflicts=True)
-    rows = [
-        (tenant_slug, b.stage, b.reason_code, b.detected_by)
-        for b in breaches
-        if b.clock_id not in counted_before
-    ]
-    transaction.on_commit(lambda: metrics.count_breaches(rows))
+    record_metrics(
+        [
+            (tenant_slug, b.stage, b.reason_code, b.detected_by)
+            for b in breaches
+            if b.clock_id not in counted_before
+        ]
+    )
+
+
+def record_metrics(rows: list[tuple[str, str, str, str]]) -> None:
+    """Count (tenant, stage, reason, detected_by) breaches once the transaction commits."""
+    if rows:
+        transaction.on_commit(lambda: metrics.count_breaches(rows))

@@ -1,32 +1,41 @@
 """clocks_sync: keep each order's stage clocks in step with its projection.
 
-Runs inside the ingest transaction (registered as an orders projection hook),
-after the orders have been locked and projected, for the orders that got new
-events. Per call, whatever the number of orders: one SELECT of their clocks,
-one upsert of the clocks that changed, and, only when a stage completed late or
-a missing scan arrived, one statement for the breaches.
+Runs inside the ingest transaction (an orders projection hook), after the orders
+were locked and projected, for the orders that got new events. It must cost
+ingestion little, so it reads nothing: the order row, which ingestion has just
+read anyway, carries a compact copy of its clocks (`Order.sla_clocks`, the
+"memo"), and what changed goes out in one upsert of `slas_stageclock` per call.
+A deadline is worked out again only when what it depends on changed.
 
-Columns the scan owns (`breached_at`, `missing_scan_flagged_at`,
-`severity_next_at`) are never written here, so a scan committing between this
-SELECT and the upsert loses nothing.
+The memo holds what ingestion owns (start, deadline, met, stopped, the missing-
+scan deadline). What the scan owns (`breached_at`, `missing_scan_flagged_at`,
+`severity_next_at`) lives only on the clock row and is never written here, so a
+scan committing at the same moment loses nothing. Whether the scan got there
+first (a stage it saw stuck now completes, or a missing scan turns up) comes
+back from the same upsert (RETURNING breached_at, missing_scan_flagged_at), so
+the breach statements run only when there is a breach to change.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
+from orders.db import upsert_returning
 from orders.models import Order, Tenant
 from orders.projection_hooks import Projected
 
+from .. import business_time as bt
 from ..config import TenantSlaConfig, config_for, is_high_volume
 from ..deadlines import OrderFacts, inputs_key, plan_deadline
 from ..models import DELAY_REASON, Breach, BreachReason, DetectedBy, StageClock, StopReason
+from ..severity import severity_for
 from ..stages import StageTimes, stage_times
-from .breaches import breach_for, breaches_save
+from .breaches import record_metrics
 
-# What the upsert may overwrite on an existing clock (never the scan's columns).
-SYNCED_FIELDS = [
+# Written on conflict; the explanation keeps its stored text when sent empty.
+UPSERT_FIELDS = (
     "policy",
     "calendar",
     "business_time",
@@ -43,19 +52,16 @@ SYNCED_FIELDS = [
     "stopped_by",
     "missing_scan_due_at",
     "updated_at",
-]
-# Enough to tell whether anything changed (the explanation follows inputs_key).
-_COMPARED = [
-    "policy_id",
-    "calendar_id",
-    "started_at",
-    "due_at",
-    "inputs_key",
-    "met_at",
-    "stopped_at",
-    "stopped_by",
-    "missing_scan_due_at",
-]
+)
+KEEP_UNLESS = {"explanation": "explanation", "explanation_detail": "explanation"}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 def facts_of(order: Order) -> OrderFacts:
@@ -67,58 +73,37 @@ def facts_of(order: Order) -> OrderFacts:
 
 
 @dataclass(slots=True)
-class _Outcome:
-    clocks: list[StageClock]
-    late: list[Breach]
-    counted_before: set[int]
-    missing_scans_met: list[int]
+class _Pending:
+    """What one call has to write, gathered over all its orders."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    # (order pk, stage) → (reason, actual minutes, late minutes, allowed minutes, policy id)
+    late: dict[tuple[int, str], tuple[str, float, float, int, int]] = field(default_factory=dict)
+    # Late stages whose breach an earlier event already recorded (and counted).
+    recorded_before: set[tuple[int, str]] = field(default_factory=set)
+    # Met in time, or stopped: a breach the scan recorded must be withdrawn or finalised.
+    met_in_time: set[tuple[int, str]] = field(default_factory=set)
+    stopped_late: dict[tuple[int, str], float] = field(default_factory=dict)
+    newly_met: set[tuple[int, str]] = field(default_factory=set)
 
 
 def on_projected(projected: Projected) -> None:
-    """The orders projection hook (see SlasConfig.ready)."""
-    clocks_sync(tenant=projected.tenant, orders=projected.orders, now=projected.received_at)
-
-
-def clocks_sync(*, tenant: Tenant, orders: list[Order] | tuple[Order, ...], now: datetime) -> None:
-    wanted = {order.pk: stage_times(order) for order in orders}
-    if not any(wanted.values()):
-        return
-    existing = {
-        (c.order_id, c.stage): c
-        for c in StageClock.objects.filter(
-            order_id__in=[pk for pk, t in wanted.items() if t]
-        ).select_related("policy")
-    }
-    config = config_for(tenant)
-    outcome = _Outcome([], [], set(), [])
-    for order in orders:
-        for stage, times in wanted[order.pk].items():
-            _sync_stage(config, order, stage, times, existing.get((order.pk, stage)), now, outcome)
-    if outcome.clocks:
-        StageClock.objects.bulk_create(
-            outcome.clocks,
-            update_conflicts=True,
-            unique_fields=["order", "stage"],
-            update_fields=SYNCED_FIELDS,
-        )
-    breaches_save(
-        [_attach(b) for b in outcome.late],
-        tenant_slug=tenant.slug,
-        overwrite=True,
-        counted_before=frozenset(outcome.counted_before),
-    )
-    if outcome.missing_scans_met:
-        Breach.objects.filter(
-            clock_id__in=outcome.missing_scans_met,
-            reason_code=BreachReason.MISSING_SCAN,
-            cleared_at__isnull=True,
-        ).update(cleared_at=now, final=True, updated_at=now)
-
-
-def _attach(breach: Breach) -> Breach:
-    # The clock may have been inserted by the upsert above: take its new id.
-    breach.clock_id = breach.clock.pk
-    return breach
+    """The orders projection hook (registered in SlasConfig.ready)."""
+    pending = _Pending()
+    config: TenantSlaConfig | None = None
+    for order in projected.orders:
+        wanted = stage_times(order)
+        if not wanted and not order.sla_clocks:
+            continue
+        config = config or config_for(projected.tenant)
+        memo = dict(order.sla_clocks or {})
+        for stage, times in wanted.items():
+            _sync_stage(config, order, stage, times, memo, projected.received_at, pending)
+        if memo != order.sla_clocks:
+            order.sla_clocks = memo
+            projected.mark_changed(order, "sla_clocks")
+    if pending.rows:
+        _write(projected.tenant, config, pending, projected.received_at)
 
 
 def _sync_stage(
@@ -126,24 +111,30 @@ def _sync_stage(
     order: Order,
     stage: str,
     times: StageTimes,
-    clock: StageClock | None,
+    memo: dict[str, Any],
     now: datetime,
-    outcome: _Outcome,
+    pending: _Pending,
 ) -> None:
     facts = facts_of(order)
+    before: dict[str, Any] = memo.get(stage) or {}
+    started = _iso(times.started_at)
+    entry = dict(before)
+    explanation = ""
+    detail: dict[str, Any] = {}
     policy = config.policy_for(
         warehouse=facts.warehouse, service_level=facts.service_level, at=times.started_at
     )
     if policy is None:
-        return  # no policy at all in force then (the default was deleted): no clock
-    choice = config.calendar_for(facts.warehouse)
-    calendar_id = choice.row.pk if choice.row is not None else None
-    if clock is not None and clock.started_at == times.started_at:
-        high_volume = clock.high_volume
+        return  # no policy in force at all then: this stage is not on the clock
+    # Volume is judged once, when the clock starts; the memo remembers the verdict.
+    if before.get("s") == started:
+        high_volume = bool(before.get("hv"))
     else:
         high_volume = is_high_volume(
             order.tenant_id, times.started_at, policy.high_volume_orders_per_hour
         )
+    choice = config.calendar_for(facts.warehouse)
+    calendar_id = choice.row.pk if choice.row is not None else None
     key = inputs_key(
         stage=stage,
         started_at=times.started_at,
@@ -152,11 +143,7 @@ def _sync_stage(
         facts=facts,
         high_volume=high_volume,
     )
-    before = {f: getattr(clock, f) for f in _COMPARED} if clock is not None else None
-    was_met = clock.met_at if clock is not None else None
-    if clock is None:
-        clock = StageClock(tenant_id=order.tenant_id, order_id=order.pk, stage=stage)
-    if clock.pk is None or clock.inputs_key != key:
+    if before.get("k") != key:
         plan = plan_deadline(
             stage=stage,
             started_at=times.started_at,
@@ -166,64 +153,163 @@ def _sync_stage(
             always_open=config.always_open,
             high_volume=high_volume,
         )
-        clock.policy = policy
-        clock.calendar = choice.row
-        clock.business_time = plan.business_time
-        clock.started_at = plan.started_at
-        clock.allowed_minutes = plan.allowed_minutes
-        clock.due_at = plan.due_at
-        clock.warn_at = plan.warn_at
-        clock.explanation = plan.explanation
-        clock.explanation_detail = plan.detail
-        clock.high_volume = high_volume
-        clock.inputs_key = key
-    clock.met_at = times.met_at
-    clock.stopped_at = times.stopped_at
-    clock.stopped_by = times.stopped_by
-    if (
-        times.stopped_by == StopReason.LATER_STAGE
-        and times.met_at is None
-        and clock.missing_scan_due_at is None
-    ):
-        clock.missing_scan_due_at = now + timedelta(minutes=policy.missing_scan_buffer_minutes)
-    if before is not None and before == {f: getattr(clock, f) for f in _COMPARED}:
-        return  # nothing this call changed
-    clock.updated_at = now
-    outcome.clocks.append(clock)
+        entry.update(
+            s=started,
+            k=key,
+            hv=high_volume,
+            p=policy.pk,
+            c=calendar_id,
+            bt=plan.business_time,
+            a=plan.allowed_minutes,
+            d=_iso(plan.due_at),
+            w=_iso(plan.warn_at),
+        )
+        explanation, detail = plan.explanation, plan.detail
+    entry.update(m=_iso(times.met_at), x=_iso(times.stopped_at), xb=times.stopped_by)
+    if times.stopped_by == StopReason.LATER_STAGE and times.met_at is None and not entry.get("ms"):
+        entry["ms"] = _iso(now + timedelta(minutes=policy.missing_scan_buffer_minutes))
+    if entry == before:
+        return
+    memo[stage] = entry
+    pending.rows.append(_row(order, stage, entry, explanation, detail, now))
 
-    if times.met_at is not None and times.met_at != was_met:
-        if clock.missing_scan_flagged_at is not None and was_met is None:
-            outcome.missing_scans_met.append(clock.pk)  # the scan it lacked came after all
-        if times.met_at > clock.due_at:
-            if clock.pk is not None and clock.breached_at is not None:
-                outcome.counted_before.add(clock.pk)
-            outcome.late.append(
-                breach_for(
-                    config,
-                    clock,
-                    reason=DELAY_REASON[stage],
-                    at=now,
-                    until=times.met_at,
-                    detected_by=DetectedBy.EVENT,
-                    final=True,
-                )
-            )
-        elif clock.breached_at is not None:
-            # The scan saw it stuck, but its own event (delivered late) shows it
-            # was done in time: the breach is withdrawn, keeping the record.
-            outcome.late.append(_withdrawn(config, clock, stage, now))
-            outcome.counted_before.add(clock.pk)
+    due = _dt(entry["d"])
+    ident = (order.pk, stage)
+    cal = config.working_calendar_by_id(entry["c"]) if entry["bt"] else config.always_open
+    if times.met_at is not None and entry["m"] != before.get("m"):
+        pending.newly_met.add(ident)
+        if times.met_at > due:
+            late = bt.business_minutes_between(cal, due, times.met_at)
+            actual = bt.business_minutes_between(cal, times.started_at, times.met_at)
+            pending.late[ident] = (DELAY_REASON[stage], actual, late, entry["a"], entry["p"])
+            if before.get("lb"):
+                pending.recorded_before.add(ident)
+            entry["lb"] = True  # this order's late breach is on record
+        else:
+            pending.met_in_time.add(ident)
+    elif times.stopped_at is not None and entry["x"] != before.get("x"):
+        late = bt.business_minutes_between(cal, due, times.stopped_at)
+        pending.stopped_late[ident] = max(late, 0.0)
 
 
-def _withdrawn(config: TenantSlaConfig, clock: StageClock, stage: str, now: datetime) -> Breach:
-    breach = breach_for(
-        config,
-        clock,
-        reason=DELAY_REASON[stage],
-        at=now,
-        until=clock.met_at,
-        detected_by=DetectedBy.EVENT,
-        final=True,
+def _row(
+    order: Order,
+    stage: str,
+    entry: dict[str, Any],
+    explanation: str,
+    detail: dict[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "tenant": order.tenant_id,
+        "order": order.pk,
+        "stage": stage,
+        "policy": entry["p"],
+        "calendar": entry["c"],
+        "business_time": entry["bt"],
+        "started_at": _dt(entry["s"]),
+        "allowed_minutes": entry["a"],
+        "due_at": _dt(entry["d"]),
+        "warn_at": _dt(entry["w"]),
+        "explanation": explanation,
+        "explanation_detail": detail,
+        "high_volume": entry["hv"],
+        "inputs_key": entry["k"],
+        "met_at": _dt(entry["m"]),
+        "stopped_at": _dt(entry["x"]),
+        "stopped_by": entry["xb"],
+        "missing_scan_due_at": _dt(entry.get("ms")),
+        "updated_at": now,
+    }
+
+
+def _write(tenant: Tenant, config: TenantSlaConfig, pending: _Pending, now: datetime) -> None:
+    returned = upsert_returning(
+        StageClock,
+        pending.rows,
+        conflict_fields=("order", "stage"),
+        update_fields=UPSERT_FIELDS,
+        keep_unless=KEEP_UNLESS,
+        returning=("id", "order", "stage", "breached_at", "missing_scan_flagged_at"),
     )
-    breach.cleared_at = now
-    return breach
+    clock_ids: dict[tuple[int, str], int] = {}
+    withdraw, finalise, scans_arrived = [], [], []
+    breached: set[tuple[int, str]] = set()
+    for pk, order_id, stage, breached_at, flagged_at in returned:
+        ident = (order_id, stage)
+        clock_ids[ident] = pk
+        if breached_at is not None:
+            breached.add(ident)
+            if ident in pending.met_in_time:
+                withdraw.append(pk)  # it looked stuck to the scan, but was done in time
+            elif ident in pending.stopped_late:
+                finalise.append((pk, pending.stopped_late[ident]))
+        if flagged_at is not None and ident in pending.newly_met:
+            scans_arrived.append(pk)
+    if pending.late:
+        _record_late(tenant, config, pending, clock_ids, breached, now)
+    if withdraw:
+        Breach.objects.filter(
+            clock_id__in=withdraw, reason_code__in=_DELAY_CODES, cleared_at__isnull=True
+        ).update(cleared_at=now, late_minutes=0, final=True, updated_at=now)
+    for pk, late in finalise:
+        Breach.objects.filter(clock_id=pk, reason_code__in=_DELAY_CODES, final=False).update(
+            late_minutes=round(late, 2), final=True, updated_at=now
+        )
+    if scans_arrived:
+        Breach.objects.filter(
+            clock_id__in=scans_arrived,
+            reason_code=BreachReason.MISSING_SCAN,
+            cleared_at__isnull=True,
+        ).update(cleared_at=now, final=True, updated_at=now)
+
+
+_DELAY_CODES = [reason.value for reason in DELAY_REASON.values()]
+
+
+def _record_late(
+    tenant: Tenant,
+    config: TenantSlaConfig,
+    pending: _Pending,
+    clock_ids: dict[tuple[int, str], int],
+    breached: set[tuple[int, str]],
+    now: datetime,
+) -> None:
+    """Insert each late stage's breach, or give the scan's breach its final lateness."""
+    rows = []
+    for (order_id, stage), (reason, actual, late, allowed, policy_id) in pending.late.items():
+        policy = config.policy(policy_id)
+        rows.append(
+            {
+                "tenant": tenant.pk,
+                "order": order_id,
+                "clock": clock_ids[(order_id, stage)],
+                "stage": stage,
+                "reason_code": reason,
+                "severity": severity_for(late, allowed, policy),
+                "detected_at": now,
+                "detected_by": DetectedBy.EVENT,
+                "allowed_minutes": allowed,
+                "actual_minutes": round(actual, 2),
+                "late_minutes": round(late, 2),
+                "final": True,
+                "cleared_at": None,
+                "updated_at": now,
+            }
+        )
+    upsert_returning(
+        Breach,
+        rows,
+        conflict_fields=("clock", "reason_code"),
+        update_fields=("severity", "actual_minutes", "late_minutes", "final", "updated_at"),
+        returning=("id",),
+    )
+    # A stage the scan had breached was counted then; count only the new ones.
+    record_metrics(
+        [
+            (tenant.slug, stage, reason, DetectedBy.EVENT.value)
+            for (order_id, stage), (reason, *_rest) in pending.late.items()
+            if (order_id, stage) not in breached
+            and (order_id, stage) not in pending.recorded_before
+        ]
+    )
