@@ -53,6 +53,9 @@ def test_recompute_previews_then_applies_a_new_policy_version(api, tenant):
     assert tight.policy.name == "shortage"
     [withdrawn] = breaches("tight")
     assert withdrawn.cleared_at == at("2026-06-03T12:20:00Z")
+    # A later event on the order keeps the moved deadline (the order's memo agrees).
+    send(api, "pick_started", "2026-06-03T12:25:00Z", order="tight")
+    assert clock("tight", "pick").due_at == at("2026-06-03T13:00:00Z")
     assert recompute("--tenant", "acme", when="2026-06-03T12:21:00Z").startswith("0 open stage(s)")
 
 

@@ -121,9 +121,13 @@ def _sync_stage(
     entry = dict(before)
     explanation = ""
     detail: dict[str, Any] = {}
-    policy = config.policy_for(
-        warehouse=facts.warehouse, service_level=facts.service_level, at=times.started_at
-    )
+    if before.get("s") == started and before.get("p"):
+        # A running clock keeps its policy version (sla_recompute may have moved it on).
+        policy = config.policy(before["p"])
+    else:
+        policy = config.policy_for(
+            warehouse=facts.warehouse, service_level=facts.service_level, at=times.started_at
+        )
     if policy is None:
         return  # no policy in force at all then: this stage is not on the clock
     # Volume is judged once, when the clock starts; the memo remembers the verdict.

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from django.db import transaction
 
-from orders.models import Tenant
+from orders.models import Order, Tenant
 
 from ..config import TenantSlaConfig, config_for, forget_config, is_high_volume
 from ..deadlines import DeadlinePlan, inputs_key, plan_deadline
@@ -58,7 +58,7 @@ def clocks_recompute(
     changes: list[ClockChange] = []
     with transaction.atomic():
         clocks = list(
-            StageClock.objects.select_for_update(of=("self",))
+            StageClock.objects.select_for_update(of=("self", "order"))
             .filter(tenant=tenant, met_at__isnull=True, stopped_at__isnull=True)
             .select_related("order", "policy")
             .order_by("pk")
@@ -115,6 +115,10 @@ def clocks_recompute(
                 "updated_at",
             ]
             StageClock.objects.bulk_update([c.clock for c in changes], fields)
+            # The orders' memos (Order.sla_clocks) must agree, or the next event
+            # would put the old deadline back.
+            orders = {c.clock.order_id: c.clock.order for c in changes}
+            Order.objects.bulk_update(list(orders.values()), ["sla_clocks"])
     return changes
 
 
@@ -145,6 +149,18 @@ def _apply(
         high_volume=clock.high_volume,
     )
     clock.updated_at = now
+    memo = dict(clock.order.sla_clocks or {})
+    memo[clock.stage] = {
+        **memo.get(clock.stage, {}),
+        "p": policy.pk,
+        "c": clock.calendar_id,
+        "bt": plan.business_time,
+        "a": plan.allowed_minutes,
+        "d": plan.due_at.isoformat(),
+        "w": plan.warn_at.isoformat(),
+        "k": clock.inputs_key,
+    }
+    clock.order.sla_clocks = memo
     reason = DELAY_REASON[clock.stage]
     if change.verdict == "newly breached":
         clock.breached_at = now

@@ -29,6 +29,8 @@ from django.db import connection, transaction
 from django.db.models import Count, Min
 from django.utils import timezone
 
+from orders.db import update_fields
+
 from .. import business_time as bt
 from .. import metrics
 from ..config import config_for
@@ -142,7 +144,7 @@ def _due_pass(now: datetime, chunk: int) -> tuple[int, int]:
         )
         by_tenant.setdefault(clock.tenant.slug, []).append(breach)
         clock.severity_next_at = _next_rise_at(config, clock, breach.late_minutes)
-    StageClock.objects.bulk_update(clocks, ["severity_next_at"])
+    update_fields(StageClock, clocks, ("severity_next_at",))
     for slug, breaches in by_tenant.items():
         breaches_save(breaches, tenant_slug=slug, overwrite=False)
     metrics.SCAN_CLAIMED.labels("breached").inc(len(clocks))
@@ -212,20 +214,18 @@ def _ageing_pass(now: datetime, chunk: int) -> tuple[int, int]:
     changed: list[Breach] = []
     for clock in clocks:
         config = config_for(clock.tenant)
-        _actual, late = elapsed_minutes(config, clock, now)
+        actual, late = elapsed_minutes(config, clock, now)
         clock.severity_next_at = _next_rise_at(config, clock, late)
         breach = breaches.get(clock.pk)
         if breach is None or breach.final:
             continue
         breach.late_minutes = round(max(late, 0.0), 2)
-        breach.actual_minutes = round(_actual, 2)
+        breach.actual_minutes = round(actual, 2)
         breach.severity = severity_for(late, clock.allowed_minutes, clock.policy)
         breach.updated_at = now
         changed.append(breach)
-    StageClock.objects.bulk_update(clocks, ["severity_next_at"])
-    Breach.objects.bulk_update(
-        changed, ["late_minutes", "actual_minutes", "severity", "updated_at"]
-    )
+    update_fields(StageClock, clocks, ("severity_next_at",))
+    update_fields(Breach, changed, ("late_minutes", "actual_minutes", "severity", "updated_at"))
     metrics.SCAN_CLAIMED.labels("severity_raised").inc(len(changed))
     return len(ids), len(changed)
 
