@@ -219,6 +219,10 @@ class BusinessCalendarAdmin(admin.ModelAdmin):
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Clocks and breaches are written by ingestion and the scan only."""
 
+    @admin.display(description="order", ordering="order__external_id")
+    def order_ref(self, obj: StageClock | Breach) -> str:
+        return f"{obj.tenant.slug} {obj.order.external_id}"
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -247,10 +251,6 @@ class StageClockAdmin(ReadOnlyAdmin):
     search_fields = ["order__external_id"]
     date_hierarchy = "due_at"
 
-    @admin.display(description="order", ordering="order__external_id")
-    def order_ref(self, obj: StageClock) -> str:
-        return f"{obj.tenant.slug} {obj.order.external_id}"
-
     @admin.display(description="state")
     def state(self, obj: StageClock) -> str:
         return clock_state(obj, timezone.now()).replace("_", " ")
@@ -274,7 +274,3 @@ class BreachAdmin(ReadOnlyAdmin):
     list_select_related = ["order", "tenant"]
     search_fields = ["order__external_id"]
     date_hierarchy = "detected_at"
-
-    @admin.display(description="order", ordering="order__external_id")
-    def order_ref(self, obj: Breach) -> str:
-        return f"{obj.tenant.slug} {obj.order.external_id}"

@@ -129,14 +129,7 @@ def plan_deadline(
     allowed = max(1, math.ceil(Decimal(base) * product))
     due = bt.add_business_minutes(cal, started_at, allowed)
     warn = bt.add_business_minutes(cal, started_at, allowed * policy.warn_percent / 100)
-    formula = " × ".join(
-        [
-            f"{base} min",
-            *(f"{f.multiplier.normalize()} {f.name.replace('_', ' ')}" for f in factors),
-        ]
-    )
-    if factors:
-        formula += f" = {allowed} min"
+    formula = _formula(f"{base} min", factors, f"{allowed} min")
     hours = (
         f"warehouse hours {bt.describe(cal)}" if business else f"calendar time ({bt.describe(cal)})"
     )
@@ -177,14 +170,7 @@ def _plan_delivery(
     allowed = max(1, math.ceil((due - start).total_seconds() / 60))
     warn = start + timedelta(minutes=allowed * policy.warn_percent / 100)
     level = facts.service_level or "standard"
-    formula = " × ".join(
-        [
-            f"{base_days} {unit} ({level})",
-            *(f"{f.multiplier.normalize()} {f.name.replace('_', ' ')}" for f in factors),
-        ]
-    )
-    if factors:
-        formula += f" = {days} days"
+    formula = _formula(f"{base_days} {unit} ({level})", factors, f"{days} days")
     text = f"delivery due {_local(calendar, due)} = {formula} after handover, {calendar.tz.key}"
     return DeadlinePlan(
         stage=Stage.DELIVERY,
@@ -196,6 +182,14 @@ def _plan_delivery(
         explanation=text,
         detail=_detail(base_days, "days", factors, days, calendar, business, policy),
     )
+
+
+def _formula(base: str, factors: list[Factor], total: str) -> str:
+    """ "120 min × 1.5 weekend × 2 hazmat = 360 min" (just the base without factors)."""
+    if not factors:
+        return base
+    terms = (f"{f.multiplier.normalize()} {f.name.replace('_', ' ')}" for f in factors)
+    return " × ".join([base, *terms]) + f" = {total}"
 
 
 def _local(cal: bt.WorkingCalendar, instant: datetime) -> str:

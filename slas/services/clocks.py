@@ -28,7 +28,7 @@ from orders.projection_hooks import Projected
 
 from .. import business_time as bt
 from ..config import TenantSlaConfig, config_for, is_high_volume
-from ..deadlines import OrderFacts, inputs_key, plan_deadline
+from ..deadlines import DeadlinePlan, OrderFacts, inputs_key, plan_deadline
 from ..models import DELAY_REASON, Breach, BreachReason, DetectedBy, StageClock, StopReason
 from ..severity import severity_for
 from ..stages import StageTimes, stage_times
@@ -62,6 +62,21 @@ def _iso(value: datetime | None) -> str | None:
 
 def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def deadline_memo(
+    plan: DeadlinePlan, policy_id: int, calendar_id: int | None, key: str
+) -> dict[str, Any]:
+    """The memo keys that describe a clock's deadline (see the module docstring)."""
+    return {
+        "k": key,
+        "p": policy_id,
+        "c": calendar_id,
+        "bt": plan.business_time,
+        "a": plan.allowed_minutes,
+        "d": _iso(plan.due_at),
+        "w": _iso(plan.warn_at),
+    }
 
 
 def facts_of(order: Order) -> OrderFacts:
@@ -157,17 +172,7 @@ def _sync_stage(
             always_open=config.always_open,
             high_volume=high_volume,
         )
-        entry.update(
-            s=started,
-            k=key,
-            hv=high_volume,
-            p=policy.pk,
-            c=calendar_id,
-            bt=plan.business_time,
-            a=plan.allowed_minutes,
-            d=_iso(plan.due_at),
-            w=_iso(plan.warn_at),
-        )
+        entry.update(s=started, hv=high_volume, **deadline_memo(plan, policy.pk, calendar_id, key))
         explanation, detail = plan.explanation, plan.detail
     entry.update(m=_iso(times.met_at), x=_iso(times.stopped_at), xb=times.stopped_by)
     if times.stopped_by == StopReason.LATER_STAGE and times.met_at is None and not entry.get("ms"):

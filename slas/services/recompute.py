@@ -20,7 +20,7 @@ from ..config import TenantSlaConfig, config_for, forget_config, is_high_volume
 from ..deadlines import DeadlinePlan, inputs_key, plan_deadline
 from ..models import DELAY_REASON, Breach, BusinessCalendar, DetectedBy, SlaPolicy, StageClock
 from .breaches import breach_for, breaches_save
-from .clocks import facts_of
+from .clocks import deadline_memo, facts_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,13 +152,7 @@ def _apply(
     memo = dict(clock.order.sla_clocks or {})
     memo[clock.stage] = {
         **memo.get(clock.stage, {}),
-        "p": policy.pk,
-        "c": clock.calendar_id,
-        "bt": plan.business_time,
-        "a": plan.allowed_minutes,
-        "d": plan.due_at.isoformat(),
-        "w": plan.warn_at.isoformat(),
-        "k": clock.inputs_key,
+        **deadline_memo(plan, policy.pk, clock.calendar_id, clock.inputs_key),
     }
     clock.order.sla_clocks = memo
     reason = DELAY_REASON[clock.stage]

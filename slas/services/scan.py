@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -130,25 +130,40 @@ def _due_pass(now: datetime, chunk: int) -> tuple[int, int]:
         [now, now],
     )
     clocks = _claimed_clocks(claimed)
-    by_tenant: dict[str, list[Breach]] = {}
-    for clock in clocks:
-        config = config_for(clock.tenant)
-        breach = breach_for(
-            config,
+    breaches = _record(clocks, now, reason=lambda c: DELAY_REASON[c.stage], until=lambda c: now)
+    for clock, breach in zip(clocks, breaches, strict=True):
+        clock.severity_next_at = _next_rise_at(config_for(clock.tenant), clock, breach.late_minutes)
+    update_fields(StageClock, clocks, ("severity_next_at",))
+    metrics.SCAN_CLAIMED.labels("breached").inc(len(clocks))
+    return len(ids), len(clocks)
+
+
+def _record(
+    clocks: list[StageClock],
+    now: datetime,
+    *,
+    reason: Callable[[StageClock], str],
+    until: Callable[[StageClock], datetime],
+) -> list[Breach]:
+    """Record a scan-detected breach for each claimed clock; returns them in order."""
+    breaches = [
+        breach_for(
+            config_for(clock.tenant),
             clock,
-            reason=DELAY_REASON[clock.stage],
+            reason=reason(clock),
             at=now,
-            until=now,
+            until=until(clock),
             detected_by=DetectedBy.SCAN,
             final=False,
         )
+        for clock in clocks
+    ]
+    by_tenant: dict[str, list[Breach]] = {}
+    for clock, breach in zip(clocks, breaches, strict=True):
         by_tenant.setdefault(clock.tenant.slug, []).append(breach)
-        clock.severity_next_at = _next_rise_at(config, clock, breach.late_minutes)
-    update_fields(StageClock, clocks, ("severity_next_at",))
-    for slug, breaches in by_tenant.items():
-        breaches_save(breaches, tenant_slug=slug, overwrite=False)
-    metrics.SCAN_CLAIMED.labels("breached").inc(len(clocks))
-    return len(ids), len(clocks)
+    for slug, group in by_tenant.items():
+        breaches_save(group, tenant_slug=slug, overwrite=False)
+    return breaches
 
 
 def _missing_scan_pass(now: datetime, chunk: int) -> tuple[int, int]:
@@ -168,21 +183,13 @@ def _missing_scan_pass(now: datetime, chunk: int) -> tuple[int, int]:
         "met_at IS NULL AND missing_scan_flagged_at IS NULL",
         [now, now],
     )
-    by_tenant: dict[str, list[Breach]] = {}
-    for clock in _claimed_clocks(claimed):
-        # What is known: the stage was done by the later stage's event, at the latest.
-        breach = breach_for(
-            config_for(clock.tenant),
-            clock,
-            reason=BreachReason.MISSING_SCAN,
-            at=now,
-            until=clock.stopped_at or now,
-            detected_by=DetectedBy.SCAN,
-            final=False,
-        )
-        by_tenant.setdefault(clock.tenant.slug, []).append(breach)
-    for slug, breaches in by_tenant.items():
-        breaches_save(breaches, tenant_slug=slug, overwrite=False)
+    # What is known: the stage was done by the later stage's event, at the latest.
+    _record(
+        _claimed_clocks(claimed),
+        now,
+        reason=lambda c: BreachReason.MISSING_SCAN,
+        until=lambda c: c.stopped_at or now,
+    )
     metrics.SCAN_CLAIMED.labels("missing_scan").inc(len(claimed))
     return len(ids), len(claimed)
 
