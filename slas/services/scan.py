@@ -26,7 +26,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Min
+from django.db.models import Count, Min, QuerySet
 from django.utils import timezone
 
 from orders.db import update_fields
@@ -91,10 +91,19 @@ def _drain(one_pass, now: datetime, chunk: int) -> int:
             return total
 
 
-def _claim(ids: Sequence[int], set_sql: str, where_sql: str, params: Sequence[object]) -> list[int]:
-    """UPDATE the rows of `ids` still matching `where_sql`; return the ids it changed."""
+def _claim(
+    candidates: QuerySet[StageClock],
+    order_by: str,
+    chunk: int,
+    set_sql: str,
+    where_sql: str,
+    params: Sequence[object],
+) -> tuple[int, list[int]]:
+    """Take the first `chunk` candidates (by `order_by`, from their partial index) and
+    UPDATE those still matching `where_sql`; return (how many were seen, the ids changed)."""
+    ids = list(candidates.order_by(order_by).values_list("pk", flat=True)[:chunk])
     if not ids:
-        return []
+        return 0, []
     table = connection.ops.quote_name(StageClock._meta.db_table)
     marks = ", ".join(["%s"] * len(ids))
     sql = (
@@ -108,7 +117,7 @@ def _claim(ids: Sequence[int], set_sql: str, where_sql: str, params: Sequence[ob
             for p in params
         ]
         cursor.execute(sql, [*adapted, *ids])
-        return [row[0] for row in cursor.fetchall()]
+        return len(ids), [row[0] for row in cursor.fetchall()]
 
 
 def _claimed_clocks(ids: list[int]) -> list[StageClock]:
@@ -118,13 +127,10 @@ def _claimed_clocks(ids: list[int]) -> list[StageClock]:
 
 
 def _due_pass(now: datetime, chunk: int) -> tuple[int, int]:
-    ids = list(
-        StageClock.objects.filter(RUNNING, due_at__lte=now)
-        .order_by("due_at")
-        .values_list("pk", flat=True)[:chunk]
-    )
-    claimed = _claim(
-        ids,
+    seen, claimed = _claim(
+        StageClock.objects.filter(RUNNING, due_at__lte=now),
+        "due_at",
+        chunk,
         "breached_at = %s, updated_at = %s",
         "met_at IS NULL AND stopped_at IS NULL AND breached_at IS NULL",
         [now, now],
@@ -135,7 +141,7 @@ def _due_pass(now: datetime, chunk: int) -> tuple[int, int]:
         clock.severity_next_at = _next_rise_at(config_for(clock.tenant), clock, breach.late_minutes)
     update_fields(StageClock, clocks, ("severity_next_at",))
     metrics.SCAN_CLAIMED.labels("breached").inc(len(clocks))
-    return len(ids), len(clocks)
+    return seen, len(clocks)
 
 
 def _record(
@@ -167,18 +173,15 @@ def _record(
 
 
 def _missing_scan_pass(now: datetime, chunk: int) -> tuple[int, int]:
-    ids = list(
+    seen, claimed = _claim(
         StageClock.objects.filter(
             met_at__isnull=True,
             missing_scan_due_at__isnull=False,
             missing_scan_flagged_at__isnull=True,
             missing_scan_due_at__lte=now,
-        )
-        .order_by("missing_scan_due_at")
-        .values_list("pk", flat=True)[:chunk]
-    )
-    claimed = _claim(
-        ids,
+        ),
+        "missing_scan_due_at",
+        chunk,
         "missing_scan_flagged_at = %s, updated_at = %s",
         "met_at IS NULL AND missing_scan_flagged_at IS NULL",
         [now, now],
@@ -191,22 +194,19 @@ def _missing_scan_pass(now: datetime, chunk: int) -> tuple[int, int]:
         until=lambda c: c.stopped_at or now,
     )
     metrics.SCAN_CLAIMED.labels("missing_scan").inc(len(claimed))
-    return len(ids), len(claimed)
+    return seen, len(claimed)
 
 
 def _ageing_pass(now: datetime, chunk: int) -> tuple[int, int]:
-    ids = list(
+    seen, claimed = _claim(
         StageClock.objects.filter(
             severity_next_at__isnull=False,
             met_at__isnull=True,
             stopped_at__isnull=True,
             severity_next_at__lte=now,
-        )
-        .order_by("severity_next_at")
-        .values_list("pk", flat=True)[:chunk]
-    )
-    claimed = _claim(
-        ids,
+        ),
+        "severity_next_at",
+        chunk,
         "severity_next_at = NULL, updated_at = %s",
         "severity_next_at <= %s AND met_at IS NULL AND stopped_at IS NULL",
         [now, now],
@@ -234,7 +234,7 @@ def _ageing_pass(now: datetime, chunk: int) -> tuple[int, int]:
     update_fields(StageClock, clocks, ("severity_next_at",))
     update_fields(Breach, changed, ("late_minutes", "actual_minutes", "severity", "updated_at"))
     metrics.SCAN_CLAIMED.labels("severity_raised").inc(len(changed))
-    return len(ids), len(changed)
+    return seen, len(changed)
 
 
 def _next_rise_at(config, clock: StageClock, late_minutes: float) -> datetime | None:
