@@ -194,9 +194,20 @@ def _merged(periods: DayHours) -> DayHours:
     return tuple(merged)
 
 
+@lru_cache(maxsize=1024)
 def _is_round_the_clock(cal: WorkingCalendar) -> bool:
     """Every weekday open from 00:00 to 24:00 (holidays not considered)."""
     return all(_merged(day) == ((0, MINUTES_PER_DAY),) for day in cal.hours)
+
+
+@lru_cache(maxsize=1024)
+def _never_closed(cal: WorkingCalendar) -> bool:
+    """Round the clock and no holidays: working time is plain elapsed time.
+
+    The common case (a tenant without a calendar, or a calendar-time stage), worth
+    a shortcut: ingestion works out a deadline for every stage that starts.
+    """
+    return _is_round_the_clock(cal) and not cal.holidays
 
 
 @lru_cache(maxsize=65_536)
@@ -324,6 +335,8 @@ def add_business_minutes(cal: WorkingCalendar, start: datetime, minutes: float) 
     """
     cursor = _require_aware(start, "start")
     remaining = _minutes_to_timedelta(minutes)
+    if _never_closed(cal):
+        return cursor + remaining
     for begins, ends in _working_intervals(cal, cursor):
         begins = max(begins, cursor)
         available = ends - begins
@@ -355,6 +368,8 @@ def business_minutes_between(cal: WorkingCalendar, start: datetime, end: datetim
     end_at = _require_aware(end, "end")
     if end_at < begin_at:
         return -business_minutes_between(cal, end_at, begin_at)
+    if _never_closed(cal):
+        return (end_at - begin_at) / timedelta(minutes=1)
     total = timedelta()
     for begins, ends in _working_intervals(cal, begin_at, stop=end_at):
         if begins >= end_at:
@@ -412,6 +427,7 @@ def _validated_weekdays(weekdays: Iterable[int]) -> frozenset[int]:
 # --------------------------------------------------------------------------- wording
 
 
+@lru_cache(maxsize=1024)
 def describe(cal: WorkingCalendar) -> str:
     """Calendar as an operations lead reads it, e.g. "Mon–Fri 08:00–18:00 Europe/Berlin".
 

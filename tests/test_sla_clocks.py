@@ -213,3 +213,50 @@ def test_a_carrier_in_transit_scan_proves_the_handover(api):
     ship = clock("#1001", "ship")
     assert ship.met_at == at("2026-06-03T16:00:00Z") and ship.stopped_at is None
     assert clock("#1001", "delivery").started_at == at("2026-06-03T16:00:00Z")
+
+
+@pytest.mark.django_db
+def test_a_busy_hour_stretches_the_clocks_that_start_after_it(api, tenant):
+    SlaPolicy.objects.create(
+        tenant=tenant,
+        name="acme",
+        effective_from=at("2026-01-01T00:00:00Z"),
+        high_volume_orders_per_hour=2,
+    )
+    for n in range(3):
+        send(api, "order_paid", f"2026-06-03T10:0{n}:00Z", order=f"early-{n}")
+    assert clock("early-2", "pick").allowed_minutes == 120  # only 2 paid before it
+    send(api, "order_paid", "2026-06-03T10:30:00Z", order="busy")
+    pick = clock("busy", "pick")
+    assert pick.allowed_minutes == 156 and pick.high_volume  # 120 × 1.3
+    assert "1.3 high volume" in pick.explanation
+    send(api, "order_paid", "2026-06-03T12:30:00Z", order="quiet")  # the hour before is calm
+    assert clock("quiet", "pick").allowed_minutes == 120
+
+
+@pytest.mark.django_db
+def test_a_batch_asks_for_the_volume_of_all_its_clock_starts_at_once(api):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    events = [
+        {
+            "source": "shopify",
+            "event_type": "order_paid",
+            "event_id": f"b-{n}",
+            "order_id": f"batch-{n}",
+            "occurred_at": f"2026-06-03T1{n % 10}:{n % 60:02d}:00Z",
+        }
+        for n in range(40)
+    ]
+    import time_machine
+
+    with (
+        time_machine.travel(at("2026-06-03T21:00:00Z"), tick=False),
+        CaptureQueriesContext(connection) as queries,
+    ):
+        response = api.post("/ingest/v2/events/batch", {"events": events})
+    assert response.json()["processed_count"] == 40
+    volume = [q for q in queries.captured_queries if "paid_at" in q["sql"] and "COUNT" in q["sql"]]
+    assert len(volume) == 1  # 40 distinct minutes, one statement
+    assert StageClock.objects.filter(stage="pick").count() == 40

@@ -18,6 +18,7 @@ the breach statements run only when there is a breach to change.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +28,7 @@ from orders.models import Order, Tenant
 from orders.projection_hooks import Projected
 
 from .. import business_time as bt
-from ..config import TenantSlaConfig, config_for, is_high_volume
+from ..config import TenantSlaConfig, config_for, is_high_volume, volumes_prefetch
 from ..deadlines import DeadlinePlan, OrderFacts, inputs_key, plan_deadline
 from ..models import DELAY_REASON, Breach, BreachReason, DetectedBy, StageClock, StopReason
 from ..severity import severity_for
@@ -105,20 +106,40 @@ class _Pending:
 def on_projected(projected: Projected) -> None:
     """The orders projection hook (registered in SlasConfig.ready)."""
     pending = _Pending()
-    config: TenantSlaConfig | None = None
+    wanted = {order.pk: stage_times(order) for order in projected.orders}
+    if not any(wanted.values()):
+        return
+    config = config_for(projected.tenant)
+    _prefetch_volumes(config, projected.orders, wanted)
     for order in projected.orders:
-        wanted = stage_times(order)
-        if not wanted and not order.sla_clocks:
-            continue
-        config = config or config_for(projected.tenant)
         memo = dict(order.sla_clocks or {})
-        for stage, times in wanted.items():
+        for stage, times in wanted[order.pk].items():
             _sync_stage(config, order, stage, times, memo, projected.received_at, pending)
         if memo != order.sla_clocks:
             order.sla_clocks = memo
             projected.mark_changed(order, "sla_clocks")
     if pending.rows:
         _write(projected.tenant, config, pending, projected.received_at)
+
+
+def _prefetch_volumes(
+    config: TenantSlaConfig, orders: Sequence[Order], wanted: dict[int, dict[str, StageTimes]]
+) -> None:
+    """Ask for the volume of every clock that starts in this call in one statement."""
+    starts: dict[int, list[datetime]] = {}
+    for order in orders:
+        memo = order.sla_clocks or {}
+        facts = facts_of(order)
+        for stage, times in wanted[order.pk].items():
+            if (memo.get(stage) or {}).get("s") == _iso(times.started_at):
+                continue  # judged when the clock started
+            policy = config.policy_for(
+                warehouse=facts.warehouse, service_level=facts.service_level, at=times.started_at
+            )
+            if policy is not None:
+                starts.setdefault(policy.high_volume_orders_per_hour, []).append(times.started_at)
+    for threshold, instants in starts.items():
+        volumes_prefetch(config.tenant_id, instants, threshold)
 
 
 def _sync_stage(
