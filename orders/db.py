@@ -395,31 +395,49 @@ def upsert_returning(
     if not rows:
         return []
     conn = _db()
-    qn = conn.ops.quote_name
     shape = _shape(conn.vendor, model, tuple(rows[0]))
-    key = _shape(conn.vendor, model, conflict_fields).columns
-    table = shape.table
-    guards = keep_unless or {}
+    key, tail = _upsert_tail(
+        conn.vendor,
+        model,
+        conflict_fields,
+        update_fields,
+        tuple(sorted((keep_unless or {}).items())),
+        returning,
+    )
+    fetched = _insert(
+        model, shape, [shape.row_values(r, conn) for r in rows], order_by=key, tail=tail
+    )
+    return _converted(model, returning, fetched)
+
+
+@cache
+def _upsert_tail(
+    vendor: str,
+    model: type[models.Model],
+    conflict_fields: tuple[str, ...],
+    update_fields: tuple[str, ...],
+    guards: tuple[tuple[str, str], ...],
+    returning: tuple[str, ...],
+) -> tuple[str, str]:
+    """(conflict columns, "ON CONFLICT … DO UPDATE SET … RETURNING …"), built once per shape."""
+    conn = _db()
+    qn = conn.ops.quote_name
+    table = qn(model._meta.db_table)
+    guard_of = dict(guards)
     sets = []
     for name in update_fields:
         column = qn(model._meta.get_field(name).column)
-        if name in guards:
-            guard = qn(model._meta.get_field(guards[name]).column)
+        if name in guard_of:
+            guard = qn(model._meta.get_field(guard_of[name]).column)
             sets.append(
                 f"{column} = CASE WHEN EXCLUDED.{guard} = '' THEN {table}.{column} "
                 f"ELSE EXCLUDED.{column} END"
             )
         else:
             sets.append(f"{column} = EXCLUDED.{column}")
-    returning_columns = _shape(conn.vendor, model, returning).columns
-    fetched = _insert(
-        model,
-        shape,
-        [shape.row_values(r, conn) for r in rows],
-        order_by=key,
-        tail=f"ON CONFLICT ({key}) DO UPDATE SET {', '.join(sets)} RETURNING {returning_columns}",
-    )
-    return _converted(model, returning, fetched)
+    key = _shape(vendor, model, conflict_fields).columns
+    returning_columns = _shape(vendor, model, returning).columns
+    return key, f"ON CONFLICT ({key}) DO UPDATE SET {', '.join(sets)} RETURNING {returning_columns}"
 
 
 def _converted(

@@ -26,6 +26,7 @@ from django.db.models.signals import post_delete, post_save
 from orders.models import Order, Tenant
 
 from .business_time import WorkingCalendar
+from .deadlines import forget_factors
 from .defaults import ensure_default_policy
 from .models import BusinessCalendar, Holiday, PeakSeason, SlaPolicy, WorkingHours
 
@@ -150,6 +151,7 @@ def forget_config(**_: object) -> None:
     """Drop every cached configuration (connected to saves and deletes below)."""
     _cache.clear()
     _volume_cache.clear()
+    forget_factors()
 
 
 for _model in (SlaPolicy, PeakSeason, BusinessCalendar, WorkingHours, Holiday):

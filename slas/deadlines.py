@@ -83,7 +83,40 @@ def peak_factor(policy: SlaPolicy, day: date) -> Factor | None:
     return None
 
 
+_factor_cache: dict[tuple, list[Factor]] = {}
+_FACTOR_CACHE_SIZE = 4096
+
+
+def forget_factors() -> None:
+    _factor_cache.clear()
+
+
 def warehouse_factors(
+    policy: SlaPolicy,
+    cal: bt.WorkingCalendar,
+    start: datetime,
+    facts: OrderFacts,
+    high_volume: bool,
+) -> list[Factor]:
+    """The multipliers of a warehouse stage starting at `start` (cached per local day:
+    every clock a tenant starts on one day shares them)."""
+    key = (
+        policy.pk,
+        policy.updated_at,
+        cal,
+        bt.local_date(cal, start),
+        frozenset(facts.handling & HANDLING_MULTIPLIERS.keys()),
+        high_volume,
+    )
+    found = _factor_cache.get(key)
+    if found is None:
+        if len(_factor_cache) >= _FACTOR_CACHE_SIZE:
+            _factor_cache.clear()
+        found = _factor_cache[key] = _warehouse_factors(policy, cal, start, facts, high_volume)
+    return found
+
+
+def _warehouse_factors(
     policy: SlaPolicy,
     cal: bt.WorkingCalendar,
     start: datetime,

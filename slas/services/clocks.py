@@ -157,6 +157,7 @@ def _sync_stage(
     entry = dict(before)
     explanation = ""
     detail: dict[str, Any] = {}
+    due = warn = None
     if before.get("s") == started and before.get("p"):
         # A running clock keeps its policy version (sla_recompute may have moved it on).
         policy = config.policy(before["p"])
@@ -195,15 +196,17 @@ def _sync_stage(
         )
         entry.update(s=started, hv=high_volume, **deadline_memo(plan, policy.pk, calendar_id, key))
         explanation, detail = plan.explanation, plan.detail
+        due, warn = plan.due_at, plan.warn_at
     entry.update(m=_iso(times.met_at), x=_iso(times.stopped_at), xb=times.stopped_by)
     if times.stopped_by == StopReason.LATER_STAGE and times.met_at is None and not entry.get("ms"):
         entry["ms"] = _iso(now + timedelta(minutes=policy.missing_scan_buffer_minutes))
     if entry == before:
         return
     memo[stage] = entry
-    pending.rows.append(_row(order, stage, entry, explanation, detail, now))
+    due = due or _dt(entry["d"])
+    warn = warn or _dt(entry["w"])
+    pending.rows.append(_row(order, stage, entry, times, due, warn, explanation, detail, now))
 
-    due = _dt(entry["d"])
     ident = (order.pk, stage)
     cal = config.working_calendar_by_id(entry["c"]) if entry["bt"] else config.always_open
     if times.met_at is not None and entry["m"] != before.get("m"):
@@ -226,6 +229,9 @@ def _row(
     order: Order,
     stage: str,
     entry: dict[str, Any],
+    times: StageTimes,
+    due: datetime,
+    warn: datetime,
     explanation: str,
     detail: dict[str, Any],
     now: datetime,
@@ -237,16 +243,16 @@ def _row(
         "policy": entry["p"],
         "calendar": entry["c"],
         "business_time": entry["bt"],
-        "started_at": _dt(entry["s"]),
+        "started_at": times.started_at,
         "allowed_minutes": entry["a"],
-        "due_at": _dt(entry["d"]),
-        "warn_at": _dt(entry["w"]),
+        "due_at": due,
+        "warn_at": warn,
         "explanation": explanation,
         "explanation_detail": detail,
         "high_volume": entry["hv"],
         "inputs_key": entry["k"],
-        "met_at": _dt(entry["m"]),
-        "stopped_at": _dt(entry["x"]),
+        "met_at": times.met_at,
+        "stopped_at": times.stopped_at,
         "stopped_by": entry["xb"],
         "missing_scan_due_at": _dt(entry.get("ms")),
         "updated_at": now,
