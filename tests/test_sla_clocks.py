@@ -260,3 +260,16 @@ def test_a_batch_asks_for_the_volume_of_all_its_clock_starts_at_once(api):
     volume = [q for q in queries.captured_queries if "paid_at" in q["sql"] and "COUNT" in q["sql"]]
     assert len(volume) == 1  # 40 distinct minutes, one statement
     assert StageClock.objects.filter(stage="pick").count() == 40
+
+
+@pytest.mark.django_db
+def test_a_policy_in_use_cannot_be_deleted(api, tenant):
+    from django.db.models import ProtectedError
+
+    policy = SlaPolicy.objects.create(
+        tenant=tenant, name="acme", effective_from=at("2026-01-01T00:00:00Z")
+    )
+    send(api, "order_paid", "2026-06-03T10:00:00Z")
+    assert clock("#1001", "pick").policy == policy
+    with pytest.raises(ProtectedError):
+        policy.delete()

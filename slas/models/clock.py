@@ -63,16 +63,25 @@ RUNNING = Q(met_at__isnull=True, stopped_at__isnull=True, breached_at__isnull=Tr
 
 
 class StageClock(models.Model):
-    # Every index costs each ingested stage event a write, so the foreign keys get
-    # none of their own: (order, stage) is unique and leads with order_id, and
-    # tenants, policies and calendars are never deleted in bulk from here.
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # This table takes a row for nearly every ingested event, so its foreign keys
+    # cost as little as they can. None gets an index of its own: (order, stage) is
+    # unique and leads with order_id, and tenants, policies and calendars are never
+    # deleted in bulk from here. Tenant and policy also have no database
+    # constraint: every clock would otherwise check (and KEY SHARE-lock) the same
+    # tenant row and the one default policy row at commit, a hot spot for
+    # concurrent ingests. Their integrity holds by other means: tenant_id is always
+    # the order's own (and the order's foreign key is enforced), and a policy is
+    # never deleted while clocks use it (PROTECT, checked by Django; the default
+    # cannot be deleted at all).
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     order = models.ForeignKey(
         Order, on_delete=models.CASCADE, related_name="stage_clocks", db_index=False
     )
     stage = models.CharField(max_length=16, choices=Stage.choices)
     policy = models.ForeignKey(
-        SlaPolicy, on_delete=models.PROTECT, related_name="+", db_index=False
+        SlaPolicy, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
     )
     calendar = models.ForeignKey(
         BusinessCalendar,
