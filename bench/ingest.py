@@ -24,7 +24,6 @@ import contextlib
 import json
 import os
 import platform
-import random
 import selectors
 import shutil
 import signal
@@ -45,6 +44,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import redis
+from lifecycle import lifecycle_event
 from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -625,57 +625,13 @@ def http_request(port: int, method: str, path: str, headers: dict[str, str], bod
 # ------------------------------------------------------------------------- events
 
 
-STEPS = (("order_paid", "shopify"), ("pick_completed", "wms"), ("pack_completed", "wms"))
 ORDER_BLOCK = 100  # consecutive events touch different orders; each order gets 3 steps
 BASE_TIME = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=6)
-CARRIERS = ("DHL", "UPS", "DPD", "GLS")
-WAREHOUSES = ("BER-1", "HAM-2")
 
 
 def make_event(prefix: str, n: int) -> dict[str, object]:
     """Event number n of a realistic stream: paid → picked → packed per order."""
-    block, offset = divmod(n, 3 * ORDER_BLOCK)
-    step, slot = divmod(offset, ORDER_BLOCK)
-    order_no = block * ORDER_BLOCK + slot
-    event_type, source = STEPS[step]
-    rnd = random.Random(order_no)
-    when = BASE_TIME + timedelta(seconds=order_no % 3600, minutes=25 * step)
-    items = rnd.randint(1, 6)
-    event: dict[str, object] = {
-        "source": source,
-        "event_type": event_type,
-        "event_id": f"{prefix}-{n}",
-        "order_id": f"#{prefix}-{order_no}",
-        "occurred_at": when.isoformat().replace("+00:00", "Z"),
-        "warehouse": WAREHOUSES[order_no % 2],
-        "items_count": items,
-    }
-    if step == 0:
-        event.update(
-            currency="EUR",
-            total_amount_cents=rnd.randint(990, 25900),
-            line_count=max(1, items - 1),
-            service_level=("standard", "express")[order_no % 5 == 0],
-            customer={"id": f"C{order_no % 5000}", "email": f"buyer{order_no}@example.com"},
-            shipping_address={"city": "Berlin", "zip": f"10{order_no % 1000:03d}", "country": "DE"},
-            payload={"gateway": "shopify_payments", "tags": ["web", "bench"]},
-        )
-    elif step == 1:
-        event.update(
-            station=f"P{order_no % 12:02d}",
-            worker_id=f"W{order_no % 40:03d}",
-            zone="A",
-            payload={
-                "lines": [{"sku": f"SKU-{order_no % 97}-{i}", "qty": 1} for i in range(items)]
-            },
-        )
-    else:
-        event.update(
-            station=f"K{order_no % 8:02d}",
-            carrier=CARRIERS[order_no % len(CARRIERS)],
-            payload={"package": {"weight_g": 350 * items, "box": "M"}},
-        )
-    return event
+    return lifecycle_event(prefix, n, base_time=BASE_TIME, order_block=ORDER_BLOCK)
 
 
 # -------------------------------------------------------------------- measurements

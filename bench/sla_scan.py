@@ -27,7 +27,6 @@ import contextlib
 import json
 import os
 import platform
-import random
 import re
 import signal
 import statistics
@@ -44,6 +43,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import redis
+from lifecycle import lifecycle_event
 from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -657,61 +657,18 @@ class Side:
 
 
 BASE_TIME = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=12)
-STEPS = (("order_paid", "shopify"), ("pick_completed", "wms"), ("pack_completed", "wms"))
-CARRIERS = ("DHL", "UPS", "DPD", "GLS")
+
+
+def late_tenth(order_no: int) -> tuple[int, int, int]:
+    """Every tenth order is picked 8 h after payment, past the 120-minute allowance times
+    any product of multipliers a plain order can get (holiday 2 × volume 1.3 × peak 1.4)."""
+    pick_after = LATE_PICK_MINUTES if order_no % 10 == 0 else 25
+    return (0, pick_after, pick_after + 25)
 
 
 def event_body(prefix: str, n: int) -> dict[str, Any]:
-    """Event n of a stream in which each order is paid, then picked, then packed.
-
-    Blocks of ORDER_BLOCK orders: their payments, then their picks, then their packs,
-    so consecutive events touch different orders. Every tenth order is picked late:
-    8 h after payment, past the 120-minute allowance times any product of multipliers
-    a plain order can get (holiday 2 × high volume 1.3 × peak 1.4 = 437 min).
-    """
-    block, offset = divmod(n, 3 * ORDER_BLOCK)
-    step, slot = divmod(offset, ORDER_BLOCK)
-    order_no = block * ORDER_BLOCK + slot
-    event_type, source = STEPS[step]
-    rnd = random.Random(order_no)
-    pick_after = LATE_PICK_MINUTES if order_no % 10 == 0 else 25
-    minutes = (0, pick_after, pick_after + 25)[step]
-    when = BASE_TIME + timedelta(seconds=order_no % 3600, minutes=minutes)
-    items = rnd.randint(1, 6)
-    body: dict[str, Any] = {
-        "source": source,
-        "event_type": event_type,
-        "event_id": f"{prefix}-{n}",
-        "order_id": f"#{prefix}-{order_no}",
-        "occurred_at": when.isoformat().replace("+00:00", "Z"),
-        "warehouse": ("BER-1", "HAM-2")[order_no % 2],
-        "items_count": items,
-    }
-    if step == 0:
-        body.update(
-            currency="EUR",
-            total_amount_cents=rnd.randint(990, 25900),
-            line_count=max(1, items - 1),
-            service_level=("standard", "express")[order_no % 5 == 0],
-            customer={"id": f"C{order_no % 5000}", "email": f"buyer{order_no}@example.com"},
-            shipping_address={"city": "Berlin", "zip": f"10{order_no % 1000:03d}", "country": "DE"},
-            payload={"gateway": "shopify_payments", "tags": ["web", "bench"]},
-        )
-    elif step == 1:
-        body.update(
-            station=f"P{order_no % 12:02d}",
-            worker_id=f"W{order_no % 40:03d}",
-            payload={
-                "lines": [{"sku": f"SKU-{order_no % 97}-{i}", "qty": 1} for i in range(items)]
-            },
-        )
-    else:
-        body.update(
-            station=f"K{order_no % 8:02d}",
-            carrier=CARRIERS[order_no % len(CARRIERS)],
-            payload={"package": {"weight_g": 350 * items, "box": "M"}},
-        )
-    return body
+    """Event n of the shared lifecycle stream (bench/lifecycle.py), late picks included."""
+    return lifecycle_event(prefix, n, base_time=BASE_TIME, order_block=ORDER_BLOCK, pace=late_tenth)
 
 
 @contextlib.contextmanager
