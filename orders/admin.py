@@ -134,6 +134,11 @@ STAGE_FIELDS = [
 ]
 
 
+# Inlines that apps above `orders` add to the order page (the SLA clocks, for
+# one), so the operator sees an order whole without `orders` importing them.
+ORDER_INLINES: list[type[admin.options.InlineModelAdmin]] = []
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     list_display = [
@@ -166,6 +171,9 @@ class OrderAdmin(admin.ModelAdmin):
             {"fields": ["event_count", "last_event_at", "first_seen_at", "updated_at"]},
         ),
     ]
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> list[Any]:
+        return [*self.inlines, *ORDER_INLINES]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # The projection is rebuilt from events only; editing it here would be lost.

@@ -13,6 +13,8 @@ from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils import timezone
 
+from orders.admin import ORDER_INLINES
+
 from .models import (
     Breach,
     BusinessCalendar,
@@ -231,6 +233,44 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class _OrderPageInline(admin.TabularInline):
+    """Read-only rows on the order's admin page (see orders.admin.ORDER_INLINES)."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class StageClockInline(_OrderPageInline):
+    model = StageClock
+    fk_name = "order"
+    verbose_name_plural = "SLA clocks"
+    fields = ["stage", "state", "due_at", "met_at", "breached_at", "allowed_minutes", "explanation"]
+    readonly_fields = fields
+    ordering = ["started_at"]
+
+    @admin.display(description="state")
+    def state(self, obj: StageClock) -> str:
+        return clock_state(obj, timezone.now()).replace("_", " ")
+
+
+class BreachInline(_OrderPageInline):
+    model = Breach
+    fk_name = "order"
+    verbose_name_plural = "SLA breaches"
+    fields = ["reason_code", "severity", "late_minutes", "detected_by", "detected_at", "cleared_at"]
+    readonly_fields = fields
+
+
+ORDER_INLINES.extend([StageClockInline, BreachInline])
 
 
 @admin.register(StageClock)
