@@ -173,3 +173,25 @@ def test_a_stuck_stage_overtaken_by_a_later_scan_keeps_its_final_lateness(api):
     [breach] = breaches("#1001")
     assert (breach.final, breach.late_minutes) == (True, 60)  # done by 13:00 at the latest
     assert sla_scan(now=at("2026-06-03T18:00:00Z")).severity_raised == 0
+
+
+def test_beat_runs_the_scan_every_minute_on_the_ingest_queue():
+    from django.conf import settings
+
+    from e2a_project.celery import app
+
+    [entry] = [e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == "slas.scan"]
+    assert entry["schedule"] == 60.0
+    assert "slas.scan" in app.tasks
+    assert app.amqp.router.route({}, "slas.scan")["queue"].name == "ingest"
+
+
+@pytest.mark.django_db
+def test_the_scan_task_reports_what_it_did(api):
+    import time_machine
+
+    from slas.tasks import scan
+
+    send(api, "order_paid", "2026-06-03T10:00:00Z")
+    with time_machine.travel(at("2026-06-03T12:05:00Z"), tick=False):
+        assert scan.delay().get() == {"breached": 1, "missing_scans": 0, "severity_raised": 0}
