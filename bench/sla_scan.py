@@ -883,7 +883,7 @@ def print_ingest(ing: IngestRun, cfg: Config) -> tuple[float, float]:
     if prof is not None:
         calls, seconds = prof.total("hook")
         print(
-            "  SLA hook (slas.clocks → clocks_sync), service warm-up pass:"
+            "  SLA hook (slas.clocks → on_projected), service warm-up pass:"
             f" {1000 * prof.hook_seconds / n:.2f} ms per event, of which"
             f" {1000 * seconds / n:.2f} ms in {calls / n:.1f} statements:"
         )

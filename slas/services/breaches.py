@@ -75,13 +75,12 @@ def breaches_save(
     *,
     tenant_slug: str,
     overwrite: bool,
-    counted_before: frozenset[int] = frozenset(),
 ) -> None:
     """Insert these breaches; on conflict overwrite the lateness (`overwrite`) or keep the row.
 
-    Counted in the metrics after commit (a rolled-back transaction counts
-    nothing), except those whose clock id is in `counted_before`: the scan
-    already counted them when it found the stage stuck.
+    Used by the scan and by sla_recompute, which claim each clock before they
+    record its breach, so every breach saved here is new and is counted in the
+    metrics, after commit (a rolled-back transaction counts nothing).
     """
     if not breaches:
         return
@@ -94,13 +93,7 @@ def breaches_save(
         )
     else:
         Breach.objects.bulk_create(breaches, ignore_conflicts=True)
-    record_metrics(
-        [
-            (tenant_slug, b.stage, b.reason_code, b.detected_by)
-            for b in breaches
-            if b.clock_id not in counted_before
-        ]
-    )
+    record_metrics([(tenant_slug, b.stage, b.reason_code, b.detected_by) for b in breaches])
 
 
 def record_metrics(rows: list[tuple[str, str, str, str]]) -> None:

@@ -1,4 +1,4 @@
-"""clocks_sync: keep each order's stage clocks in step with its projection.
+"""The ingest hook: keep each order's stage clocks in step with its projection.
 
 Runs inside the ingest transaction (an orders projection hook), after the orders
 were locked and projected, for the orders that got new events. It must cost
