@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.handlers.wsgi import LimitedStream
 from django.core.signals import request_finished
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
@@ -53,8 +55,12 @@ class BodySizeLimitMiddleware:
 
     Django's own DATA_UPLOAD_MAX_MEMORY_SIZE answers 400; senders and proxies
     understand 413, and the limit differs between single events and batches.
-    Bodies without Content-Length (chunked) are bounded when read, see
-    `e2a_project.api_errors`.
+
+    A chunked body has no Content-Length, and Django reads such a body as
+    empty, so a valid event sent chunked would be refused for a body it never
+    saw. When the server says the stream ends by itself (gunicorn sets
+    `wsgi.input_terminated`), the body is read here, at most limit + 1 bytes,
+    and handed on with its length.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -71,6 +77,12 @@ class BodySizeLimitMiddleware:
             )
         if length > limit:
             return payload_too_large(limit)
+        if not length and request.META.get("wsgi.input_terminated"):
+            body = request.META["wsgi.input"].read(limit + 1)
+            if len(body) > limit:
+                return payload_too_large(limit)
+            request.META["CONTENT_LENGTH"] = str(len(body))
+            request._stream = LimitedStream(io.BytesIO(body), len(body))
         return self.get_response(request)
 
 

@@ -83,3 +83,53 @@ def test_the_procfile_web_command_serves_probes_metrics_and_docs(gunicorn):
     ]
     assert sum(healthz) >= 6
     assert _get(f"{gunicorn}/docs")[0] == 200
+
+
+def _post_chunked(base: str, path: str, key: str, chunks: list[bytes]) -> tuple[int, str]:
+    import http.client
+    from urllib.parse import urlsplit
+
+    address = urlsplit(base)
+    conn = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
+    try:
+        conn.request(
+            "POST",
+            path,
+            body=iter(chunks),
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+            encode_chunked=True,
+        )
+        response = conn.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        conn.close()
+
+
+def test_a_chunked_body_is_read_and_bounded(gunicorn, tmp_path):
+    """Senders that stream their body (no Content-Length) are heard, within the limit."""
+    import json
+
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'served.sqlite3'}"}
+    env.pop("E2A_REQUIRE_SERVICES", None)
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "create_tenant", "chunky"], cwd=ROOT, env=env, check=True)
+    out = subprocess.run(
+        [*manage, "create_api_key", "chunky"], cwd=ROOT, env=env, check=True, capture_output=True
+    ).stdout.decode()
+    key = next(word for word in out.split() if word.startswith("e2a_"))
+    event = json.dumps(
+        {
+            "source": "wms",
+            "event_type": "order_paid",
+            "event_id": "chunked-1",
+            "order_id": "#1",
+            "occurred_at": "2026-11-27T10:00:00Z",
+        }
+    ).encode()
+    status, body = _post_chunked(gunicorn, "/ingest/events", key, [event[:20], event[20:]])
+    assert status == 202, body
+    assert json.loads(body)["event_id"] == "chunked-1"
+
+    too_big = [b" " * 65536] * 17 + [event]  # over the 1 MiB single-event limit
+    status, body = _post_chunked(gunicorn, "/ingest/events", key, too_big)
+    assert status == 413 and json.loads(body)["code"] == "payload_too_large"
