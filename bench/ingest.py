@@ -23,7 +23,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import selectors
 import shutil
 import signal
@@ -40,18 +39,26 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
 import redis
+from common import (
+    CLK_TCK,
+    BenchError,
+    libpq_url,
+    machine_notes,
+    progress,
+    recreate_database,
+    require_loopback,
+    run,
+)
 from lifecycle import lifecycle_event
-from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_SINGLE = 0.25
 GOAL_BATCH = 0.2
 REFERENCE = "earlier E²A: ~264 single events/s with 2 workers on this kind of machine (0.19x)"
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 COPY_COLUMNS = (
     "tenant_id",
     "order_id",
@@ -64,11 +71,6 @@ COPY_COLUMNS = (
     "payload",
     "correlation_id",
 )
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-class BenchError(RuntimeError):
-    """The benchmark cannot run (setup failed); the message says why."""
 
 
 # --------------------------------------------------------------------------- config
@@ -142,35 +144,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     )
 
 
-def _require_loopback(url: str, what: str) -> None:
-    host = urlsplit(url).hostname or ""
-    if host not in LOOPBACK:
-        raise BenchError(f"{what} must point at a loopback address, not {host!r}")
-
-
 # ------------------------------------------------------------------------ database
-
-
-def _with_db(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
-
-
-def libpq_url(url: str) -> str:
-    """django-environ accepts postgres://; psycopg wants postgresql:// (also fine)."""
-    parts = urlsplit(url)
-    scheme = "postgresql" if parts.scheme in {"postgres", "postgresql", "pgsql"} else parts.scheme
-    return urlunsplit((scheme, parts.netloc, parts.path, parts.query, ""))
-
-
-def recreate_database(url: str) -> None:
-    name = urlsplit(url).path.lstrip("/")
-    if "bench" not in name:
-        raise BenchError(f"refusing to drop database {name!r}: its name must contain 'bench'")
-    with psycopg.connect(libpq_url(_with_db(url, "postgres")), autocommit=True) as conn:
-        ident = sql.Identifier(name)
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
 
 
 def run_manage(env: dict[str, str], *args: str, timeout: float = 300) -> str:
@@ -777,20 +751,6 @@ def cpu_line(result: LoadResult) -> str:
     )
 
 
-def machine_notes() -> list[str]:
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    load = os.getloadavg()
-    return [
-        f"machine: {os.cpu_count()} cores ({model or platform.machine()}),"
-        f" load average before the run {load[0]:.2f}, Python {platform.python_version()}",
-    ]
-
-
 @dataclass(slots=True)
 class CopyResult:
     rows: int = 0
@@ -860,13 +820,6 @@ def print_report(
 # --------------------------------------------------------------------------- main
 
 
-_STARTED = time.monotonic()
-
-
-def _progress(msg: str) -> None:
-    print(f"[bench {time.monotonic() - _STARTED:5.1f}s] {msg}", file=sys.stderr, flush=True)
-
-
 @contextlib.contextmanager
 def bench_server(cfg: Config) -> Iterator[tuple[Server, str]]:
     workdir = Path(tempfile.mkdtemp(prefix="e2a-bench-"))
@@ -878,13 +831,13 @@ def bench_server(cfg: Config) -> Iterator[tuple[Server, str]]:
     server = Server(env, port, workdir / "gunicorn.log")
     try:
         broker.flushdb()
-        _progress(f"recreating database {urlsplit(cfg.database_url).path.lstrip('/')}, migrating")
+        progress(f"recreating database {urlsplit(cfg.database_url).path.lstrip('/')}, migrating")
         recreate_database(cfg.database_url)
         run_manage(env, "migrate", "--no-input", "--skip-checks")
         _tenant_id, key = create_tenant_and_key(env)
-        _progress(f"starting gunicorn on 127.0.0.1:{port} ({cfg.workers} workers)")
+        progress(f"starting gunicorn on 127.0.0.1:{port} ({cfg.workers} workers)")
         server.start()
-        _progress("gunicorn is up")
+        progress("gunicorn is up")
         yield server, key
     finally:
         server.stop()
@@ -986,7 +939,7 @@ def main(argv: list[str] | None = None) -> int:
         (cfg.redis_url, "REDIS_URL"),
         (cfg.broker_url, "CELERY_BROKER_URL"),
     ):
-        _require_loopback(url, what)
+        require_loopback(url, what)
     notes = machine_notes()
     run_id = uuid.uuid4().hex[:8]
     dbname = urlsplit(cfg.database_url).path.lstrip("/")
@@ -1009,7 +962,7 @@ def main(argv: list[str] | None = None) -> int:
             meter = CpuMeter(server, monitor, dbname)
             monitor.execute("CREATE TABLE bench_copy (LIKE orders_orderevent INCLUDING ALL)")
 
-            _progress(f"warm-up: {cfg.warmup:g} s per endpoint, {cfg.batch_concurrency} batches")
+            progress(f"warm-up: {cfg.warmup:g} s per endpoint, {cfg.batch_concurrency} batches")
             warm = [bench.health(cfg.warmup), bench.single(cfg.warmup)]
             warm_prefix = f"w{run_id}"
             warm.append(bench.batch(bench.batch_requests(warm_prefix, cfg.batch_concurrency)))
@@ -1021,7 +974,7 @@ def main(argv: list[str] | None = None) -> int:
             )
 
             for r in range(cfg.rounds):
-                _progress(
+                progress(
                     f"round {r + 1}/{cfg.rounds}: {slice_seconds:.3g} s healthz,"
                     f" {slice_seconds:.3g} s single events, {per_round[r]} batches, COPY"
                 )
@@ -1079,18 +1032,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _exit_on_sigterm(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)  # unwinds through the finally blocks that stop gunicorn
-
-
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
-    try:
-        sys.exit(main())
-    except BenchError as exc:
-        print(f"bench failed: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("bench interrupted; gunicorn stopped", file=sys.stderr)
-        sys.exit(130)
+    run(main, interrupted="bench interrupted; gunicorn stopped")

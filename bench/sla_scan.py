@@ -26,9 +26,7 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import re
-import signal
 import statistics
 import sys
 import time
@@ -39,17 +37,27 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
 import redis
+from common import (
+    CLK_TCK,
+    BenchError,
+    bench_database_name,
+    libpq_url,
+    machine_notes,
+    progress,
+    recreate_database,
+    require_loopback,
+    run,
+)
 from lifecycle import lifecycle_event
 from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_SCAN = 2.0
 GOAL_INGEST = 1.2
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 SCHEMA_A = "bench_scan_a"  # scenario A's own copy of the tables the scan touches
 SCAN_TABLES = ("orders_order", "slas_stageclock", "slas_breach")
 PICK_MINUTES = 120  # the default policy's pick allowance (fixtures/sla_default_policy.yaml)
@@ -62,11 +70,6 @@ ORDER_BLOCK = 50  # ingest: consecutive events belong to different orders
 # round nor the side before it favours one side.
 SIDE_ORDER = (0, 1, 3, 2)
 INGEST_PATH = "/ingest/events"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-class BenchError(RuntimeError):
-    """The benchmark cannot run (setup failed); the message says why."""
 
 
 # --------------------------------------------------------------------------- config
@@ -146,12 +149,8 @@ def check_targets(cfg: Config) -> None:
         (cfg.redis_url, "--redis-url"),
         (cfg.broker_url, "--broker-url"),
     ):
-        host = urlsplit(url).hostname or ""
-        if host not in LOOPBACK:
-            raise BenchError(f"{what} must point at a loopback address, not {host!r}")
-    name = urlsplit(cfg.database_url).path.lstrip("/")
-    if "bench" not in name:
-        raise BenchError(f"refusing to drop database {name!r}: its name must contain 'bench'")
+        require_loopback(url, what)
+    bench_database_name(cfg.database_url)
     if _redis_target(cfg.redis_url) == _redis_target(cfg.broker_url):
         raise BenchError("--redis-url and --broker-url must be different Redis databases")
     if cfg.open_orders < 2 * cfg.due:
@@ -161,24 +160,6 @@ def check_targets(cfg: Config) -> None:
 def _redis_target(url: str) -> tuple[str, int, str]:
     parts = urlsplit(url)
     return (parts.hostname or "", parts.port or 6379, parts.path.strip("/") or "0")
-
-
-def libpq_url(url: str, dbname: str | None = None) -> str:
-    """django-environ accepts postgres://; psycopg wants postgresql://."""
-    parts = urlsplit(url)
-    scheme = "postgresql" if parts.scheme in {"postgres", "postgresql", "pgsql"} else parts.scheme
-    path = "/" + dbname if dbname is not None else parts.path
-    return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
-
-
-# ------------------------------------------------------------------------- progress
-
-
-_STARTED = time.monotonic()
-
-
-def _progress(msg: str) -> None:
-    print(f"[bench {time.monotonic() - _STARTED:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
 
 # ------------------------------------------------------------------------- setup
@@ -208,14 +189,6 @@ def configure_django(cfg: Config) -> None:
     import django
 
     django.setup()
-
-
-def recreate_database(cfg: Config) -> None:
-    name = urlsplit(cfg.database_url).path.lstrip("/")
-    with psycopg.connect(libpq_url(cfg.database_url, "postgres"), autocommit=True) as conn:
-        ident = sql.Identifier(name)
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
 
 
 def flush_redis(cfg: Config) -> None:
@@ -396,7 +369,7 @@ def load_scenario(
     ).fetchone()[0]
     if orphans:
         raise BenchError(f"{orphans} clocks in {schema} without their order")
-    _progress(f"  {schema}: orders and clocks inserted in {time.perf_counter() - started:.1f} s")
+    progress(f"  {schema}: orders and clocks inserted in {time.perf_counter() - started:.1f} s")
     rows = conn.execute(
         sql.SQL("SELECT id FROM {} WHERE tenant_id = %s AND due_at <= %s ORDER BY id").format(
             t["slas_stageclock"]
@@ -429,7 +402,7 @@ def secondary_indexes_dropped(conn: psycopg.Connection, schema: str) -> Iterator
     for definition in definitions:
         conn.execute(sql.SQL(definition))  # from pg_get_indexdef, not user input
     conn.execute("RESET maintenance_work_mem")
-    _progress(f"  {schema}: {len(names)} indexes built in {time.perf_counter() - started:.1f} s")
+    progress(f"  {schema}: {len(names)} indexes built in {time.perf_counter() - started:.1f} s")
 
 
 def create_schema_a(conn: psycopg.Connection) -> None:
@@ -771,20 +744,6 @@ def _failed(failures: Counter[str]) -> str:
 # ------------------------------------------------------------------------- report
 
 
-def machine_notes() -> list[str]:
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    load = os.getloadavg()
-    return [
-        f"machine: {os.cpu_count()} cores ({model or platform.machine()}),"
-        f" load average before the run {load[0]:.2f}, Python {platform.python_version()}",
-    ]
-
-
 def _verdict(value: float, goal: float) -> str:
     return "PASS" if value <= goal else "MISS"
 
@@ -952,7 +911,7 @@ def run_scan_phase(cfg: Config, admin: psycopg.Connection, problems: list[str]):
         raise BenchError("the default SLA policy no longer has pick 120 min, warn at 80 %")
     now = datetime.now(UTC).replace(microsecond=0)
     create_schema_a(admin)
-    _progress(f"loading B: {cfg.open_orders:,} open orders and their clocks")
+    progress(f"loading B: {cfg.open_orders:,} open orders and their clocks")
     load_started = time.perf_counter()
     with secondary_indexes_dropped(admin, "public"):
         b_ids = load_scenario(
@@ -963,7 +922,7 @@ def run_scan_phase(cfg: Config, admin: psycopg.Connection, problems: list[str]):
         admin, SCHEMA_A, tenant=tenant.pk, policy=policy.pk, now=now,
         open_orders=cfg.open_orders, due=cfg.due, only_due=True,
     )  # fmt: skip
-    _progress(f"loaded in {time.perf_counter() - load_started:.1f} s; VACUUM ANALYZE, CHECKPOINT")
+    progress(f"loaded in {time.perf_counter() - load_started:.1f} s; VACUUM ANALYZE, CHECKPOINT")
     admin.execute("VACUUM ANALYZE")
     admin.execute("CHECKPOINT")
     set_autovacuum(admin, enabled=False)
@@ -992,7 +951,7 @@ def run_scan_phase(cfg: Config, admin: psycopg.Connection, problems: list[str]):
             " (tables with indexes)"
         ),
     }
-    _progress("scan warm-up: one scan each")
+    progress("scan warm-up: one scan each")
     for sc in (a, b):
         problems += scan_once(admin, sc, tenant.pk, now, record=False)[1]
     for rep in range(cfg.repeats):
@@ -1000,7 +959,7 @@ def run_scan_phase(cfg: Config, admin: psycopg.Connection, problems: list[str]):
         for sc in order:
             elapsed, found = scan_once(admin, sc, tenant.pk, now, record=True)
             problems += found
-            _progress(f"scan {rep + 1}/{cfg.repeats} {sc.key}: {1000 * elapsed:.1f} ms")
+            progress(f"scan {rep + 1}/{cfg.repeats} {sc.key}: {1000 * elapsed:.1f} ms")
     set_autovacuum(admin, enabled=True)
     return a, b, notes, now
 
@@ -1043,7 +1002,7 @@ def run_ingest_phase(cfg: Config, problems: list[str]) -> IngestRun:
         svc_without=Side(False, False, "events_ingest, without (hook unregistered)", f"sn{run}"),
     )
     warm = 3 * ORDER_BLOCK
-    _progress(f"ingest warm-up: {warm} events for each of the four sides, statements recorded")
+    progress(f"ingest warm-up: {warm} events for each of the four sides, statements recorded")
     for side in (ing.ep_without, ing.ep_with, ing.svc_without, ing.svc_with):
         with statement_log() as log:
             _elapsed, failures = ingest_batch(tenant, side, warm, pg_pid, sender, log)
@@ -1059,7 +1018,7 @@ def run_ingest_phase(cfg: Config, problems: list[str]) -> IngestRun:
             side.events += cfg.events
             if failures:
                 problems.append(f"ingest round {r + 1} {side.label}: {_failed(failures)}")
-            _progress(
+            progress(
                 f"ingest round {r + 1}/{cfg.rounds} {side.label}: {cfg.events / elapsed:,.0f}"
                 " events/s"
             )
@@ -1113,8 +1072,8 @@ def main(argv: list[str] | None = None) -> int:
     dbname = urlsplit(cfg.database_url).path.lstrip("/")
     flush_redis(cfg)
     try:
-        _progress(f"recreating database {dbname}, migrating")
-        recreate_database(cfg)
+        progress(f"recreating database {dbname}, migrating")
+        recreate_database(cfg.database_url)
         call_command("migrate", interactive=False, verbosity=0)
         with psycopg.connect(libpq_url(cfg.database_url), autocommit=True) as admin:
             a, b, scan_notes, _now = run_scan_phase(cfg, admin, problems)
@@ -1178,18 +1137,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _exit_on_sigterm(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)  # unwinds through the finally blocks (Redis flush)
-
-
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        sys.exit(main())
-    except BenchError as exc:
-        print(f"bench failed: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("bench interrupted", file=sys.stderr)
-        sys.exit(130)
+    run(main, interrupted="bench interrupted")
