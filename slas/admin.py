@@ -15,6 +15,8 @@ from django.utils import timezone
 
 from orders.admin import ORDER_INLINES
 
+from .business_time import describe
+from .config import working_calendar
 from .models import (
     Breach,
     BusinessCalendar,
@@ -212,9 +214,6 @@ class BusinessCalendarAdmin(admin.ModelAdmin):
 
     @admin.display(description="hours")
     def hours_text(self, obj: BusinessCalendar) -> str:
-        from .business_time import describe
-        from .config import working_calendar
-
         return describe(working_calendar(obj, obj.hours.all(), obj.holidays.all()))
 
 

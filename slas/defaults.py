@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from django.db import IntegrityError, transaction
 
 DEFAULT_POLICY_FILE = (
     Path(__file__).resolve().parent.parent / "fixtures" / "sla_default_policy.yaml"
@@ -68,8 +69,6 @@ def ensure_default_policy() -> None:
     savepoint: if another process creates it at the same moment, the unique
     constraint refuses the second copy and this one just goes on.
     """
-    from django.db import IntegrityError, transaction
-
     from .models import PeakSeason, SlaPolicy
 
     if SlaPolicy.objects.filter(tenant__isnull=True, warehouse="", service_level="").exists():

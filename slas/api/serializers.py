@@ -1,6 +1,8 @@
-"""Response shapes of the SLA API (also its OpenAPI schema)."""
+"""Response shapes of the SLA API: they render the responses and document them in OpenAPI."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from rest_framework import serializers
 
@@ -53,6 +55,12 @@ class TimelineEventSerializer(serializers.Serializer):
     correlation_id = serializers.CharField()
     payload = serializers.DictField(required=False, help_text="Only with ?payload=1.")
 
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if not self.context.get("with_payload"):
+            data.pop("payload")
+        return data
+
 
 class OrderDetailSerializer(serializers.Serializer):
     order_id = serializers.CharField(help_text="The sender's order id.")
@@ -63,7 +71,9 @@ class OrderDetailSerializer(serializers.Serializer):
     handling = serializers.ListField(child=serializers.CharField())
     carrier = serializers.CharField()
     tracking_number = serializers.CharField()
-    stage_times = serializers.DictField(help_text="Each stage time the order has reached.")
+    stage_times = serializers.DictField(
+        child=serializers.DateTimeField(), help_text="Each stage time the order has reached."
+    )
     timeline = TimelineEventSerializer(many=True)
     stages = ClockSerializer(many=True)
     breaches = BreachSerializer(many=True)

@@ -54,20 +54,7 @@ class OrderDetailView(APIView):
 
 def _order_body(found: OrderSla, with_payload: bool, now: Any) -> dict[str, Any]:
     order: Order = found.order
-    timeline = []
-    for event in found.events:
-        row = {
-            "event_type": event.event_type,
-            "source": event.source,
-            "event_id": event.event_id,
-            "occurred_at": event.occurred_at,
-            "received_at": event.received_at,
-            "correlation_id": event.correlation_id,
-        }
-        if with_payload:
-            row["payload"] = event.payload
-        timeline.append(row)
-    return {
+    body = {
         "order_id": order.external_id,
         "status": order.status,
         "source": order.source,
@@ -79,25 +66,12 @@ def _order_body(found: OrderSla, with_payload: bool, now: Any) -> dict[str, Any]
         "stage_times": {
             name: getattr(order, name) for name in STAGE_TIME_FIELDS if getattr(order, name)
         },
-        "timeline": timeline,
+        "timeline": found.events,
         "stages": [view.as_dict() for view in found.clocks],
-        "breaches": [
-            {
-                "stage": b.stage,
-                "reason_code": b.reason_code,
-                "severity": b.severity,
-                "detected_at": b.detected_at,
-                "detected_by": b.detected_by,
-                "allowed_minutes": b.allowed_minutes,
-                "actual_minutes": b.actual_minutes,
-                "late_minutes": b.late_minutes,
-                "final": b.final,
-                "cleared_at": b.cleared_at,
-            }
-            for b in found.breaches
-        ],
+        "breaches": found.breaches,
         "as_of": now,
     }
+    return out.OrderDetailSerializer(body, context={"with_payload": with_payload}).data
 
 
 class AtRiskView(APIView):
@@ -122,6 +96,6 @@ class AtRiskView(APIView):
             }
             for clock in page
         ]
-        response = paginator.get_paginated_response(results)
-        response.data["as_of"] = now
+        response = paginator.get_paginated_response(out.AtRiskSerializer(results, many=True).data)
+        response.data["as_of"] = serializers.DateTimeField().to_representation(now)
         return response
