@@ -38,16 +38,25 @@ class Projected:
 ProjectionHook = Callable[[Projected], None]
 
 _hooks: list[tuple[str, ProjectionHook, tuple[str, ...]]] = []
+_fields_read: tuple[str, ...] = ()
 
 
 def register(name: str, hook: ProjectionHook, *, reads: Sequence[str] = ()) -> None:
     """Register a hook once under a name (re-registering replaces it)."""
     unregister(name)
     _hooks.append((name, hook, tuple(reads)))
+    _remember_fields()
 
 
 def unregister(name: str) -> None:
     _hooks[:] = [entry for entry in _hooks if entry[0] != name]
+    _remember_fields()
+
+
+def _remember_fields() -> None:
+    # Worked out when hooks change, not on every ingested event.
+    global _fields_read
+    _fields_read = tuple(sorted({name for _, _, reads in _hooks for name in reads}))
 
 
 def run(projected: Projected) -> None:
@@ -56,4 +65,4 @@ def run(projected: Projected) -> None:
 
 
 def fields_read() -> tuple[str, ...]:
-    return tuple(sorted({name for _, _, reads in _hooks for name in reads}))
+    return _fields_read

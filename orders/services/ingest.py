@@ -24,6 +24,7 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Literal
 
 from django.db import transaction
@@ -203,5 +204,9 @@ PROJECTION_INPUTS = (
 
 
 def projection_inputs() -> tuple[str, ...]:
-    extra = projection_hooks.fields_read()
+    return _with_hook_fields(projection_hooks.fields_read())
+
+
+@cache
+def _with_hook_fields(extra: tuple[str, ...]) -> tuple[str, ...]:
     return PROJECTION_INPUTS + tuple(f for f in extra if f not in PROJECTION_INPUTS)
