@@ -183,6 +183,28 @@ SLA_SCAN_CHUNK = env.int("SLA_SCAN_CHUNK", default=500)
 # Events dated further ahead than this are refused (a sender's clock is broken).
 INGEST_MAX_FUTURE_SKEW_SECONDS = env.int("INGEST_MAX_FUTURE_SKEW_SECONDS", default=24 * 3600)
 
+# --- Exceptions: escalation and Slack ---------------------------------------------
+# A resolved exception closes (and can no longer reopen) after this many hours.
+EXCEPTION_CLOSE_AFTER_HOURS = env.float("EXCEPTION_CLOSE_AFTER_HOURS", default=72.0)
+# Each escalation also raises the severity one step (LOW → MEDIUM → HIGH → CRITICAL).
+EXCEPTION_ESCALATION_RAISES_SEVERITY = env.bool(
+    "EXCEPTION_ESCALATION_RAISES_SEVERITY", default=True
+)
+# Exceptions beat escalates or closes per transaction; it loops until nothing is due.
+EXCEPTION_BEAT_CHUNK = env.int("EXCEPTION_BEAT_CHUNK", default=200)
+SLACK_BOT_TOKEN = env.str("SLACK_BOT_TOKEN", default="")
+SLACK_SIGNING_SECRET = env.str("SLACK_SIGNING_SECRET", default="")
+SLACK_DEFAULT_CHANNEL = env.str("SLACK_DEFAULT_CHANNEL", default="")
+SLACK_NOTIFICATION_ENABLED = env.bool("SLACK_NOTIFICATION_ENABLED", default=True)
+# New exceptions at or above this severity get their own message; the rest, the digest.
+SLACK_MIN_SEVERITY = env.str("SLACK_MIN_SEVERITY", default="HIGH")
+# Slack's Web API; tests point it at a local server.
+SLACK_API_URL = env.str("SLACK_API_URL", default="https://slack.com/api/")
+# Messages per second per channel (Slack allows about one).
+SLACK_MESSAGES_PER_SECOND = env.float("SLACK_MESSAGES_PER_SECOND", default=1.0)
+# Minutes between digests of the exceptions below SLACK_MIN_SEVERITY.
+SLACK_DIGEST_MINUTES = env.int("SLACK_DIGEST_MINUTES", default=60)
+
 # --- DRF / OpenAPI -------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["orders.authentication.ApiKeyAuthentication"],
@@ -249,10 +271,15 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Declared up front so a worker started without -Q consumes every one of them.
-CELERY_TASK_QUEUES = [Queue(name) for name in ("default", "ingest", "ai", "billing")]
+CELERY_TASK_QUEUES = [
+    Queue(name) for name in ("default", "ingest", "notifications", "ai", "billing")
+]
 CELERY_TASK_ROUTES = {
     "orders.*": {"queue": "ingest"},
     "slas.*": {"queue": "ingest"},
+    # Slack sends wait on the rate limit: they get their own queue so they never
+    # hold up ingest follow-ups.
+    "exceptions.send_*": {"queue": "notifications"},
     "exceptions.*": {"queue": "ingest"},
     "ai.*": {"queue": "ai"},
     "billing.*": {"queue": "billing"},
@@ -269,6 +296,21 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         # A scan still queued after a minute is superseded by the next one.
         "options": {"expires": 55},
+    },
+    "exceptions-escalate": {
+        "task": "exceptions.escalate",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "exceptions-send-pending-notifications": {
+        "task": "exceptions.send_pending_notifications",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "exceptions-send-digests": {
+        "task": "exceptions.send_digests",
+        "schedule": 300.0,
+        "options": {"expires": 290},
     },
 }
 

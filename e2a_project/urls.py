@@ -17,4 +17,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("orders.api.urls")),
     path("", include("slas.api.urls")),
+    path("", include("exceptions.urls")),
 ]

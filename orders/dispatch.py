@@ -29,7 +29,12 @@ FOLLOW_UP_CHUNK = 100
 
 
 def send_by_name(
-    name: str, *, args: list, argsrepr: str | None = None, correlation_id: str | None = None
+    name: str,
+    *,
+    args: list,
+    argsrepr: str | None = None,
+    correlation_id: str | None = None,
+    countdown: float | None = None,
 ) -> None:
     """Publish a task by its registered name (honours eager mode in tests).
 
@@ -40,9 +45,11 @@ def send_by_name(
     headers = {CORRELATION_TASK_HEADER: correlation_id} if correlation_id else None
     task = current_app.tasks.get(name)
     if task is None:
-        current_app.send_task(name, args=args, argsrepr=argsrepr, headers=headers)
+        current_app.send_task(
+            name, args=args, argsrepr=argsrepr, headers=headers, countdown=countdown
+        )
     else:
-        task.apply_async(args=args, argsrepr=argsrepr, headers=headers)
+        task.apply_async(args=args, argsrepr=argsrepr, headers=headers, countdown=countdown)
 
 
 def enqueue_event_followups(event_ids: Sequence[int], correlation_id: str | None = None) -> int:

@@ -1,0 +1,1 @@
+"""Slack notifications for exceptions: the outbox, the sender and the interactions."""

@@ -1,0 +1,98 @@
+"""The notification outbox: Slack messages written in the transaction that causes them.
+
+A new exception at or above the tenant's threshold gets its own message with
+buttons; its later status changes and escalations become replies in that
+message's thread. Exceptions below the threshold are left to the digest. The
+sender (`notify.sender`) delivers pending rows after commit, per channel and
+rate limited, so a Slack outage never loses or blocks an exception change.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+
+from slas.models import SEVERITY_RANK
+
+from ..models import (
+    ExceptionActivity,
+    Notification,
+    NotificationKind,
+    OrderException,
+    TenantAlerting,
+)
+from . import messages
+
+# Activity that earns a thread reply on the exception's Slack message.
+REPLY_ACTIONS = {
+    "acknowledged",
+    "started",
+    "assigned",
+    "snoozed",
+    "resolved",
+    "auto_resolved",
+    "reopened",
+    "closed",
+    "escalated",
+}
+
+
+def alerting_for(tenant_id: int) -> tuple[str, str, bool]:
+    """(channel, minimum severity, enabled) for a tenant, settings filling the blanks."""
+    row = TenantAlerting.objects.filter(tenant_id=tenant_id).first()
+    channel = (row.slack_channel if row else "") or settings.SLACK_DEFAULT_CHANNEL
+    minimum = (row.min_severity if row else "") or settings.SLACK_MIN_SEVERITY
+    enabled = settings.SLACK_NOTIFICATION_ENABLED and (row.enabled if row else True)
+    return channel, minimum, enabled
+
+
+def queue_for_activity(exception: OrderException, activity: ExceptionActivity) -> None:
+    if activity.action == "opened":
+        _queue_new(exception)
+    elif activity.action in REPLY_ACTIONS:
+        _queue_reply(exception, activity)
+
+
+def _queue_new(exception: OrderException) -> None:
+    channel, minimum, enabled = alerting_for(exception.tenant_id)
+    if not enabled or SEVERITY_RANK[exception.severity] < SEVERITY_RANK[minimum]:
+        return  # the digest covers it
+    text, blocks = messages.new_exception(exception)
+    _add(exception, NotificationKind.NEW, channel, text, blocks)
+
+
+def _queue_reply(exception: OrderException, activity: ExceptionActivity) -> None:
+    parent = (
+        Notification.objects.filter(exception=exception, kind=NotificationKind.NEW)
+        .only("pk", "channel")
+        .first()
+    )
+    if parent is None:
+        # Never posted on its own (below the threshold): an escalation that lifts it
+        # to the threshold earns the message it did not get when it opened.
+        if activity.action == "escalated":
+            _queue_new(exception)
+        return
+    kind = (
+        NotificationKind.ESCALATION if activity.action == "escalated" else NotificationKind.UPDATE
+    )
+    _add(exception, kind, parent.channel, messages.status_change(exception, activity), [])
+
+
+def _add(exception: OrderException, kind: str, channel: str, text: str, blocks: list) -> None:
+    Notification.objects.create(
+        tenant_id=exception.tenant_id,
+        exception=exception,
+        kind=kind,
+        channel=channel,
+        text=text,
+        blocks=blocks,
+        created_at=exception.updated_at,
+    )
+    transaction.on_commit(lambda: _dispatch(channel))
+
+
+def _dispatch(channel: str) -> None:
+    from ..dispatch import enqueue_notifications
+
+    enqueue_notifications(channel)

@@ -1,0 +1,359 @@
+"""Status changes and operator edits of an exception: one service per action.
+
+Each one locks the row, asks `transitions.check` whether the action is allowed
+in the current status, applies it, and writes one activity row with the fields
+before and after, all in one transaction. Two operators (or an operator and
+beat) acting at once are serialised by the row lock; the second sees the first's
+result and is refused if its action no longer applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import TextChoices
+from django.utils import timezone
+
+from ..actors import Actor
+from ..models import OrderException
+from ..transitions import check
+from .activity import activity_record, snapshot
+
+MAX_SNOOZE = timedelta(days=30)
+
+
+class ResolutionCode(TextChoices):
+    FIXED = "FIXED", "Fixed"
+    CUSTOMER_CONTACTED = "CUSTOMER_CONTACTED", "Customer contacted"
+    CARRIER_CONTACTED = "CARRIER_CONTACTED", "Carrier contacted"
+    RESHIPPED = "RESHIPPED", "Reshipped"
+    REFUNDED = "REFUNDED", "Refunded"
+    NOT_A_PROBLEM = "NOT_A_PROBLEM", "Not a problem"
+    DUPLICATE = "DUPLICATE", "Duplicate"
+    CONDITION_CLEARED = "CONDITION_CLEARED", "Condition cleared (automatic)"
+    BREACH_WITHDRAWN = "BREACH_WITHDRAWN", "SLA breach withdrawn (automatic)"
+    ORDER_CANCELLED = "ORDER_CANCELLED", "Order cancelled (automatic)"
+    OTHER = "OTHER", "Other"
+
+
+class InvalidChange(ValueError):
+    """A change whose input is wrong (not a refused transition): the API answers 400."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+def hours(value: Decimal | float) -> timedelta:
+    return timedelta(hours=float(value))
+
+
+def _change(
+    *,
+    exception_id: int,
+    tenant_id: int | None,
+    action: str,
+    activity: str,
+    actor: Actor,
+    now: datetime | None,
+    fields: list[str],
+    mutate: Callable[[OrderException, datetime], None],
+    note: str = "",
+) -> OrderException:
+    now = now or timezone.now()
+    with transaction.atomic():
+        scope = OrderException.objects.select_for_update().select_related(
+            "reason_code", "order", "tenant"
+        )
+        if tenant_id is not None:
+            scope = scope.filter(tenant_id=tenant_id)
+        exception = scope.get(pk=exception_id)
+        target = check(action, exception.status)
+        tracked = ["status", *fields]
+        before = snapshot(exception, tracked)
+        from_status = exception.status
+        mutate(exception, now)
+        exception.status = target
+        exception.updated_at = now
+        exception.save(update_fields=[*tracked, "updated_at"])
+        activity_record(
+            exception,
+            action=activity,
+            actor=actor,
+            at=now,
+            before=before,
+            after=snapshot(exception, tracked),
+            from_status=from_status,
+            note=note,
+        )
+    return exception
+
+
+def _acknowledge(exception: OrderException, actor: Actor, now: datetime) -> None:
+    if exception.acknowledged_at is None:
+        exception.acknowledged_at = now
+        exception.acknowledged_by = actor.label
+    # From now on the clock that matters is "resolved in time".
+    exception.next_escalation_at = now + hours(exception.reason_code.resolve_hours)
+
+
+_ACK_FIELDS = ["acknowledged_at", "acknowledged_by", "next_escalation_at"]
+
+
+def exception_acknowledge(
+    *,
+    exception_id: int,
+    actor: Actor,
+    tenant_id: int | None = None,
+    now: datetime | None = None,
+    note: str = "",
+) -> OrderException:
+    return _change(
+        exception_id=exception_id,
+        tenant_id=tenant_id,
+        action="acknowledge",
+        activity="acknowledged",
+        actor=actor,
+        now=now,
+        note=note,
+        fields=_ACK_FIELDS,
+        mutate=lambda e, at: _acknowledge(e, actor, at),
+    )
+
+
+def exception_start(
+    *,
+    exception_id: int,
+    actor: Actor,
+    tenant_id: int | None = None,
+    now: datetime | None = None,
+    note: str = "",
+) -> OrderException:
+    """IN_PROGRESS: someone is working on it (acknowledging it if nobody had)."""
+    return _change(
+        exception_id=exception_id,
+        tenant_id=tenant_id,
+        action="start",
+        activity="started",
+        actor=actor,
+        now=now,
+        note=note,
+        fields=_ACK_FIELDS,
+        mutate=lambda e, at: _acknowledge(e, actor, at),
+    )
+
+
+def exception_assign(
+    *,
+    exception_id: int,
+    assignee_id: int | None,
+    actor: Actor,
+    tenant_id: int | None = None,
+    now: datetime | None = None,
+) -> OrderException:
+    """Give it to an operator (an active staff user), or take it back with None."""
+    assignee = None
+    if assignee_id is not None:
+        assignee = (
+            get_user_model().objects.filter(pk=assignee_id, is_active=True, is_staff=True).first()
+        )
+        if assignee is None:
+            raise InvalidChange("assignee", f"No active operator with id {assignee_id}.")
+
+    def mutate(exception: OrderException, at: datetime) -> None:
+        exception.assignee = assignee
+
+    return _change(
+        exception_id=exception_id,
+        tenant_id=tenant_id,
+        action="assign",
+        activity="assigned",
+        actor=actor,
+        now=now,
+        fields=["assignee"],
+        mutate=mutate,
+    )
+
+
+def exception_snooze(
+    *,
+    exception_id: int,
+    until: datetime,
+    actor: Actor,
+    tenant_id: int | None = None,
+    now: datetime | None = None,
+    note: str = "",
+) -> OrderException:
+    """No escalation before `until`; after it, escalation resumes if still due."""
+    now = now or timezone.now()
+    if until <= now:
+        raise InvalidChange("until", "Snooze until a time in the future.")
+    if until - now > MAX_SNOOZE:
+        raise InvalidChange("until", f"Snooze at most {MAX_SNOOZE.days} days.")
+
+    def mutate(exception: OrderException, at: datetime) -> None:
+        exception.snoozed_until = until
+        due = exception.next_escalation_at
+        exception.next_escalation_at = until if due is None or due < until else due
+
+    return _change(
+        exception_id=exception_id,
+        tenant_id=tenant_id,
+        action="snooze",
+        activity="snoozed",
+        actor=actor,
+        now=now,
+        note=note,
+        fields=["snoozed_until", "next_escalation_at"],
+        mutate=mutate,
+    )
+
+
+_RESOLVE_FIELDS = [
+    "resolved_at",
+    "resolved_by",
+    "resolution_code",
+    "resolution_text",
+    "next_escalation_at",
+    "snoozed_until",
+]
+
+
+def exception_resolve(
+    *,
+    exception_id: int,
+    resolution: str,
+    actor: Actor,
+    resolution_code: str = ResolutionCode.FIXED,
+    tenant_id: int | None = None,
+    now: datetime | None = None,
+    activity: str = "resolved",
+) -> OrderException:
+    resolution = (resolution or "").strip()
+    if not resolution:
+        raise InvalidChange("resolution", "Say how it was resolved.")
+    if resolution_code not in ResolutionCode.values:
+        raise InvalidChange(
+            "resolution_code",
+            f"Unknown resolution code; one of {', '.join(ResolutionCode.values)}.",
+        )
+
+    def mutate(exception: OrderException, at: datetime) -> None:
+        exception.resolved_at = at
+        exception.resolved_by = actor.label
+        exception.resolution_code = resolution_code
+        exception.resolution_text = resolution
+        exception.next_escalation_at = None
+        exception.snoozed_until = None
+
+    return _change(
+        exception_id=exception_id,
+        tenant_id=tenant_id,
+        action="resolve",
+        activity=activity,
+        actor=actor,
+        now=now,
+        fields=_RESOLVE_FIELDS,
+        mutate=mutate,
+        note=resolution,
+    )
+
+
+def exception_reopen(
+    *,
+    exception_id: int,
+    actor: Actor,
+    tenant_id: int | None = None,
+    now: datetime | None = None,
+    note: str = "",
+) -> OrderException:
+    """Back to OPEN (the problem is back); the resolution stays in the activity's `before`."""
+
+    def mutate(exception: OrderException, at: datetime) -> None:
+        exception.resolved_at = None
+        exception.resolved_by = ""
+        exception.resolution_code = ""
+        exception.resolution_text = ""
+        exception.acknowledged_at = None
+        exception.acknowledged_by = ""
+        exception.next_escalation_at = at + hours(exception.reason_code.escalation_hours)
+
+    return _change(
+        exception_id=exception_id,
+        tenant_id=tenant_id,
+        action="reopen",
+        activity="reopened",
+        actor=actor,
+        now=now,
+        note=note,
+        mutate=mutate,
+        fields=[*_RESOLVE_FIELDS[:4], "acknowledged_at", "acknowledged_by", "next_escalation_at"],
+    )
+
+
+def exception_close(
+    *,
+    exception_id: int,
+    actor: Actor,
+    tenant_id: int | None = None,
+    now: datetime | None = None,
+    note: str = "",
+) -> OrderException:
+    def mutate(exception: OrderException, at: datetime) -> None:
+        exception.closed_at = at
+
+    return _change(
+        exception_id=exception_id,
+        tenant_id=tenant_id,
+        action="close",
+        activity="closed",
+        actor=actor,
+        now=now,
+        note=note,
+        fields=["closed_at"],
+        mutate=mutate,
+    )
+
+
+def exception_update_notes(
+    *,
+    exception_id: int,
+    actor: Actor,
+    ops_note: str | None = None,
+    client_note: str | None = None,
+    tenant_id: int | None = None,
+    now: datetime | None = None,
+) -> OrderException:
+    """An operator's own notes replace the rule-based (or AI) ones."""
+    if ops_note is None and client_note is None:
+        raise InvalidChange("ops_note", "Give ops_note and/or client_note.")
+
+    def mutate(exception: OrderException, at: datetime) -> None:
+        if ops_note is not None:
+            exception.ops_note = ops_note
+        if client_note is not None:
+            exception.client_note = client_note
+        exception.explanation_source = "operator"
+        exception.explanation_label = "Written by an operator"
+        exception.explanation_confidence = None
+
+    return _change(
+        exception_id=exception_id,
+        tenant_id=tenant_id,
+        action="edit_notes",
+        activity="notes_changed",
+        actor=actor,
+        now=now,
+        mutate=mutate,
+        fields=[
+            "ops_note",
+            "client_note",
+            "explanation_source",
+            "explanation_label",
+            "explanation_confidence",
+        ],
+    )
