@@ -43,3 +43,20 @@ def catalogue_load(model: Any, *, path: Path = CATALOGUE_FILE, update: bool = Fa
             model.objects.create(code=code, **values)
             written.append(code)
     return written
+
+
+def reason_code_get(code: str) -> Any:
+    """The catalogue entry for `code`, restoring the fixture's codes if the table lost them.
+
+    Like the default SLA policy, the catalogue must always be there for detection
+    to work; a database emptied by hand (or a test flush) gets the fixture back
+    rather than failing on every breach. Raises DoesNotExist for a code the
+    fixture does not know either.
+    """
+    from .models import ReasonCode
+
+    try:
+        return ReasonCode.objects.get(code=code)
+    except ReasonCode.DoesNotExist:
+        catalogue_load(ReasonCode)
+        return ReasonCode.objects.get(code=code)

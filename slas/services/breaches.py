@@ -16,6 +16,7 @@ from django.db import transaction
 
 from .. import business_time as bt
 from .. import metrics
+from ..breach_listeners import breaches_changed
 from ..config import TenantSlaConfig
 from ..models import Breach, StageClock
 from ..severity import severity_for
@@ -94,6 +95,7 @@ def breaches_save(
     else:
         Breach.objects.bulk_create(breaches, ignore_conflicts=True)
     record_metrics([(tenant_slug, b.stage, b.reason_code, b.detected_by) for b in breaches])
+    breaches_changed({b.order_id for b in breaches}, breaches[0].updated_at)
 
 
 def record_metrics(rows: list[tuple[str, str, str, str]]) -> None:

@@ -16,6 +16,7 @@ from django.db import transaction
 
 from orders.models import Order, Tenant
 
+from ..breach_listeners import breaches_changed
 from ..config import TenantSlaConfig, config_for, forget_config, is_high_volume
 from ..deadlines import DeadlinePlan, inputs_key, plan_deadline
 from ..models import DELAY_REASON, Breach, BusinessCalendar, DetectedBy, SlaPolicy, StageClock
@@ -179,3 +180,4 @@ def _apply(
         Breach.objects.filter(clock=clock, reason_code=reason, cleared_at__isnull=True).update(
             cleared_at=now, updated_at=now
         )
+        breaches_changed({clock.order_id}, now)

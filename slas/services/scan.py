@@ -33,6 +33,7 @@ from orders.db import update_fields
 
 from .. import business_time as bt
 from .. import metrics
+from ..breach_listeners import breaches_changed
 from ..config import config_for
 from ..models import (
     DELAY_REASON,
@@ -233,6 +234,7 @@ def _ageing_pass(now: datetime, chunk: int) -> tuple[int, int]:
         changed.append(breach)
     update_fields(StageClock, clocks, ("severity_next_at",))
     update_fields(Breach, changed, ("late_minutes", "actual_minutes", "severity", "updated_at"))
+    breaches_changed({b.order_id for b in changed}, now)
     metrics.SCAN_CLAIMED.labels("severity_raised").inc(len(changed))
     return seen, len(changed)
 

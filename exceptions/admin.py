@@ -1,0 +1,441 @@
+"""Operator console screens: the exceptions to work on, the catalogue, Slack settings.
+
+Every change an operator makes here goes through the same services as the API
+and Slack (`exceptions.services.lifecycle`), so it is checked against the
+transition table and written to the activity trail under the operator's name.
+Nothing is edited behind the services' back, and nothing is deleted: the
+history is the point.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from orders.admin import ORDER_INLINES
+
+from .actors import Actor
+from .dispatch import enqueue_notifications
+from .models import (
+    ExceptionActivity,
+    ExceptionBreach,
+    Notification,
+    NotificationStatus,
+    OrderException,
+    ReasonCode,
+    SlackChannel,
+    SlackIdentity,
+    TenantAlerting,
+)
+from .services import lifecycle
+from .transitions import TransitionRefused, allowed_actions
+
+SEVERITY_COLOURS = {"LOW": "#4a90d9", "MEDIUM": "#d4a017", "HIGH": "#e67e22", "CRITICAL": "#c0392b"}
+
+
+class _ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ActivityInline(_ReadOnlyInline):
+    model = ExceptionActivity
+    fields = ["created_at", "action", "actor_label", "from_status", "to_status", "note"]
+    readonly_fields = fields
+    ordering = ["created_at", "pk"]
+
+
+class BreachInline(_ReadOnlyInline):
+    model = ExceptionBreach
+    verbose_name = "SLA breach"
+    verbose_name_plural = "SLA breaches"
+    fields = ["breach", "linked_at"]
+    readonly_fields = fields
+    show_change_link = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("breach", "breach__order")
+
+
+class NotificationInline(_ReadOnlyInline):
+    model = Notification
+    fields = ["created_at", "kind", "channel", "status", "skip_reason", "last_error", "sent_at"]
+    readonly_fields = fields
+
+
+class ResolveForm(forms.Form):
+    resolution = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+    resolution_code = forms.ChoiceField(
+        choices=lifecycle.ResolutionCode.choices, initial=lifecycle.ResolutionCode.FIXED
+    )
+
+
+@admin.register(OrderException)
+class OrderExceptionAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "order_ref",
+        "reason_code",
+        "severity_badge",
+        "status",
+        "escalation_level",
+        "assignee",
+        "late",
+        "occurrence_count",
+        "first_seen_at",
+        "snoozed_until",
+    ]
+    list_filter = [
+        "status",
+        "severity",
+        "reason_code",
+        "escalation_level",
+        "explanation_source",
+        ("assignee", admin.RelatedOnlyFieldListFilter),
+        "tenant",
+    ]
+    search_fields = ["order__external_id", "dedup_key", "tenant__slug", "correlation_id"]
+    list_select_related = ["tenant", "order", "reason_code", "assignee"]
+    date_hierarchy = "first_seen_at"
+    ordering = ["-last_seen_at", "-pk"]
+    inlines = [ActivityInline, BreachInline, NotificationInline]
+    actions = ["acknowledge", "start", "snooze_1h", "resolve", "reopen", "close"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "order_link",
+                    "reason_code",
+                    "stage",
+                    "severity",
+                    "status",
+                    "allowed",
+                    "dedup_key",
+                ]
+            },
+        ),
+        ("Work on it", {"fields": ["assignee", "ops_note", "client_note"]}),
+        (
+            "Explanation",
+            {"fields": ["explanation_source", "explanation_label", "explanation_confidence"]},
+        ),
+        (
+            "Timeline",
+            {
+                "fields": [
+                    "first_seen_at",
+                    "last_seen_at",
+                    "occurrence_count",
+                    "late_minutes",
+                    "acknowledged_by",
+                    "acknowledged_at",
+                    "snoozed_until",
+                    "escalation_level",
+                    "next_escalation_at",
+                ]
+            },
+        ),
+        (
+            "Resolution",
+            {
+                "fields": [
+                    "resolved_by",
+                    "resolved_at",
+                    "resolution_code",
+                    "resolution_text",
+                    "resolution_attempts",
+                    "max_resolution_attempts",
+                    "blocked",
+                    "blocked_reason",
+                    "closed_at",
+                ]
+            },
+        ),
+        ("Evidence", {"fields": ["evidence", "correlation_id", "created_at", "updated_at"]}),
+    ]
+    editable = {"assignee", "ops_note", "client_note"}
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        names = [f for _, opts in self.fieldsets for f in opts["fields"]]
+        return [name for name in names if name not in self.editable]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # exceptions are raised by detection, never typed in
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any):
+        if db_field.name == "assignee":
+            from django.contrib.auth import get_user_model
+
+            kwargs["queryset"] = get_user_model().objects.filter(is_active=True, is_staff=True)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    # --- columns ------------------------------------------------------------------
+    @admin.display(description="order", ordering="order__external_id")
+    def order_ref(self, obj: OrderException) -> str:
+        return f"{obj.tenant.slug} {obj.order.external_id}"
+
+    @admin.display(description="order")
+    def order_link(self, obj: OrderException) -> str:
+        from django.urls import reverse
+
+        url = reverse("admin:orders_order_change", args=[obj.order_id])
+        return format_html('<a href="{}">{} {}</a>', url, obj.tenant.slug, obj.order.external_id)
+
+    @admin.display(description="severity", ordering="severity")
+    def severity_badge(self, obj: OrderException) -> str:
+        return format_html(
+            '<b style="color:{}">{}</b>', SEVERITY_COLOURS.get(obj.severity, "#333"), obj.severity
+        )
+
+    @admin.display(description="late", ordering="late_minutes")
+    def late(self, obj: OrderException) -> str:
+        return "" if obj.late_minutes is None else f"{round(obj.late_minutes)} min"
+
+    @admin.display(description="allowed now")
+    def allowed(self, obj: OrderException) -> str:
+        return ", ".join(allowed_actions(obj.status)) or "nothing (closed)"
+
+    # --- edits go through the services ---------------------------------------------
+    def save_model(
+        self, request: HttpRequest, obj: OrderException, form: Any, change: bool
+    ) -> None:
+        actor = Actor.for_user(request.user)
+        changed = set(form.changed_data)
+        try:
+            with transaction.atomic():
+                if "assignee" in changed:
+                    lifecycle.exception_assign(
+                        exception_id=obj.pk, assignee_id=obj.assignee_id, actor=actor
+                    )
+                notes = {n: getattr(obj, n) for n in ("ops_note", "client_note") if n in changed}
+                if notes:
+                    lifecycle.exception_update_notes(exception_id=obj.pk, actor=actor, **notes)
+        except (TransitionRefused, lifecycle.InvalidChange) as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+
+    # --- actions ------------------------------------------------------------------
+    def _each(self, request: HttpRequest, queryset: QuerySet, verb: str, call) -> None:
+        actor = Actor.for_user(request.user)
+        done, refused = 0, []
+        for pk in queryset.order_by("pk").values_list("pk", flat=True):
+            try:
+                call(pk, actor)
+                done += 1
+            except (TransitionRefused, lifecycle.InvalidChange) as exc:
+                refused.append(f"#{pk}: {exc}")
+        if done:
+            self.message_user(request, f"{verb} {done} exception(s).", messages.SUCCESS)
+        for line in refused[:10]:
+            self.message_user(request, line, messages.WARNING)
+        if len(refused) > 10:
+            self.message_user(request, f"… and {len(refused) - 10} more refused.", messages.WARNING)
+
+    @admin.action(description="Acknowledge")
+    def acknowledge(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._each(
+            request,
+            queryset,
+            "Acknowledged",
+            lambda pk, a: lifecycle.exception_acknowledge(exception_id=pk, actor=a),
+        )
+
+    @admin.action(description="Start work (in progress)")
+    def start(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._each(
+            request,
+            queryset,
+            "Started",
+            lambda pk, a: lifecycle.exception_start(exception_id=pk, actor=a),
+        )
+
+    @admin.action(description="Snooze 1 h")
+    def snooze_1h(self, request: HttpRequest, queryset: QuerySet) -> None:
+        until = timezone.now() + timedelta(hours=1)
+        self._each(
+            request,
+            queryset,
+            "Snoozed",
+            lambda pk, a: lifecycle.exception_snooze(exception_id=pk, until=until, actor=a),
+        )
+
+    @admin.action(description="Resolve…")
+    def resolve(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        form = ResolveForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            data = form.cleaned_data
+            self._each(
+                request,
+                queryset,
+                "Resolved",
+                lambda pk, a: lifecycle.exception_resolve(
+                    exception_id=pk,
+                    actor=a,
+                    resolution=data["resolution"],
+                    resolution_code=data["resolution_code"],
+                ),
+            )
+            return None
+        return TemplateResponse(
+            request,
+            "admin/exceptions/resolve.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Resolve exceptions",
+                "form": form,
+                "exceptions": queryset.select_related("order", "tenant", "reason_code"),
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                "opts": self.model._meta,
+            },
+        )
+
+    @admin.action(description="Reopen")
+    def reopen(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._each(
+            request,
+            queryset,
+            "Reopened",
+            lambda pk, a: lifecycle.exception_reopen(exception_id=pk, actor=a),
+        )
+
+    @admin.action(description="Close")
+    def close(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._each(
+            request,
+            queryset,
+            "Closed",
+            lambda pk, a: lifecycle.exception_close(exception_id=pk, actor=a),
+        )
+
+
+class OrderExceptionInline(_ReadOnlyInline):
+    """The order page lists its exceptions (see orders.admin.ORDER_INLINES)."""
+
+    model = OrderException
+    fields = ["reason_code", "severity", "status", "first_seen_at", "late_minutes", "assignee"]
+    readonly_fields = fields
+    show_change_link = True
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("reason_code", "assignee")
+
+
+ORDER_INLINES.append(OrderExceptionInline)
+
+
+@admin.register(ReasonCode)
+class ReasonCodeAdmin(admin.ModelAdmin):
+    list_display = [
+        "code",
+        "label",
+        "default_severity",
+        "escalation_hours",
+        "resolve_hours",
+        "auto_resolve",
+        "client_visible",
+        "requires_approval",
+        "active",
+    ]
+    list_filter = ["default_severity", "auto_resolve", "client_visible", "active"]
+    search_fields = ["code", "label", "description"]
+    fieldsets = [
+        (None, {"fields": ["code", "label", "description", "active"]}),
+        (
+            "Handling",
+            {
+                "fields": [
+                    "default_severity",
+                    "escalation_hours",
+                    "resolve_hours",
+                    "auto_resolve",
+                    "client_visible",
+                    "requires_approval",
+                ]
+            },
+        ),
+        ("Guidance", {"fields": ["typical_causes", "recommended_actions"]}),
+        ("Rule-based notes (Jinja2)", {"fields": ["ops_note_template", "client_note_template"]}),
+    ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["code"] if obj else []
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # deactivate instead: exceptions keep pointing at their code
+
+
+@admin.register(TenantAlerting)
+class TenantAlertingAdmin(admin.ModelAdmin):
+    list_display = ["tenant", "slack_channel", "min_severity", "enabled"]
+    list_select_related = ["tenant"]
+    autocomplete_fields = ["tenant"]
+
+
+@admin.register(SlackIdentity)
+class SlackIdentityAdmin(admin.ModelAdmin):
+    list_display = ["slack_user_id", "user", "slack_team_id"]
+    list_select_related = ["user"]
+    search_fields = ["slack_user_id", "user__username"]
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "tenant",
+        "kind",
+        "channel",
+        "status",
+        "exception_id",
+        "attempts",
+        "sent_at",
+    ]
+    list_filter = ["status", "kind", "channel"]
+    list_select_related = ["tenant"]
+    search_fields = ["text", "channel"]
+    actions = ["send_again"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Send again (failed or skipped)")
+    def send_again(self, request: HttpRequest, queryset: QuerySet) -> None:
+        retry = queryset.filter(status__in=[NotificationStatus.FAILED, NotificationStatus.SKIPPED])
+        channels = set(retry.values_list("channel", flat=True))
+        count = retry.update(
+            status=NotificationStatus.PENDING, skip_reason="", last_error="", attempts=0
+        )
+        for channel in channels:
+            transaction.on_commit(lambda c=channel: enqueue_notifications(c))
+        self.message_user(request, f"{count} notification(s) queued again.", messages.SUCCESS)
+
+
+@admin.register(SlackChannel)
+class SlackChannelAdmin(admin.ModelAdmin):
+    list_display = ["name", "next_send_at"]
+    readonly_fields = ["name", "next_send_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -1,0 +1,320 @@
+"""Detection rules beyond the SLA clock: pure functions from an order and its events.
+
+Two kinds, because they behave differently over time:
+
+* **Conditions** hold on the order's current state (payment not through, an
+  address that cannot be delivered to, repeated failed deliveries). They are
+  re-evaluated after every batch of events; while one holds its exception stays
+  open, and when it stops holding an auto-resolving code resolves itself.
+* **Reports** are single events that say something went wrong (the WMS's
+  `exception_reported`, a carrier's `delivery_failed` or `returned`, an
+  `inventory_shortage`, an inventory snapshot that cannot cover the lines). Each
+  report is one occurrence.
+
+Nothing here touches the database; `services.detection` applies the findings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from orders.models import Order, OrderEvent
+
+from .services.raising import Finding
+
+# --- payment ----------------------------------------------------------------------
+FAILED_PAYMENT = frozenset({"failed", "declined", "voided", "error", "expired"})
+PENDING_PAYMENT = frozenset({"pending", "unpaid"})
+# Stage times that mean the warehouse is already working on the order.
+WORK_STARTED = (
+    "pick_started_at",
+    "picked_at",
+    "pack_started_at",
+    "packed_at",
+    "label_printed_at",
+    "shipped_at",
+)
+
+
+def payment_finding(order: Order) -> Finding | None:
+    """PAYMENT_FAILED: payment failed, or still pending while the warehouse works on it.
+
+    A freshly placed order is often `pending` for a moment (card authorisation);
+    that alone is not a problem, shipping unpaid goods is.
+    """
+    status = (order.financial_status or "").lower()
+    working = [name for name in WORK_STARTED if getattr(order, name)]
+    if status in FAILED_PAYMENT or (status in PENDING_PAYMENT and working):
+        return Finding(
+            "PAYMENT_FAILED",
+            {
+                "source": "order",
+                "rule": "payment",
+                "financial_status": status,
+                "warehouse_activity": [name.removesuffix("_at") for name in working],
+            },
+        )
+    return None
+
+
+# --- address ----------------------------------------------------------------------
+POSTAL_CODE_PATTERNS = {
+    "US": r"\d{5}(-\d{4})?",
+    "CA": r"[A-Z]\d[A-Z] ?\d[A-Z]\d",
+    "GB": r"[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}",
+    "DE": r"\d{5}",
+    "FR": r"\d{5}",
+    "IT": r"\d{5}",
+    "ES": r"\d{5}",
+    "NL": r"\d{4} ?[A-Z]{2}",
+    "BE": r"\d{4}",
+    "AT": r"\d{4}",
+    "CH": r"\d{4}",
+    "DK": r"\d{4}",
+    "SE": r"\d{3} ?\d{2}",
+    "PL": r"\d{2}-\d{3}",
+    "AU": r"\d{4}",
+    "IE": r"[A-Z\d]{3} ?[A-Z\d]{4}",
+}
+_POSTAL = {country: re.compile(rf"^{p}$") for country, p in POSTAL_CODE_PATTERNS.items()}
+PLACEHOLDER_POSTAL = frozenset({"12345", "N/A", "NA", "NONE", "NULL", "TBD", "-", "?", "XXXXX"})
+# (keys any of which will do, what is missing when none is there)
+REQUIRED_ADDRESS_FIELDS = (
+    (("address1",), "street"),
+    (("city",), "city"),
+    (("country_code", "country"), "country"),
+)
+
+
+def _first_text(address: Mapping[str, Any], keys: tuple[str, ...]) -> str:
+    for key in keys:
+        value = address.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return ""
+
+
+def _placeholder(postal: str) -> bool:
+    compact = postal.replace(" ", "").replace("-", "")
+    return postal.upper() in PLACEHOLDER_POSTAL or (len(set(compact)) == 1 and len(compact) >= 4)
+
+
+def address_findings(order: Order) -> list[Finding]:
+    """ADDRESS_ERROR for an incomplete address, ADDRESS_INVALID for a bad postal code."""
+    address: Mapping[str, Any] = order.shipping_address or {}
+    if not address:
+        return []  # not known yet
+    findings = []
+    missing = [label for keys, label in REQUIRED_ADDRESS_FIELDS if not _first_text(address, keys)]
+    if missing:
+        findings.append(
+            Finding(
+                "ADDRESS_ERROR",
+                {
+                    "source": "order",
+                    "rule": "address_incomplete",
+                    "problems": [f"no {label}" for label in missing],
+                },
+            )
+        )
+    postal = str(address.get("zip") or address.get("postal_code") or "").strip()
+    country = str(address.get("country_code") or "").upper()
+    pattern = _POSTAL.get(country)
+    if not postal:
+        if pattern is not None:  # countries without postal codes (e.g. IE before Eircode) aside
+            findings.append(_postal_finding(postal, country, "missing"))
+    elif _placeholder(postal):
+        findings.append(_postal_finding(postal, country, "placeholder"))
+    elif pattern is not None and not pattern.match(postal.upper()):
+        findings.append(_postal_finding(postal, country, f"not a {country} postal code"))
+    return findings
+
+
+def _postal_finding(postal: str, country: str, problem: str) -> Finding:
+    return Finding(
+        "ADDRESS_INVALID",
+        {
+            "source": "order",
+            "rule": "postal_code",
+            "postal_code": postal,
+            "country": country,
+            "problem": problem,
+        },
+    )
+
+
+# --- delivery attempts ------------------------------------------------------------
+FAILED_ATTEMPTS_THRESHOLD = 2
+
+
+def attempts_finding(order: Order) -> Finding | None:
+    if order.failed_delivery_attempts >= FAILED_ATTEMPTS_THRESHOLD:
+        return Finding(
+            "CUSTOMER_UNAVAILABLE",
+            {
+                "source": "order",
+                "rule": "failed_attempts",
+                "failed_attempts": order.failed_delivery_attempts,
+            },
+            stage="delivery",
+        )
+    return None
+
+
+def condition_findings(order: Order) -> dict[str, Finding]:
+    """Every condition that holds on the order now, by reason code."""
+    found = [payment_finding(order), attempts_finding(order), *address_findings(order)]
+    return {f.reason_code: f for f in found if f is not None}
+
+
+# Codes whose open exception a condition rule owns (it may resolve them when clear).
+CONDITION_RULES = {"payment", "address_incomplete", "postal_code", "failed_attempts"}
+
+# --- reports ----------------------------------------------------------------------
+# A reported reason's words → reason code, first match wins. Senders that name a
+# catalogue code (`reason_code`) skip this.
+REASON_KEYWORDS: tuple[tuple[str, str], ...] = (
+    ("damag", "DAMAGED_PACKAGE"),
+    ("broken", "DAMAGED_PACKAGE"),
+    ("mismatch", "STOCK_MISMATCH"),
+    ("count", "STOCK_MISMATCH"),
+    ("out of stock", "INVENTORY_SHORTAGE"),
+    ("shortage", "INVENTORY_SHORTAGE"),
+    ("short pick", "INVENTORY_SHORTAGE"),
+    ("stock", "INVENTORY_SHORTAGE"),
+    ("address", "ADDRESS_ERROR"),
+    ("payment", "PAYMENT_FAILED"),
+    ("not home", "CUSTOMER_UNAVAILABLE"),
+    ("unavailable", "CUSTOMER_UNAVAILABLE"),
+    ("no one", "CUSTOMER_UNAVAILABLE"),
+    ("absent", "CUSTOMER_UNAVAILABLE"),
+    ("carrier", "CARRIER_ISSUE"),
+    ("system", "SYSTEM_ERROR"),
+    ("error", "SYSTEM_ERROR"),
+    ("printer", "SYSTEM_ERROR"),
+    ("timeout", "SYSTEM_ERROR"),
+)
+
+
+def reported_reason(event: OrderEvent) -> str:
+    """The sender's words for what went wrong, wherever in the body it put them."""
+    for body in _bodies(event.payload):
+        for key in ("exception_reason", "reason", "message", "description", "status_detail"):
+            value = body.get(key)
+            if isinstance(value, str) and value.strip():
+                return value.strip()[:255]
+    return ""
+
+
+def _bodies(payload: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(payload, Mapping):
+        return []
+    nested = [payload[k] for k in ("payload", "data") if isinstance(payload.get(k), Mapping)]
+    return [payload, *nested]
+
+
+def code_for_reason(text: str, *, default: str, known: frozenset[str]) -> str:
+    candidate = text.strip().upper().replace(" ", "_")
+    if candidate in known:
+        return candidate
+    lowered = text.lower()
+    for keyword, code in REASON_KEYWORDS:
+        if keyword in lowered:
+            return code
+    return default
+
+
+def _named_code(event: OrderEvent, known: frozenset[str]) -> str | None:
+    for body in _bodies(event.payload):
+        value = body.get("reason_code")
+        if isinstance(value, str) and value.upper() in known:
+            return value.upper()
+    return None
+
+
+def _report(code: str, event: OrderEvent, reason: str, **facts: Any) -> Finding:
+    return Finding(
+        code,
+        {
+            "source": "event",
+            "event_id": event.event_id,
+            "event_type": event.event_type,
+            "event_source": event.source,
+            "occurred_at": event.occurred_at.isoformat(),
+            "reason": reason,
+            **facts,
+        },
+        correlation_id=event.correlation_id or "",
+        detected_at=event.occurred_at,
+    )
+
+
+def report_findings(order: Order, event: OrderEvent, known: frozenset[str]) -> list[Finding]:
+    """The problems one event reports (none for an ordinary lifecycle event)."""
+    reason = reported_reason(event)
+    kind = event.event_type
+    findings: list[Finding] = []
+    if kind == "exception_reported":
+        code = _named_code(event, known) or code_for_reason(reason, default="OTHER", known=known)
+        findings.append(_report(code, event, reason))
+    elif kind == "delivery_failed":
+        code = code_for_reason(reason, default="CARRIER_ISSUE", known=known)
+        if code == "CUSTOMER_UNAVAILABLE":
+            pass  # one missed delivery is routine; the attempts condition counts them
+        elif code in ("ADDRESS_ERROR", "DAMAGED_PACKAGE"):
+            findings.append(_report(code, event, reason, carrier=order.carrier))
+        else:
+            findings.append(_report("CARRIER_ISSUE", event, reason, carrier=order.carrier))
+    elif kind == "returned":
+        findings.append(
+            _report("CARRIER_ISSUE", event, reason or "Returned to sender", carrier=order.carrier)
+        )
+    elif kind == "inventory_shortage":
+        lines = short_lines(order, event)
+        findings.append(_report("INVENTORY_SHORTAGE", event, reason, lines=lines))
+    else:
+        lines = short_lines(order, event)
+        if lines:
+            findings.append(_report("INVENTORY_SHORTAGE", event, reason, lines=lines))
+    return findings
+
+
+def short_lines(order: Order, event: OrderEvent) -> list[dict[str, Any]]:
+    """Lines whose ordered quantity exceeds the inventory snapshot the event carries.
+
+    The snapshot is either `inventory: {sku: available}` (compared with the order's
+    line items) or `lines: [{sku, ordered|quantity, available}]`.
+    """
+    ordered = {
+        str(item.get("sku")): item.get("quantity")
+        for item in (order.line_items or [])
+        if isinstance(item, Mapping) and item.get("sku")
+    }
+    short: list[dict[str, Any]] = []
+    for body in _bodies(event.payload):
+        inventory = body.get("inventory")
+        if isinstance(inventory, Mapping):
+            for sku, available in inventory.items():
+                need = ordered.get(str(sku))
+                if _whole(need) and _whole(available) and need > available:
+                    short.append({"sku": str(sku), "ordered": need, "available": available})
+        lines = body.get("lines")
+        if isinstance(lines, list):
+            for line in lines:
+                if not isinstance(line, Mapping):
+                    continue
+                need = line.get("ordered", line.get("quantity", ordered.get(str(line.get("sku")))))
+                available = line.get("available")
+                if _whole(need) and _whole(available) and need > available:
+                    short.append(
+                        {"sku": str(line.get("sku", "")), "ordered": need, "available": available}
+                    )
+        if short:
+            break
+    return short
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

@@ -1,0 +1,138 @@
+"""SLA breaches → exceptions: every breach hangs on the exception it opened or updated.
+
+`slas` calls this (through `slas.breach_listeners`) in the transaction that wrote
+the breaches, with the orders concerned. It reconciles those orders' breaches
+with their exceptions, so running it twice changes nothing:
+
+* a breach with no exception yet opens one (or counts an occurrence on the one
+  open for the same order and reason, or reopens a resolved one);
+* a breach that changed (a stuck stage ageing, a late stage's final lateness)
+  updates its exception's severity, lateness and evidence;
+* when every breach behind an exception is cleared, the problem is gone: a delay
+  breach withdrawn (the stage was done in time after all) resolves it as
+  BREACH_WITHDRAWN; a missing scan that arrived resolves it as CONDITION_CLEARED
+  if the catalogue says that code auto-resolves.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from e2a_project.logging import current_correlation_id
+from slas.models import Breach, BreachReason
+
+from ..actors import Actor
+from ..models import ExceptionBreach, OrderException
+from .lifecycle import ResolutionCode, exception_resolve
+from .raising import Finding, exception_raise, exception_refresh
+
+SLA = Actor.system("sla")
+
+
+def breach_evidence(breach: Breach) -> dict[str, Any]:
+    clock = breach.clock
+    return {
+        "source": "sla",
+        "breach_id": breach.pk,
+        "stage": breach.stage,
+        "allowed_minutes": breach.allowed_minutes,
+        "actual_minutes": breach.actual_minutes,
+        "late_minutes": breach.late_minutes,
+        "started_at": clock.started_at.isoformat(),
+        "due_at": clock.due_at.isoformat(),
+        "explanation": clock.explanation,
+        "detected_by": breach.detected_by,
+        "final": breach.final,
+    }
+
+
+def exceptions_sync_breaches(order_ids: set[int], at: datetime) -> None:
+    breaches = list(
+        Breach.objects.filter(order_id__in=order_ids)
+        .select_related("order", "clock")
+        .order_by("order_id", "pk")
+    )
+    links = {
+        link.breach_id: link.exception_id
+        for link in ExceptionBreach.objects.filter(breach__in=[b.pk for b in breaches])
+    }
+    touched: dict[int, list[Breach]] = defaultdict(list)
+    for breach in breaches:
+        exception_id = links.get(breach.pk)
+        if exception_id is None:
+            if breach.cleared_at is None:
+                _open(breach, at)
+            continue
+        touched[exception_id].append(breach)
+    if touched:
+        _follow(touched, at)
+
+
+def _open(breach: Breach, at: datetime) -> None:
+    raised = exception_raise(
+        order=breach.order,
+        finding=Finding(
+            reason_code=breach.reason_code,
+            evidence=breach_evidence(breach),
+            stage=breach.stage,
+            severity=breach.severity,
+            late_minutes=breach.late_minutes,
+            correlation_id=current_correlation_id() or "",
+            detected_at=breach.detected_at,
+        ),
+        actor=SLA,
+        now=at,
+    )
+    ExceptionBreach.objects.create(breach=breach, exception=raised.exception, linked_at=at)
+
+
+def _follow(touched: dict[int, list[Breach]], at: datetime) -> None:
+    exceptions = OrderException.objects.select_for_update().select_related(
+        "reason_code", "order", "tenant"
+    )
+    for exception in exceptions.filter(pk__in=sorted(touched)).order_by("pk"):
+        if not exception.is_active and exception.status != "RESOLVED":
+            continue  # closed: history now
+        active = [b for b in touched[exception.pk] if b.cleared_at is None]
+        if active:
+            newest = max(active, key=lambda b: (b.updated_at, b.pk))
+            exception_refresh(
+                exception,
+                severity=newest.severity,
+                late_minutes=newest.late_minutes,
+                evidence=breach_evidence(newest),
+                actor=SLA,
+                now=at,
+            )
+        elif exception.is_active and not _other_active_breaches(exception, touched):
+            _resolve_cleared(exception, touched[exception.pk], at)
+
+
+def _other_active_breaches(exception: OrderException, touched: dict[int, list[Breach]]) -> bool:
+    seen = [b.pk for b in touched[exception.pk]]
+    return (
+        Breach.objects.filter(exception_link__exception=exception, cleared_at__isnull=True)
+        .exclude(pk__in=seen)
+        .exists()
+    )
+
+
+def _resolve_cleared(exception: OrderException, cleared: list[Breach], at: datetime) -> None:
+    if exception.reason_code_id == BreachReason.MISSING_SCAN:
+        if not exception.reason_code.auto_resolve:
+            return
+        code = ResolutionCode.CONDITION_CLEARED
+        text = "The missing scan arrived."
+    else:
+        code = ResolutionCode.BREACH_WITHDRAWN
+        text = "The stage was completed in time after all; the SLA breach was withdrawn."
+    exception_resolve(
+        exception_id=exception.pk,
+        resolution=text,
+        resolution_code=code,
+        actor=SLA,
+        now=at,
+        activity="auto_resolved",
+    )

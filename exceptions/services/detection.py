@@ -1,0 +1,121 @@
+"""The worker's follow-up for an order's new events: apply the detection rules.
+
+Runs inside `orders.services.processing.events_process`, in the transaction that
+marks the events processed and with the order row locked, so one order's events
+are never evaluated by two workers at once. Idempotent: a report already counted
+for an event (its id is in the exception's evidence) is not counted again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from django.utils import timezone
+
+from orders.models import Order, OrderEvent
+
+from .. import rules
+from ..actors import Actor
+from ..catalogue import reason_code_get
+from ..models import ACTIVE_STATUSES, ExceptionStatus, OrderException, ReasonCode
+from .lifecycle import ResolutionCode, exception_close, exception_resolve
+from .raising import Finding, exception_raise, exception_refresh
+
+RULES = Actor.system("rules")
+# How many reporting event ids an exception remembers (for idempotency and evidence).
+EVENT_IDS_KEPT = 50
+
+
+def exceptions_detect(order: Order, events: Sequence[OrderEvent]) -> None:
+    now = timezone.now()
+    if order.cancelled_at is not None:
+        exceptions_close_for_cancelled(order=order, now=now)
+        return
+    known = frozenset(ReasonCode.objects.filter(active=True).values_list("code", flat=True))
+    if not known:
+        reason_code_get("OTHER")  # restores the catalogue if it was emptied
+        known = frozenset(ReasonCode.objects.filter(active=True).values_list("code", flat=True))
+    current = {
+        e.reason_code_id: e
+        for e in OrderException.objects.select_for_update()
+        .select_related("reason_code", "order")
+        .filter(order=order)
+        .exclude(status=ExceptionStatus.CLOSED)
+    }
+    for event in events:
+        for finding in rules.report_findings(order, event, known):
+            if finding.reason_code in known:
+                _report(order, finding, current, now)
+    _conditions(order, rules.condition_findings(order), current, known, now)
+
+
+def _report(
+    order: Order, finding: Finding, current: dict[str, OrderException], now: datetime
+) -> None:
+    event_id = finding.evidence["event_id"]
+    existing = current.get(finding.reason_code)
+    seen = list(existing.evidence.get("event_ids", [])) if existing else []
+    if event_id in seen:
+        return  # this event was already counted (a re-run of the follow-up)
+    finding.evidence["event_ids"] = [*seen, event_id][-EVENT_IDS_KEPT:]
+    raised = exception_raise(order=order, finding=finding, actor=RULES, now=now)
+    current[finding.reason_code] = raised.exception
+
+
+def _conditions(
+    order: Order,
+    holding: dict[str, Finding],
+    current: dict[str, OrderException],
+    known: frozenset[str],
+    now: datetime,
+) -> None:
+    for code, finding in holding.items():
+        if code not in known:
+            continue
+        existing = current.get(code)
+        if existing is None or existing.status == ExceptionStatus.RESOLVED:
+            current[code] = exception_raise(
+                order=order, finding=finding, actor=RULES, now=now
+            ).exception
+        else:
+            exception_refresh(existing, evidence=finding.evidence, actor=RULES, now=now)
+    for code, existing in current.items():
+        owned = existing.evidence.get("rule") in rules.CONDITION_RULES
+        if (
+            code not in holding
+            and owned
+            and existing.status in ACTIVE_STATUSES
+            and existing.reason_code.auto_resolve
+        ):
+            exception_resolve(
+                exception_id=existing.pk,
+                resolution="The condition that opened it no longer holds.",
+                resolution_code=ResolutionCode.CONDITION_CLEARED,
+                actor=RULES,
+                now=now,
+                activity="auto_resolved",
+            )
+
+
+def exceptions_close_for_cancelled(*, order: Order, now: datetime | None = None) -> int:
+    """Resolve and close every exception still open on a cancelled order; returns how many."""
+    now = now or timezone.now()
+    closed = 0
+    actor = Actor.system("order-cancelled")
+    open_ids = OrderException.objects.filter(
+        order=order, status__in=[*ACTIVE_STATUSES, ExceptionStatus.RESOLVED]
+    ).values_list("pk", "status")
+    for pk, status in list(open_ids):
+        if status != ExceptionStatus.RESOLVED:
+            exception_resolve(
+                exception_id=pk,
+                resolution="The order was cancelled, so there is nothing left to fix.",
+                resolution_code=ResolutionCode.ORDER_CANCELLED,
+                actor=actor,
+                now=now,
+                activity="auto_resolved",
+            )
+        exception_close(exception_id=pk, actor=actor, now=now, note="Order cancelled.")
+        closed += 1
+    return closed

@@ -1,0 +1,253 @@
+"""The exception record's lifecycle: the transition table, dedup, reopen and the audit trail."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+
+from exceptions.models import ExceptionActivity, ExceptionStatus, OrderException
+from exceptions.services.lifecycle import InvalidChange, exception_resolve
+from exceptions.transitions import ACTIONS, TransitionRefused, allowed_actions
+
+from .exception_helpers import (
+    OPERATOR,
+    actions_of,
+    apply,
+    exception_in,
+    make_order,
+    raise_exception,
+)
+from .factories import TenantFactory
+
+S = ExceptionStatus
+pytestmark = pytest.mark.django_db
+
+# What the product promises, written out independently of exceptions.transitions.
+EXPECTED_STATUS_CHANGES = {
+    S.OPEN: {"acknowledge": S.ACKNOWLEDGED, "start": S.IN_PROGRESS, "resolve": S.RESOLVED},
+    S.ACKNOWLEDGED: {"start": S.IN_PROGRESS, "resolve": S.RESOLVED},
+    S.IN_PROGRESS: {"resolve": S.RESOLVED},
+    S.RESOLVED: {"reopen": S.OPEN, "close": S.CLOSED},
+    S.CLOSED: {},
+}
+STATUS_ACTIONS = ["acknowledge", "start", "resolve", "reopen", "close"]
+
+
+@pytest.fixture
+def order():
+    return make_order(TenantFactory(slug="acme"))
+
+
+@pytest.mark.parametrize("status", list(S))
+@pytest.mark.parametrize("action", STATUS_ACTIONS)
+def test_every_status_change_is_allowed_or_refused_as_the_table_says(order, status, action):
+    exc = exception_in(status, order)
+    expected = EXPECTED_STATUS_CHANGES[status].get(action)
+    before = ExceptionActivity.objects.filter(exception=exc).count()
+
+    if expected is None:
+        with pytest.raises(TransitionRefused) as refused:
+            apply(action, exc)
+        assert refused.value.allowed == allowed_actions(status)
+        assert status in str(refused.value)
+        exc.refresh_from_db()
+        assert exc.status == status  # nothing changed
+        assert ExceptionActivity.objects.filter(exception=exc).count() == before
+    else:
+        changed = apply(action, exc)
+        assert changed.status == expected
+        row = ExceptionActivity.objects.filter(exception=exc).latest("pk")
+        assert (row.from_status, row.to_status) == (status, expected)
+        assert row.before["status"] == status and row.after["status"] == expected
+        assert row.actor_label == OPERATOR.label
+
+
+@pytest.mark.parametrize("status", list(S))
+def test_edits_are_allowed_only_while_someone_can_still_act(order, status):
+    exc = exception_in(status, order)
+    operator = User.objects.create_user("olga", is_staff=True)
+    for action in ("assign", "snooze"):
+        if status in (S.OPEN, S.ACKNOWLEDGED, S.IN_PROGRESS):
+            apply(action, exc, assignee_id=operator.pk)
+        else:
+            with pytest.raises(TransitionRefused):
+                apply(action, exc, assignee_id=operator.pk)
+    assert ("edit_notes" in allowed_actions(status)) == (status != S.CLOSED)
+
+
+def test_the_table_has_no_action_that_leads_out_of_closed():
+    assert allowed_actions(S.CLOSED) == []
+    assert all(S.CLOSED not in a.allowed_from for a in ACTIONS.values())
+
+
+def test_a_full_lifecycle_leaves_an_honest_history(order):
+    exc = raise_exception(order, late_minutes=35.0)
+    operator = User.objects.create_user("olga", is_staff=True)
+    apply("acknowledge", exc)
+    apply("assign", exc, assignee_id=operator.pk)
+    apply("start", exc)
+    apply("edit_notes", exc)
+    resolved = apply("resolve", exc)
+
+    assert resolved.resolved_by == OPERATOR.label
+    assert resolved.resolution_text == "Re-picked from overflow."
+    assert resolved.next_escalation_at is None
+    assert resolved.assignee == operator
+    assert resolved.explanation_source == "operator"
+    assert actions_of(exc) == [
+        "opened",
+        "acknowledged",
+        "assigned",
+        "started",
+        "notes_changed",
+        "resolved",
+    ]
+    assign = ExceptionActivity.objects.get(exception=exc, action="assigned")
+    assert (assign.before["assignee"], assign.after["assignee"]) == (None, operator.pk)
+
+
+def test_reopen_clears_the_resolution_but_the_activity_keeps_it(order):
+    exc = exception_in(S.RESOLVED, order)
+    reopened = apply("reopen", exc)
+    assert (reopened.resolved_at, reopened.resolution_text, reopened.acknowledged_at) == (
+        None,
+        "",
+        None,
+    )
+    assert reopened.next_escalation_at is not None
+    row = ExceptionActivity.objects.filter(exception=exc, action="reopened").get()
+    assert row.before["resolution_text"] == "Re-picked from overflow."
+
+
+def test_the_same_problem_again_is_one_record_with_more_occurrences(order):
+    first = raise_exception(order, severity="LOW")
+    again = raise_exception(order, severity="HIGH", late_minutes=50.0)
+    assert again.pk == first.pk
+    assert again.occurrence_count == 2
+    assert again.severity == "HIGH"
+    assert again.late_minutes == 50.0
+    assert OrderException.objects.count() == 1
+    assert again.dedup_key == f"{order.tenant_id}:{order.pk}:PICK_DELAY"
+
+
+def test_a_lower_severity_occurrence_never_lowers_the_severity(order):
+    raise_exception(order, severity="HIGH")
+    assert raise_exception(order, severity="LOW").severity == "HIGH"
+
+
+def test_a_problem_that_recurs_after_resolution_reopens_the_record(order):
+    exc = exception_in(S.RESOLVED, order)
+    again = raise_exception(order)
+    assert again.pk == exc.pk and again.status == S.OPEN
+    assert again.resolved_at is None
+    assert actions_of(exc)[-1] == "reopened"
+
+
+def test_after_close_the_next_occurrence_is_a_new_record(order):
+    closed = exception_in(S.CLOSED, order)
+    fresh = raise_exception(order)
+    assert fresh.pk != closed.pk
+    assert fresh.status == S.OPEN and fresh.occurrence_count == 1
+
+
+def test_other_reasons_and_orders_are_separate_records(order):
+    other = make_order(order.tenant, "#1002")
+    ids = {
+        raise_exception(order, "PICK_DELAY").pk,
+        raise_exception(order, "PACK_DELAY").pk,
+        raise_exception(other, "PICK_DELAY").pk,
+    }
+    assert len(ids) == 3
+
+
+def test_the_database_refuses_a_second_open_record_for_the_same_key(order):
+    exc = raise_exception(order)
+    twin = OrderException.objects.get(pk=exc.pk)
+    twin.pk = None
+    twin.occurrence_count = 1
+    with pytest.raises(IntegrityError), transaction.atomic():
+        twin.save(force_insert=True)
+
+
+def test_bad_input_is_refused_without_a_change(order):
+    exc = raise_exception(order)
+    with pytest.raises(InvalidChange) as empty:
+        exception_resolve(exception_id=exc.pk, resolution="  ", actor=OPERATOR)
+    assert empty.value.field == "resolution"
+    with pytest.raises(InvalidChange) as code:
+        exception_resolve(
+            exception_id=exc.pk, resolution="x", resolution_code="MAGIC", actor=OPERATOR
+        )
+    assert code.value.field == "resolution_code"
+    with pytest.raises(InvalidChange):
+        apply("assign", exc, assignee_id=987654)
+    exc.refresh_from_db()
+    assert exc.status == S.OPEN and actions_of(exc) == ["opened"]
+
+
+def test_rule_based_notes_come_from_the_catalogue_templates(order):
+    exc = raise_exception(
+        order,
+        evidence={"allowed_minutes": 120, "explanation": "120 min, 24×7"},
+        late_minutes=42.4,
+    )
+    assert exc.explanation_source == "rules"
+    assert exc.explanation_label == "Pick delay"
+    assert "#1001" in exc.ops_note and "42 min past its pick deadline" in exc.ops_note
+    assert "allowed 120 min" in exc.ops_note
+    assert "#1001" in exc.client_note
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_opening_the_same_exception_at_once_give_one_record():
+    import threading
+
+    from django.db import connections
+
+    order = make_order(TenantFactory(slug="acme"))
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+    errors: list[BaseException] = []
+
+    def worker():
+        from exceptions.services.raising import Finding, exception_raise
+
+        try:
+            barrier.wait()
+            raised = exception_raise(order=order, finding=Finding("CARRIER_ISSUE", {"n": 1}))
+            outcomes.append(raised.outcome)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(outcomes) == ["opened", "recurred", "recurred", "recurred"]
+    [exc] = OrderException.objects.all()
+    assert exc.occurrence_count == 4
+    assert actions_of(exc).count("opened") == 1
+
+
+def test_load_reason_codes_restores_and_optionally_overwrites_the_catalogue():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from exceptions.models import ReasonCode
+
+    ReasonCode.objects.filter(code="OTHER").delete()
+    ReasonCode.objects.filter(code="PICK_DELAY").update(label="Edited by ops")
+    out = StringIO()
+    call_command("load_reason_codes", stdout=out)
+    assert "added from reason_codes.yaml: OTHER" in out.getvalue()
+    assert ReasonCode.objects.get(code="PICK_DELAY").label == "Edited by ops"
+    call_command("load_reason_codes", "--update", stdout=StringIO())
+    assert ReasonCode.objects.get(code="PICK_DELAY").label == "Pick delay"
+    assert ReasonCode.objects.count() == 15

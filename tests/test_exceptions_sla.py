@@ -1,0 +1,127 @@
+"""SLA breaches open and update exceptions: late events, stuck stages, missing scans."""
+
+from __future__ import annotations
+
+import pytest
+
+from exceptions.models import ExceptionActivity, ExceptionBreach, OrderException
+from slas.services.scan import sla_scan
+
+from .exception_helpers import actions_of
+from .sla_helpers import at, breaches, send
+
+pytestmark = pytest.mark.django_db
+
+
+def the_exception(order: str = "#1001", code: str | None = None) -> OrderException:
+    scope = OrderException.objects.filter(order__external_id=order)
+    if code:
+        scope = scope.filter(reason_code=code)
+    [exc] = scope
+    return exc
+
+
+def test_a_late_pick_event_opens_a_pick_delay_exception_with_its_breach(api):
+    send(api, "order_paid", "2026-06-03T10:00:00Z")
+    send(api, "pick_completed", "2026-06-03T12:45:00Z")
+
+    exc = the_exception()
+    [breach] = breaches("#1001")
+    assert (exc.reason_code_id, exc.stage, exc.status, exc.severity) == (
+        "PICK_DELAY",
+        "pick",
+        "OPEN",
+        "MEDIUM",  # 45 of 120 min late: 37.5 %
+    )
+    assert exc.late_minutes == 45
+    assert ExceptionBreach.objects.get(breach=breach).exception == exc
+    assert exc.evidence["allowed_minutes"] == 120
+    assert exc.evidence["detected_by"] == "event" and exc.evidence["final"] is True
+    assert exc.first_seen_at == breach.detected_at
+    assert "45 min past its pick deadline" in exc.ops_note
+    opened = ExceptionActivity.objects.get(exception=exc)
+    assert (opened.action, opened.actor_label) == ("opened", "system:sla")
+
+
+def test_an_on_time_order_has_no_exception(api):
+    send(api, "order_paid", "2026-06-03T10:00:00Z")
+    send(api, "pick_completed", "2026-06-03T11:00:00Z")
+    send(api, "pack_completed", "2026-06-03T12:00:00Z")
+    assert not OrderException.objects.exists()
+
+
+def test_a_stuck_pick_found_by_the_scan_ages_and_keeps_its_final_lateness(api):
+    send(api, "order_paid", "2026-06-03T10:00:00Z")
+    sla_scan(now=at("2026-06-03T12:01:00Z"))
+    exc = the_exception()
+    assert (exc.severity, exc.late_minutes, exc.evidence["detected_by"]) == ("LOW", 1, "scan")
+
+    sla_scan(now=at("2026-06-03T12:31:00Z"))
+    exc.refresh_from_db()
+    assert (exc.severity, exc.late_minutes) == ("MEDIUM", 31)
+
+    send(api, "pick_completed", "2026-06-03T13:10:00Z", received="2026-06-03T14:05:00Z")
+    exc.refresh_from_db()
+    assert exc.late_minutes == 70 and exc.evidence["final"] is True
+    assert exc.severity == "MEDIUM"
+    assert exc.occurrence_count == 1  # the same problem, not a new one
+    assert OrderException.objects.count() == 1
+    assert actions_of(exc) == ["opened", "updated", "updated"]
+
+
+def test_a_second_scan_does_not_touch_the_exception(api):
+    send(api, "order_paid", "2026-06-03T10:00:00Z")
+    sla_scan(now=at("2026-06-03T12:01:00Z"))
+    sla_scan(now=at("2026-06-03T12:02:00Z"))
+    assert actions_of(the_exception()) == ["opened"]
+
+
+def test_a_withdrawn_breach_resolves_its_exception(api):
+    send(api, "order_paid", "2026-06-03T10:00:00Z")
+    sla_scan(now=at("2026-06-03T12:05:00Z"))
+    send(api, "pick_completed", "2026-06-03T11:50:00Z", received="2026-06-03T12:10:00Z")
+
+    exc = the_exception()
+    assert exc.status == "RESOLVED"
+    assert exc.resolution_code == "BREACH_WITHDRAWN"
+    assert exc.resolved_by == "system:sla"
+    assert actions_of(exc) == ["opened", "auto_resolved"]
+
+
+def test_a_missing_scan_resolves_itself_when_the_scan_arrives(api):
+    send(api, "order_paid", "2026-06-03T10:00:00Z")
+    send(api, "pack_completed", "2026-06-03T10:50:00Z", received="2026-06-03T11:00:00Z")
+    sla_scan(now=at("2026-06-03T12:01:00Z"))
+    exc = the_exception(code="MISSING_SCAN")
+    assert (exc.status, exc.stage, exc.severity) == ("OPEN", "pick", "LOW")
+
+    send(api, "pick_completed", "2026-06-03T10:40:00Z", received="2026-06-03T13:30:00Z")
+    exc.refresh_from_db()
+    assert (exc.status, exc.resolution_code) == ("RESOLVED", "CONDITION_CLEARED")
+    assert exc.resolved_at == at("2026-06-03T13:30:00Z")
+
+
+def test_a_missing_scan_of_a_code_that_does_not_auto_resolve_stays_open(api):
+    from exceptions.models import ReasonCode
+
+    ReasonCode.objects.filter(code="MISSING_SCAN").update(auto_resolve=False)
+    send(api, "order_paid", "2026-06-03T10:00:00Z")
+    send(api, "pack_completed", "2026-06-03T10:50:00Z", received="2026-06-03T11:00:00Z")
+    sla_scan(now=at("2026-06-03T12:01:00Z"))
+    send(api, "pick_completed", "2026-06-03T10:40:00Z", received="2026-06-03T13:30:00Z")
+    assert the_exception(code="MISSING_SCAN").status == "OPEN"
+
+
+def test_a_breach_on_a_resolved_problem_reopens_it(api):
+    from exceptions.services.lifecycle import exception_resolve
+
+    from .exception_helpers import OPERATOR
+
+    send(api, "order_paid", "2026-06-03T10:00:00Z")
+    send(api, "pick_completed", "2026-06-03T12:45:00Z")
+    exc = the_exception()
+    exception_resolve(exception_id=exc.pk, resolution="Picked now.", actor=OPERATOR)
+    # The pack of the same order is late too: a different reason, a new record.
+    send(api, "pack_completed", "2026-06-03T16:00:00Z")
+    assert the_exception(code="PACK_DELAY").status == "OPEN"
+    assert the_exception(code="PICK_DELAY").status == "RESOLVED"
