@@ -59,7 +59,15 @@ ROOT = Path(__file__).resolve().parent.parent
 GOAL_SCAN = 2.0
 GOAL_INGEST = 1.2
 SCHEMA_A = "bench_scan_a"  # scenario A's own copy of the tables the scan touches
-SCAN_TABLES = ("orders_order", "slas_stageclock", "slas_breach")
+# The tables a scan writes: clocks and breaches, and the exceptions each breach
+# opens (with its breach link, activity row and Slack outbox row).
+EXCEPTION_TABLES = (
+    "exceptions_orderexception",
+    "exceptions_exceptionbreach",
+    "exceptions_exceptionactivity",
+    "exceptions_notification",
+)
+SCAN_TABLES = ("orders_order", "slas_stageclock", "slas_breach", *EXCEPTION_TABLES)
 PICK_MINUTES = 120  # the default policy's pick allowance (fixtures/sla_default_policy.yaml)
 WARN_MINUTES = 96  # its warn_percent, 80 %
 LATE_PICK_MINUTES = 480
@@ -406,7 +414,7 @@ def secondary_indexes_dropped(conn: psycopg.Connection, schema: str) -> Iterator
 
 
 def create_schema_a(conn: psycopg.Connection) -> None:
-    """Copies of orders_order, slas_stageclock and slas_breach in a schema of their own:
+    """Copies of the scan's tables (SCAN_TABLES) in a schema of their own:
     same columns, defaults and checks, the same indexes under the same names (partial
     ones included), the same foreign keys (those among the three point at the copies)."""
     conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(SCHEMA_A)))
@@ -462,7 +470,7 @@ def set_autovacuum(conn: psycopg.Connection, enabled: bool) -> None:
     """Off while the scan is measured, so that it never runs during a measurement
     (every repetition vacuums explicitly instead); back to the default afterwards."""
     for schema in ("public", SCHEMA_A):
-        for name in ("slas_stageclock", "slas_breach"):
+        for name in ("slas_stageclock", "slas_breach", *EXCEPTION_TABLES):
             table = sql.Identifier(schema, name)
             if enabled:
                 conn.execute(sql.SQL("ALTER TABLE {} RESET (autovacuum_enabled)").format(table))
@@ -531,9 +539,24 @@ def reset_due(conn: psycopg.Connection, sc: Scenario, tenant: int) -> None:
         ).format(t["slas_stageclock"]),
         [sc.due_ids],
     )
-    conn.execute(sql.SQL("DELETE FROM {} WHERE tenant_id = %s").format(t["slas_breach"]), [tenant])
+    # Children first: notifications and activity, breach links, exceptions, breaches.
+    for name in (*reversed(EXCEPTION_TABLES[1:]), EXCEPTION_TABLES[0], "slas_breach"):
+        if name == "exceptions_exceptionbreach":
+            conn.execute(
+                sql.SQL(
+                    "DELETE FROM {} AS l USING {} AS b WHERE b.id = l.breach_id"
+                    " AND b.tenant_id = %s"
+                ).format(t[name], t["slas_breach"]),
+                [tenant],
+            )
+        else:
+            conn.execute(sql.SQL("DELETE FROM {} WHERE tenant_id = %s").format(t[name]), [tenant])
     conn.execute(
-        sql.SQL("VACUUM (INDEX_CLEANUP ON) {}, {}").format(t["slas_stageclock"], t["slas_breach"])
+        sql.SQL("VACUUM (INDEX_CLEANUP ON) {}").format(
+            sql.SQL(", ").join(
+                t[name] for name in ("slas_stageclock", "slas_breach", *EXCEPTION_TABLES)
+            )
+        )
     )
 
 
@@ -862,7 +885,7 @@ What was measured
   open orders, each with one running pick clock; {due:,} of them (every {stride:,}th
   row, spread over the table) were due 1 s to 10 min before the fixed `now`, the
   others are due 30 to 120 min after it and not at risk yet. A is in the schema
-  {schema}: copies of orders_order, slas_stageclock and slas_breach (same columns,
+  {schema}: copies of the tables a scan writes (orders, clocks, breaches, exceptions; same columns,
   checks, index names and definitions, foreign keys) holding only those {due:,}
   orders and clocks, row for row the same. The scan runs unchanged in this process;
   `SET search_path` selects the scenario, so A and B alternate on the same machine

@@ -1,3 +1,31 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import views
+
+ACTIONS = {
+    "acknowledge": views.AcknowledgeView,
+    "start": views.StartView,
+    "assign": views.AssignView,
+    "snooze": views.SnoozeView,
+    "resolve": views.ResolveView,
+    "reopen": views.ReopenView,
+    "close": views.CloseView,
+}
+
+urlpatterns = [
+    path("api/exceptions", views.ExceptionListView.as_view(), name="exception-list"),
+    path("api/exceptions/stats", views.ExceptionStatsView.as_view(), name="exception-stats"),
+    path(
+        "api/exceptions/<int:exception_id>",
+        views.ExceptionDetailView.as_view(),
+        name="exception-detail",
+    ),
+    *(
+        path(
+            f"api/exceptions/<int:exception_id>/{action}",
+            view.as_view(),
+            name=f"exception-{action}",
+        )
+        for action, view in ACTIONS.items()
+    ),
+]

@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from .interactions import slack_interactions
+
+urlpatterns = [
+    path("slack/interactions", slack_interactions, name="slack-interactions"),
+]
