@@ -89,6 +89,7 @@ def _eager_celery():
 def _fresh_process_state():
     """Per-process memories (Redis outage, verified API keys, SLA configuration) start
     empty each test."""
+    from exceptions.config import forget_config as forget_exception_config
     from orders import locks
     from orders.selectors import forget_verified_keys
     from slas.config import forget_config
@@ -96,7 +97,9 @@ def _fresh_process_state():
     locks.reset_state()
     forget_verified_keys()
     forget_config()
+    forget_exception_config()
     yield
     locks.reset_state()
     forget_verified_keys()
     forget_config()
+    forget_exception_config()

@@ -190,6 +190,9 @@ EXCEPTION_CLOSE_AFTER_HOURS = env.float("EXCEPTION_CLOSE_AFTER_HOURS", default=7
 EXCEPTION_ESCALATION_RAISES_SEVERITY = env.bool(
     "EXCEPTION_ESCALATION_RAISES_SEVERITY", default=True
 )
+# How long a process trusts its copy of the reason-code catalogue and tenants' alerting
+# settings; saving them in the admin refreshes that process at once, others within this.
+EXCEPTION_CONFIG_CACHE_SECONDS = env.float("EXCEPTION_CONFIG_CACHE_SECONDS", default=5.0)
 # Exceptions beat escalates or closes per transaction; it loops until nothing is due.
 EXCEPTION_BEAT_CHUNK = env.int("EXCEPTION_BEAT_CHUNK", default=200)
 SLACK_BOT_TOKEN = env.str("SLACK_BOT_TOKEN", default="")

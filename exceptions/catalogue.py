@@ -30,33 +30,20 @@ def catalogue_load(model: Any, *, path: Path = CATALOGUE_FILE, update: bool = Fa
 
     Returns the codes written. Without `update` an operator's edits are kept.
     """
-    written = []
+    entries = {}
     for entry in read_catalogue(path):
         values = dict(entry)
-        code = values.pop("code")
         for name in ("escalation_hours", "resolve_hours"):
             values[name] = Decimal(str(values[name]))
-        if update:
+        entries[values.pop("code")] = values
+    if update:
+        for code, values in entries.items():
             model.objects.update_or_create(code=code, defaults=values)
-            written.append(code)
-        elif not model.objects.filter(code=code).exists():
-            model.objects.create(code=code, **values)
-            written.append(code)
-    return written
-
-
-def reason_code_get(code: str) -> Any:
-    """The catalogue entry for `code`, restoring the fixture's codes if the table lost them.
-
-    Like the default SLA policy, the catalogue must always be there for detection
-    to work; a database emptied by hand (or a test flush) gets the fixture back
-    rather than failing on every breach. Raises DoesNotExist for a code the
-    fixture does not know either.
-    """
-    from .models import ReasonCode
-
-    try:
-        return ReasonCode.objects.get(code=code)
-    except ReasonCode.DoesNotExist:
-        catalogue_load(ReasonCode)
-        return ReasonCode.objects.get(code=code)
+        return list(entries)
+    present = set(model.objects.filter(code__in=entries).values_list("code", flat=True))
+    missing = [code for code in entries if code not in present]
+    # Two processes restoring at once must not fail on each other's rows.
+    model.objects.bulk_create(
+        [model(code=code, **entries[code]) for code in missing], ignore_conflicts=True
+    )
+    return missing

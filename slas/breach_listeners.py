@@ -1,9 +1,13 @@
 """Who hears about breach changes: the apps above `slas` (exceptions) register here.
 
-Every service that inserts, updates or clears `Breach` rows calls
-`breaches_changed` with the orders concerned, inside the same transaction, so
-what hangs on a breach (the exception an operator works on) changes atomically
-with it. `slas` never imports those apps; they register from AppConfig.ready().
+The scan and sla_recompute call `breaches_changed` with the orders concerned,
+inside the transaction that wrote the breaches, so what hangs on a breach (the
+exception an operator works on) changes atomically with it. The ingest request
+does not: a late event's breach is stored with the event, and the worker's
+follow-up for that event reconciles the order's breaches (the exceptions app's
+follow-up handler), which keeps that work off the request a sender waits for and
+loses nothing (follow-ups are swept until they run). `slas` never imports those
+apps; they register from AppConfig.ready().
 """
 
 from __future__ import annotations

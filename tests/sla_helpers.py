@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import time_machine
+from django.test import TestCase
 
 from slas.models import Breach, StageClock
 
@@ -27,7 +28,11 @@ def send(
     **extra: Any,
 ):
     """Post one event that occurred at `occurred`, received at `received` (default: then)."""
-    with time_machine.travel(at(received or occurred), tick=False):
+    with (
+        time_machine.travel(at(received or occurred), tick=False),
+        # The worker's follow-up runs on commit, as in production (eager Celery).
+        TestCase.captureOnCommitCallbacks(execute=True),
+    ):
         response = api.post(
             "/ingest/events",
             event_body(event_type=event_type, order_id=order, occurred_at=occurred, **extra),

@@ -125,3 +125,25 @@ def test_a_breach_on_a_resolved_problem_reopens_it(api):
     send(api, "pack_completed", "2026-06-03T16:00:00Z")
     assert the_exception(code="PACK_DELAY").status == "OPEN"
     assert the_exception(code="PICK_DELAY").status == "RESOLVED"
+
+
+def test_a_late_event_s_exception_is_opened_by_the_worker_follow_up_not_the_request(api):
+    from orders.models import OrderEvent
+    from orders.services.processing import events_process
+
+    from .factories import event_body
+
+    send(api, "order_paid", "2026-06-03T10:00:00Z")
+    # Posted without running its on-commit work: the request stores event and breach only.
+    response = api.post(
+        "/ingest/events",
+        event_body(event_type="pick_completed", occurred_at="2026-06-03T12:45:00Z"),
+    )
+    assert response.status_code == 202
+    assert len(breaches("#1001")) == 1 and not OrderException.objects.exists()
+
+    pending = OrderEvent.objects.filter(processed_at__isnull=True).values_list("pk", flat=True)
+    events_process(event_ids=list(pending))
+    assert the_exception().late_minutes == 45
+    events_process(event_ids=list(pending))  # a repeat delivery changes nothing
+    assert actions_of(the_exception()) == ["opened"]

@@ -21,7 +21,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from slas.api.views import _order_body as order_body
+from slas.api.views import order_body
 
 from ..models import OrderException
 from ..selectors import exception_detail, exception_list, exception_stats

@@ -26,9 +26,9 @@ from django.utils import timezone
 from orders.models import Tenant
 from slas.models import SEVERITY_RANK
 
+from ..config import alerting_for
 from ..dispatch import enqueue_notifications
 from ..models import ACTIVE_STATUSES, Notification, NotificationKind, OrderException
-from .outbox import alerting_for
 
 EXAMPLES = 5
 MAX_GROUP_LINES = 15  # keeps the message well inside Slack's 3,000-character section

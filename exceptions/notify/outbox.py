@@ -9,17 +9,16 @@ rate limited, so a Slack outage never loses or blocks an exception change.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import transaction
 
 from slas.models import SEVERITY_RANK
 
+from ..config import alerting_for
 from ..models import (
     ExceptionActivity,
     Notification,
     NotificationKind,
     OrderException,
-    TenantAlerting,
 )
 from . import messages
 
@@ -35,15 +34,6 @@ REPLY_ACTIONS = {
     "closed",
     "escalated",
 }
-
-
-def alerting_for(tenant_id: int) -> tuple[str, str, bool]:
-    """(channel, minimum severity, enabled) for a tenant, settings filling the blanks."""
-    row = TenantAlerting.objects.filter(tenant_id=tenant_id).first()
-    channel = (row.slack_channel if row else "") or settings.SLACK_DEFAULT_CHANNEL
-    minimum = (row.min_severity if row else "") or settings.SLACK_MIN_SEVERITY
-    enabled = settings.SLACK_NOTIFICATION_ENABLED and (row.enabled if row else True)
-    return channel, minimum, enabled
 
 
 def queue_for_activity(exception: OrderException, activity: ExceptionActivity) -> None:

@@ -43,10 +43,10 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from ..config import alerting_for
 from ..models import Notification, NotificationKind, NotificationStatus, SlackChannel
 from . import metrics, slack_client
 from .messages import headline
-from .outbox import alerting_for
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,9 @@
 """SLA breaches → exceptions: every breach hangs on the exception it opened or updated.
 
-`slas` calls this (through `slas.breach_listeners`) in the transaction that wrote
-the breaches, with the orders concerned. It reconciles those orders' breaches
-with their exceptions, so running it twice changes nothing:
+The scan and sla_recompute call this (through `slas.breach_listeners`) in the
+transaction that wrote the breaches; for breaches a late event recorded, the
+worker's follow-up for that event calls it (services.detection). It reconciles
+the orders' breaches with their exceptions, so running it twice changes nothing:
 
 * a breach with no exception yet opens one (or counts an occurrence on the one
   open for the same order and reason, or reopens a resolved one);

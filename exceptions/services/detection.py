@@ -1,4 +1,4 @@
-"""The worker's follow-up for an order's new events: apply the detection rules.
+"""The worker's follow-up for an order's new events: SLA breaches and detection rules.
 
 Runs inside `orders.services.processing.events_process`, in the transaction that
 marks the events processed and with the order row locked, so one order's events
@@ -17,8 +17,9 @@ from orders.models import Order, OrderEvent
 
 from .. import rules
 from ..actors import Actor
-from ..catalogue import reason_code_get
-from ..models import ACTIVE_STATUSES, ExceptionStatus, OrderException, ReasonCode
+from ..config import active_codes
+from ..models import ACTIVE_STATUSES, ExceptionStatus, OrderException
+from .breach_sync import exceptions_sync_breaches
 from .lifecycle import ResolutionCode, exception_close, exception_resolve
 from .raising import Finding, exception_raise, exception_refresh
 
@@ -32,10 +33,9 @@ def exceptions_detect(order: Order, events: Sequence[OrderEvent]) -> None:
     if order.cancelled_at is not None:
         exceptions_close_for_cancelled(order=order, now=now)
         return
-    known = frozenset(ReasonCode.objects.filter(active=True).values_list("code", flat=True))
-    if not known:
-        reason_code_get("OTHER")  # restores the catalogue if it was emptied
-        known = frozenset(ReasonCode.objects.filter(active=True).values_list("code", flat=True))
+    # Breaches the events' SLA bookkeeping recorded in the ingest transaction.
+    exceptions_sync_breaches({order.pk}, now)
+    known = active_codes()
     current = {
         e.reason_code_id: e
         for e in OrderException.objects.select_for_update()

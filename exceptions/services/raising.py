@@ -21,7 +21,7 @@ from orders.models import Order
 from slas.models import SEVERITY_RANK
 
 from ..actors import Actor
-from ..catalogue import reason_code_get
+from ..config import reason_code
 from ..models import ExceptionStatus, ExplanationSource, OrderException, ReasonCode
 from ..notes import render_note
 from .activity import activity_record, snapshot
@@ -99,7 +99,7 @@ def exception_raise(
     """Open the exception for this finding, or record it as a new occurrence."""
     now = now or timezone.now()
     seen = finding.detected_at or now
-    reason = reason_code_get(finding.reason_code)
+    reason = reason_code(finding.reason_code)
     with transaction.atomic():
         current = _current(order, reason.code)
         if current is None:

@@ -49,10 +49,12 @@ class OrderDetailView(APIView):
         if found is None:
             raise exceptions.NotFound(f"No order {external_id!r} for this tenant.")
         with_payload = request.query_params.get("payload", "").lower() in ("1", "true", "yes")
-        return Response(_order_body(found, with_payload, now))
+        return Response(order_body(found, with_payload, now))
 
 
-def _order_body(found: OrderSla, with_payload: bool, now: Any) -> dict[str, Any]:
+def order_body(found: OrderSla, with_payload: bool, now: Any) -> dict[str, Any]:
+    """The order with its timeline and SLA stages, as GET /api/orders/<id> renders it
+    (the exceptions API embeds the same view of the order)."""
     order: Order = found.order
     body = {
         "order_id": order.external_id,

@@ -28,7 +28,6 @@ from orders.models import Order, Tenant
 from orders.projection_hooks import Projected
 
 from .. import business_time as bt
-from ..breach_listeners import breaches_changed
 from ..config import TenantSlaConfig, config_for, is_high_volume, volumes_prefetch
 from ..deadlines import DeadlinePlan, OrderFacts, inputs_key, plan_deadline
 from ..models import DELAY_REASON, Breach, BreachReason, DetectedBy, StageClock, StopReason
@@ -270,13 +269,11 @@ def _write(tenant: Tenant, config: TenantSlaConfig, pending: _Pending, now: date
         returning=("id", "order", "stage", "breached_at", "missing_scan_flagged_at"),
     )
     clock_ids: dict[tuple[int, str], int] = {}
-    order_of: dict[int, int] = {}
     withdraw, finalise, scans_arrived = [], [], []
     breached: set[tuple[int, str]] = set()
     for pk, order_id, stage, breached_at, flagged_at in returned:
         ident = (order_id, stage)
         clock_ids[ident] = pk
-        order_of[pk] = order_id
         if breached_at is not None:
             breached.add(ident)
             if ident in pending.met_in_time:
@@ -301,11 +298,6 @@ def _write(tenant: Tenant, config: TenantSlaConfig, pending: _Pending, now: date
             reason_code=BreachReason.MISSING_SCAN,
             cleared_at__isnull=True,
         ).update(cleared_at=now, final=True, updated_at=now)
-    changed = [*withdraw, *(pk for pk, _ in finalise), *scans_arrived]
-    if pending.late or changed:
-        breaches_changed(
-            {order_id for order_id, _ in pending.late} | {order_of[pk] for pk in changed}, now
-        )
 
 
 _DELAY_CODES = [reason.value for reason in DELAY_REASON.values()]
