@@ -251,3 +251,19 @@ def test_load_reason_codes_restores_and_optionally_overwrites_the_catalogue():
     call_command("load_reason_codes", "--update", stdout=StringIO())
     assert ReasonCode.objects.get(code="PICK_DELAY").label == "Pick delay"
     assert ReasonCode.objects.count() == 15
+
+
+def test_changes_are_counted_in_metrics_once_committed(client, django_capture_on_commit_callbacks):
+    from prometheus_client import REGISTRY
+
+    def value(action: str) -> float:
+        labels = {"action": action, "reason": "PICK_DELAY", "actor": "system"}
+        return REGISTRY.get_sample_value("e2a_exception_activity_total", labels) or 0.0
+
+    order = make_order(TenantFactory(slug="acme"))
+    before = value("opened"), value("acknowledged")
+    with django_capture_on_commit_callbacks(execute=True):
+        exc = raise_exception(order)
+        apply("acknowledge", exc)
+    assert (value("opened"), value("acknowledged")) == (before[0] + 1, before[1] + 1)
+    assert "e2a_exception_activity_total" in client.get("/metrics").content.decode()

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Model
 
 from ..actors import Actor
+from ..metrics import count_activity
 from ..models import ExceptionActivity, OrderException
 from ..notify.outbox import queue_for_activity
 
@@ -53,4 +55,6 @@ def activity_record(
         created_at=at,
     )
     queue_for_activity(exception, row)
+    # Counted once the change is committed (a rolled-back transaction counts nothing).
+    transaction.on_commit(lambda: count_activity(action, exception.reason_code_id, actor.type))
     return row
