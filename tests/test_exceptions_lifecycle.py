@@ -267,3 +267,34 @@ def test_changes_are_counted_in_metrics_once_committed(client, django_capture_on
         apply("acknowledge", exc)
     assert (value("opened"), value("acknowledged")) == (before[0] + 1, before[1] + 1)
     assert "e2a_exception_activity_total" in client.get("/metrics").content.decode()
+
+
+def test_failed_automated_attempts_block_automation_after_the_maximum(order):
+    from exceptions.services.lifecycle import exception_record_attempt
+
+    exc = raise_exception(order)
+    assert exc.max_resolution_attempts == 2
+    exception_record_attempt(
+        exception_id=exc.pk, succeeded=False, detail="Re-sent pick list: no scan", actor=OPERATOR
+    )
+    done = exception_record_attempt(
+        exception_id=exc.pk, succeeded=False, detail="Re-prioritised wave: no scan", actor=OPERATOR
+    )
+    assert (done.resolution_attempts, done.blocked) == (2, True)
+    assert done.blocked_reason == "2 automated attempts failed; last: Re-prioritised wave: no scan"
+    with pytest.raises(InvalidChange) as third:
+        exception_record_attempt(exception_id=exc.pk, succeeded=True, detail="x", actor=OPERATOR)
+    assert third.value.field == "blocked"
+    assert actions_of(exc) == ["opened", "attempt_failed", "attempt_failed"]
+    # A person can still resolve it.
+    assert apply("resolve", exc).status == S.RESOLVED
+
+
+def test_a_successful_attempt_is_counted_without_blocking(order):
+    from exceptions.services.lifecycle import exception_record_attempt
+
+    exc = raise_exception(order)
+    done = exception_record_attempt(
+        exception_id=exc.pk, succeeded=True, detail="Carrier pickup rebooked", actor=OPERATOR
+    )
+    assert (done.resolution_attempts, done.blocked) == (1, False)

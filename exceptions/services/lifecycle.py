@@ -357,3 +357,46 @@ def exception_update_notes(
             "explanation_confidence",
         ],
     )
+
+
+def exception_record_attempt(
+    *,
+    exception_id: int,
+    succeeded: bool,
+    detail: str,
+    actor: Actor,
+    tenant_id: int | None = None,
+    now: datetime | None = None,
+) -> OrderException:
+    """Count one automated resolution attempt; after the last failed one, block automation.
+
+    A blocked exception is left to a person: automated resolution must not try
+    again (the flag and its reason say why), though operators can still act on it.
+    """
+    detail = (detail or "").strip()
+    if not detail:
+        raise InvalidChange("detail", "Say what was tried and what happened.")
+
+    def mutate(exception: OrderException, at: datetime) -> None:
+        if exception.blocked:
+            raise InvalidChange("blocked", f"Automation is blocked: {exception.blocked_reason}")
+        if exception.resolution_attempts >= exception.max_resolution_attempts:
+            raise InvalidChange("resolution_attempts", "No automated attempts left.")
+        exception.resolution_attempts += 1
+        if not succeeded and exception.resolution_attempts >= exception.max_resolution_attempts:
+            exception.blocked = True
+            exception.blocked_reason = (
+                f"{exception.resolution_attempts} automated attempts failed; last: {detail}"
+            )[:255]
+
+    return _change(
+        exception_id=exception_id,
+        tenant_id=tenant_id,
+        action="record_attempt",
+        activity="attempt_succeeded" if succeeded else "attempt_failed",
+        actor=actor,
+        now=now,
+        note=detail,
+        fields=["resolution_attempts", "blocked", "blocked_reason"],
+        mutate=mutate,
+    )
