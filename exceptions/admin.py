@@ -9,6 +9,7 @@ history is the point.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -83,6 +84,16 @@ class ResolveForm(forms.Form):
     resolution_code = forms.ChoiceField(
         choices=lifecycle.ResolutionCode.choices, initial=lifecycle.ResolutionCode.FIXED
     )
+
+
+def _bulk(name: str, description: str, verb: str, service: Callable[..., Any]) -> Any:
+    """An admin action that calls one lifecycle service for each selected exception."""
+
+    def action(self: OrderExceptionAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+        self._each(request, queryset, verb, lambda pk, a: service(exception_id=pk, actor=a))
+
+    action.__name__ = name
+    return admin.action(description=description)(action)
 
 
 @admin.register(OrderException)
@@ -249,23 +260,11 @@ class OrderExceptionAdmin(admin.ModelAdmin):
         if len(refused) > 10:
             self.message_user(request, f"… and {len(refused) - 10} more refused.", messages.WARNING)
 
-    @admin.action(description="Acknowledge")
-    def acknowledge(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._each(
-            request,
-            queryset,
-            "Acknowledged",
-            lambda pk, a: lifecycle.exception_acknowledge(exception_id=pk, actor=a),
-        )
+    acknowledge = _bulk(
+        "acknowledge", "Acknowledge", "Acknowledged", lifecycle.exception_acknowledge
+    )
 
-    @admin.action(description="Start work (in progress)")
-    def start(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._each(
-            request,
-            queryset,
-            "Started",
-            lambda pk, a: lifecycle.exception_start(exception_id=pk, actor=a),
-        )
+    start = _bulk("start", "Start work (in progress)", "Started", lifecycle.exception_start)
 
     @admin.action(description="Snooze 1 h")
     def snooze_1h(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -307,23 +306,9 @@ class OrderExceptionAdmin(admin.ModelAdmin):
             },
         )
 
-    @admin.action(description="Reopen")
-    def reopen(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._each(
-            request,
-            queryset,
-            "Reopened",
-            lambda pk, a: lifecycle.exception_reopen(exception_id=pk, actor=a),
-        )
+    reopen = _bulk("reopen", "Reopen", "Reopened", lifecycle.exception_reopen)
 
-    @admin.action(description="Close")
-    def close(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._each(
-            request,
-            queryset,
-            "Closed",
-            lambda pk, a: lifecycle.exception_close(exception_id=pk, actor=a),
-        )
+    close = _bulk("close", "Close", "Closed", lifecycle.exception_close)
 
 
 class OrderExceptionInline(_ReadOnlyInline):
