@@ -139,3 +139,20 @@ def test_two_beats_at_once_escalate_each_exception_once():
     assert sum(r["escalated"] for r in results) == 4
     assert ExceptionActivity.objects.filter(action="escalated").count() == 4
     assert set(OrderException.objects.values_list("escalation_level", flat=True)) == {1}
+
+
+def test_every_escalation_is_announced_even_below_the_posting_threshold(exc, settings):
+    from exceptions.models import Notification
+
+    settings.SLACK_DEFAULT_CHANNEL = "#ops"
+    settings.SLACK_MIN_SEVERITY = "CRITICAL"  # the MEDIUM exception was not posted
+    assert not Notification.objects.filter(exception=exc).exists()
+    exceptions_escalate(now=T0 + timedelta(hours=4))  # → HIGH, level 1
+    [first] = Notification.objects.filter(exception=exc)
+    assert (first.kind, first.channel) == ("new", "#ops")
+    assert first.text.startswith("Escalated to level 1:")
+    exceptions_escalate(now=T0 + timedelta(hours=8))  # → CRITICAL, level 2: a thread reply
+    kinds = list(
+        Notification.objects.filter(exception=exc).order_by("pk").values_list("kind", flat=True)
+    )
+    assert kinds == ["new", "escalation"]

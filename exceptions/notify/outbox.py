@@ -43,11 +43,16 @@ def queue_for_activity(exception: OrderException, activity: ExceptionActivity) -
         _queue_reply(exception, activity)
 
 
-def _queue_new(exception: OrderException) -> None:
+def _queue_new(exception: OrderException, *, escalated: bool = False) -> None:
+    """Its own message with buttons: at or above the threshold, or once it escalates."""
     channel, minimum, enabled = alerting_for(exception.tenant_id)
-    if not enabled or SEVERITY_RANK[exception.severity] < SEVERITY_RANK[minimum]:
+    below = SEVERITY_RANK[exception.severity] < SEVERITY_RANK[minimum]
+    if not enabled or (below and not escalated):
         return  # the digest covers it
     text, blocks = messages.new_exception(exception)
+    if escalated:
+        text = f"Escalated to level {exception.escalation_level}: {text}"
+        blocks[0]["text"]["text"] = text
     _add(exception, NotificationKind.NEW, channel, text, blocks)
 
 
@@ -58,10 +63,11 @@ def _queue_reply(exception: OrderException, activity: ExceptionActivity) -> None
         .first()
     )
     if parent is None:
-        # Never posted on its own (below the threshold): an escalation that lifts it
-        # to the threshold earns the message it did not get when it opened.
+        # Never posted on its own (it opened below the threshold): every escalation
+        # is announced, so the first one earns it a message of its own, which later
+        # changes reply to.
         if activity.action == "escalated":
-            _queue_new(exception)
+            _queue_new(exception, escalated=True)
         return
     kind = (
         NotificationKind.ESCALATION if activity.action == "escalated" else NotificationKind.UPDATE
