@@ -10,8 +10,9 @@ from orders.models import Order, OrderEvent, Tenant
 
 from . import business_time as bt
 from .config import config_for
-from .models import RUNNING, Breach, StageClock
+from .models import Breach, StageClock
 from .services.breaches import clock_calendar
+from .services.clock_rows import memo_clock, order_clocks, stored_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,22 +76,60 @@ def clock_view(tenant: Tenant, clock: StageClock, now: datetime) -> ClockView:
     )
 
 
+class AtRiskStages:
+    """The at-risk stages as a sliceable, countable sequence (what a paginator takes).
+
+    Read from the orders' deadline columns and memos, which ingestion updates with
+    the event, so a stage is listed (or not) from the moment its event is stored,
+    before the worker's follow-up has written its clock row.
+    """
+
+    def __init__(self, tenant: Tenant, orders: Any, now: datetime) -> None:
+        self.tenant = tenant
+        self.orders = orders
+        self.now = now
+
+    def count(self) -> int:
+        return self.orders.count()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index: slice) -> list[StageClock]:
+        orders = list(self.orders[index])
+        config = config_for(self.tenant)
+        rows = stored_rows(o.pk for o in orders)
+        clocks = []
+        for order in orders:
+            order.tenant = self.tenant
+            stage = order.sla_stage
+            clocks.append(
+                memo_clock(
+                    config,
+                    order,
+                    stage,
+                    order.sla_clocks[stage],
+                    now=self.now,
+                    row=rows.get((order.pk, stage)),
+                )
+            )
+        return clocks
+
+
 def at_risk_stages(
     *, tenant: Tenant, now: datetime, stage: str | None = None, warehouse: str | None = None
-) -> Any:
-    """Running clocks past their warning time and not yet due, soonest due first.
+) -> AtRiskStages:
+    """Running stages past their warning time and not yet due, soonest due first.
 
-    Served by the partial index on warn_at over running clocks, so its cost
-    follows the stages at risk, not the open orders.
+    Served by the partial index on the orders' `sla_warn_at`, so its cost follows
+    the stages at risk, not the open orders.
     """
-    rows = StageClock.objects.filter(
-        RUNNING, tenant=tenant, warn_at__lte=now, due_at__gt=now
-    ).select_related("order")
+    orders = Order.objects.filter(tenant=tenant, sla_warn_at__lte=now, sla_due_at__gt=now)
     if stage:
-        rows = rows.filter(stage=stage)
+        orders = orders.filter(sla_stage=stage)
     if warehouse:
-        rows = rows.filter(order__warehouse=warehouse)
-    return rows.order_by("due_at", "pk")
+        orders = orders.filter(warehouse=warehouse)
+    return AtRiskStages(tenant, orders.order_by("sla_due_at", "pk"), now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +146,8 @@ def order_sla(*, tenant: Tenant, external_id: str, now: datetime) -> OrderSla | 
     if order is None:
         return None
     events = list(order.events.order_by("occurred_at", "received_at", "pk"))
-    clocks = list(
-        StageClock.objects.filter(order=order).select_related("policy").order_by("started_at", "pk")
-    )
+    order.tenant = tenant
+    clocks = order_clocks(order, now=now)  # as of the last event, follow-up or not
     breaches = list(Breach.objects.filter(order=order).order_by("detected_at", "pk"))
     return OrderSla(
         order=order,

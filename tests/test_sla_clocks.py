@@ -259,6 +259,12 @@ def test_a_batch_asks_for_the_volume_of_all_its_clock_starts_at_once(api):
     assert response.json()["processed_count"] == 40
     volume = [q for q in queries.captured_queries if "paid_at" in q["sql"] and "COUNT" in q["sql"]]
     assert len(volume) == 1  # 40 distinct minutes, one statement
+    # The clocks are on the order rows at once; their rows follow in the worker.
+    from orders.models import Order, OrderEvent
+    from orders.services.processing import events_process
+
+    assert Order.objects.filter(sla_stage="pick", sla_due_at__isnull=False).count() == 40
+    events_process(event_ids=list(OrderEvent.objects.values_list("pk", flat=True)))
     assert StageClock.objects.filter(stage="pick").count() == 40
 
 

@@ -101,6 +101,22 @@ class Order(models.Model):
         help_text="The SLA engine's working copy of this order's stage clocks, kept on the "
         "row so an event reads and writes it with the order at no extra statement.",
     )
+    # The SLA engine's next deadlines, kept from `sla_clocks` by the same UPDATE that
+    # stores the projection, so that an on-time event writes no other row. Indexed only
+    # where set: the beat scan reads `sla_due_at <= now`, the at-risk list and gauge
+    # `sla_warn_at <= now`, and both cost what is due or at risk, not the open orders.
+    sla_due_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Earliest deadline of a running, not yet breached SLA stage.",
+    )
+    sla_warn_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Its warning time."
+    )
+    sla_stage = models.CharField(
+        max_length=16, blank=True, editable=False, help_text="The stage that deadline is for."
+    )
     event_count = models.PositiveIntegerField(default=0)
     last_event_at = models.DateTimeField(null=True, blank=True)
     first_seen_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -119,12 +135,30 @@ class Order(models.Model):
                 condition=Q(total_amount_cents__isnull=True) | Q(total_amount_cents__gte=0),
                 name="order_total_not_negative",
             ),
+            # One running stage's deadline, its warning and its name, all or nothing.
+            models.CheckConstraint(
+                condition=Q(sla_due_at__isnull=True, sla_warn_at__isnull=True, sla_stage="")
+                | Q(
+                    sla_due_at__isnull=False,
+                    sla_warn_at__lte=models.F("sla_due_at"),
+                    sla_stage__gt="",
+                ),
+                name="order_sla_deadline_complete",
+            ),
         ]
         indexes = [
             models.Index(fields=["tenant", "status"], name="order_tenant_status"),
             # The SLA engine's "paid orders in the last hour" (high-volume multiplier).
             models.Index(fields=["tenant", "paid_at"], name="order_tenant_paid"),
             models.Index(fields=["tenant", "-last_event_at"], name="order_tenant_recent"),
+            models.Index(
+                fields=["sla_due_at"], condition=Q(sla_due_at__isnull=False), name="order_sla_due"
+            ),
+            models.Index(
+                fields=["sla_warn_at"],
+                condition=Q(sla_warn_at__isnull=False),
+                name="order_sla_warn",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -3,7 +3,6 @@
 from .calendar import BusinessCalendar, Holiday, WorkingHours
 from .clock import (
     DELAY_REASON,
-    RUNNING,
     SEVERITY_RANK,
     Breach,
     BreachReason,
@@ -17,7 +16,6 @@ from .policy import ClockMode, DeliveryClockMode, PeakSeason, SlaPolicy
 
 __all__ = [
     "DELAY_REASON",
-    "RUNNING",
     "SEVERITY_RANK",
     "Breach",
     "BreachReason",

@@ -1,9 +1,12 @@
 """Stage clocks and breaches: the SLA state of each stage of each order.
 
-A `StageClock` exists once a stage's clock has started (pick at payment, pack at
-pick, ship at pack, delivery at handover). It is written in the same transaction
-as the event that started, met or stopped it, and read by the beat scan through
-partial indexes that hold only the rows still in play, so the scan's cost
+A `StageClock` is the per-stage record of a clock that has started (pick at
+payment, pack at pick, ship at pack, delivery at handover). The truth is the
+order's memo (`Order.sla_clocks`, see `slas.memo`), kept with the event; the row
+copies it, written by the worker's follow-up for the event, or at once when a
+breach must hang on it (see `slas.services.clock_rows`). The scan finds stuck
+stages through the order's deadline column and missing scans and ageing breaches
+through partial indexes here that hold only the rows still in play, so its cost
 follows the due rows, not the number of open orders.
 
 A `Breach` is one missed clock (or one missing scan). The exceptions app hangs
@@ -57,9 +60,6 @@ DELAY_REASON = {
     Stage.SHIP: BreachReason.SHIP_DELAY,
     Stage.DELIVERY: BreachReason.DELIVERY_DELAY,
 }
-
-# The clock is running: not met, not stopped, not yet breached.
-RUNNING = Q(met_at__isnull=True, stopped_at__isnull=True, breached_at__isnull=True)
 
 
 class StageClock(models.Model):
@@ -141,9 +141,8 @@ class StageClock(models.Model):
             ),
         ]
         indexes = [
-            # The scan's and the at-risk list's only entry points.
-            models.Index(fields=["due_at"], condition=RUNNING, name="clock_running_due"),
-            models.Index(fields=["warn_at"], condition=RUNNING, name="clock_running_warn"),
+            # The scan's passes over rows (stuck stages and the at-risk list are found
+            # through the order's deadline columns, `orders.Order.sla_due_at`/`sla_warn_at`).
             models.Index(
                 fields=["missing_scan_due_at"],
                 condition=Q(

@@ -2,18 +2,20 @@
 
 Runs inside the ingest transaction (an orders projection hook), after the orders
 were locked and projected, for the orders that got new events. It must cost
-ingestion little, so it reads nothing: the order row, which ingestion has just
-read anyway, carries a compact copy of its clocks (`Order.sla_clocks`, the
-"memo"), and what changed goes out in one upsert of `slas_stageclock` per call.
+ingestion little, so it reads nothing and, for an ordinary on-time event, writes
+nothing but the order row: the row carries the clocks (`Order.sla_clocks`, the
+memo, see `slas.memo`) and the next deadline in indexed columns (`sla_due_at`,
+`sla_warn_at`, `sla_stage`), which the ingest UPDATE stores with the projection.
 A deadline is worked out again only when what it depends on changed.
 
-The memo holds what ingestion owns (start, deadline, met, stopped, the missing-
-scan deadline). What the scan owns (`breached_at`, `missing_scan_flagged_at`,
-`severity_next_at`) lives only on the clock row and is never written here, so a
-scan committing at the same moment loses nothing. Whether the scan got there
-first (a stage it saw stuck now completes, or a missing scan turns up) comes
-back from the same upsert (RETURNING breached_at, missing_scan_flagged_at), so
-the breach statements run only when there is a breach to change.
+A clock row (`StageClock`) is written here only when something must be on record
+in this transaction: a stage completed late (its breach hangs on the row), a
+missing-scan deadline (the scan's missing-scan pass reads rows), or a stage the
+scan had breached now completing or stopping (its breach is withdrawn or
+finalised, and the ageing pass must stop). The worker's follow-up writes the
+other rows shortly after (`clock_rows.clock_rows_followup`). The scan breaches a
+stuck stage with the order row locked, and says so in the memo ("b"), so the
+next event knows, as it holds the same lock.
 """
 
 from __future__ import annotations
@@ -29,40 +31,13 @@ from orders.projection_hooks import Projected
 
 from .. import business_time as bt
 from ..config import TenantSlaConfig, config_for, is_high_volume, volumes_prefetch
-from ..deadlines import DeadlinePlan, OrderFacts, inputs_key, plan_deadline
+from ..deadlines import DeadlinePlan, inputs_key, plan_deadline
+from ..memo import DEADLINE_FIELDS, dt, iso, set_deadlines
 from ..models import DELAY_REASON, Breach, BreachReason, DetectedBy, StageClock, StopReason
 from ..severity import severity_for
 from ..stages import StageTimes, stage_times
 from .breaches import record_metrics
-
-# Written on conflict; the explanation keeps its stored text when sent empty.
-UPSERT_FIELDS = (
-    "policy",
-    "calendar",
-    "business_time",
-    "started_at",
-    "allowed_minutes",
-    "due_at",
-    "warn_at",
-    "explanation",
-    "explanation_detail",
-    "high_volume",
-    "inputs_key",
-    "met_at",
-    "stopped_at",
-    "stopped_by",
-    "missing_scan_due_at",
-    "updated_at",
-)
-KEEP_UNLESS = {"explanation": "explanation", "explanation_detail": "explanation"}
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+from .clock_rows import clocks_save, facts_of, memo_clock
 
 
 def deadline_memo(
@@ -75,24 +50,16 @@ def deadline_memo(
         "c": calendar_id,
         "bt": plan.business_time,
         "a": plan.allowed_minutes,
-        "d": _iso(plan.due_at),
-        "w": _iso(plan.warn_at),
+        "d": iso(plan.due_at),
+        "w": iso(plan.warn_at),
     }
-
-
-def facts_of(order: Order) -> OrderFacts:
-    return OrderFacts(
-        warehouse=order.warehouse or "",
-        service_level=order.service_level or "",
-        handling=frozenset(order.handling or ()),
-    )
 
 
 @dataclass(slots=True)
 class _Pending:
     """What one call has to write, gathered over all its orders."""
 
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[StageClock] = field(default_factory=list)  # to be on record now
     # (order pk, stage) → (reason, actual minutes, late minutes, allowed minutes, policy id)
     late: dict[tuple[int, str], tuple[str, float, float, int, int]] = field(default_factory=dict)
     # Late stages whose breach an earlier event already recorded (and counted).
@@ -116,8 +83,8 @@ def on_projected(projected: Projected) -> None:
         for stage, times in wanted[order.pk].items():
             _sync_stage(config, order, stage, times, memo, projected.received_at, pending)
         if memo != order.sla_clocks:
-            order.sla_clocks = memo
-            projected.mark_changed(order, "sla_clocks")
+            set_deadlines(order, memo)
+            projected.mark_changed(order, "sla_clocks", *DEADLINE_FIELDS)
     if pending.rows:
         _write(projected.tenant, config, pending, projected.received_at)
 
@@ -131,7 +98,7 @@ def _prefetch_volumes(
         memo = order.sla_clocks or {}
         facts = facts_of(order)
         for stage, times in wanted[order.pk].items():
-            if (memo.get(stage) or {}).get("s") == _iso(times.started_at):
+            if (memo.get(stage) or {}).get("s") == iso(times.started_at):
                 continue  # judged when the clock started
             policy = config.policy_for(
                 warehouse=facts.warehouse, service_level=facts.service_level, at=times.started_at
@@ -153,11 +120,11 @@ def _sync_stage(
 ) -> None:
     facts = facts_of(order)
     before: dict[str, Any] = memo.get(stage) or {}
-    started = _iso(times.started_at)
+    started = iso(times.started_at)
     entry = dict(before)
     explanation = ""
     detail: dict[str, Any] = {}
-    due = warn = None
+    due = None
     if before.get("s") == started and before.get("p"):
         # A running clock keeps its policy version (sla_recompute may have moved it on).
         policy = config.policy(before["p"])
@@ -196,21 +163,23 @@ def _sync_stage(
         )
         entry.update(s=started, hv=high_volume, **deadline_memo(plan, policy.pk, calendar_id, key))
         explanation, detail = plan.explanation, plan.detail
-        due, warn = plan.due_at, plan.warn_at
-    entry.update(m=_iso(times.met_at), x=_iso(times.stopped_at), xb=times.stopped_by)
+        due = plan.due_at
+    entry.update(m=iso(times.met_at), x=iso(times.stopped_at), xb=times.stopped_by)
     if times.stopped_by == StopReason.LATER_STAGE and times.met_at is None and not entry.get("ms"):
-        entry["ms"] = _iso(now + timedelta(minutes=policy.missing_scan_buffer_minutes))
+        entry["ms"] = iso(now + timedelta(minutes=policy.missing_scan_buffer_minutes))
     if entry == before:
         return
     memo[stage] = entry
-    due = due or _dt(entry["d"])
-    warn = warn or _dt(entry["w"])
-    pending.rows.append(_row(order, stage, entry, times, due, warn, explanation, detail, now))
+    due = due or dt(entry["d"])
 
     ident = (order.pk, stage)
     cal = config.working_calendar_by_id(entry["c"]) if entry["bt"] else config.always_open
+    # A missing-scan deadline must be on a row for the scan's missing-scan pass.
+    record_now = entry.get("ms") != before.get("ms")
     if times.met_at is not None and entry["m"] != before.get("m"):
         pending.newly_met.add(ident)
+        # A flagged missing scan or a scan breach to clear or finalise hangs on the row.
+        record_now = record_now or bool(entry.get("ms") or entry.get("b"))
         if times.met_at > due:
             late = bt.business_minutes_between(cal, due, times.met_at)
             actual = bt.business_minutes_between(cal, times.started_at, times.met_at)
@@ -218,55 +187,22 @@ def _sync_stage(
             if before.get("lb"):
                 pending.recorded_before.add(ident)
             entry["lb"] = True  # this order's late breach is on record
+            record_now = True
         else:
             pending.met_in_time.add(ident)
     elif times.stopped_at is not None and entry["x"] != before.get("x"):
         late = bt.business_minutes_between(cal, due, times.stopped_at)
         pending.stopped_late[ident] = max(late, 0.0)
-
-
-def _row(
-    order: Order,
-    stage: str,
-    entry: dict[str, Any],
-    times: StageTimes,
-    due: datetime,
-    warn: datetime,
-    explanation: str,
-    detail: dict[str, Any],
-    now: datetime,
-) -> dict[str, Any]:
-    return {
-        "tenant": order.tenant_id,
-        "order": order.pk,
-        "stage": stage,
-        "policy": entry["p"],
-        "calendar": entry["c"],
-        "business_time": entry["bt"],
-        "started_at": times.started_at,
-        "allowed_minutes": entry["a"],
-        "due_at": due,
-        "warn_at": warn,
-        "explanation": explanation,
-        "explanation_detail": detail,
-        "high_volume": entry["hv"],
-        "inputs_key": entry["k"],
-        "met_at": times.met_at,
-        "stopped_at": times.stopped_at,
-        "stopped_by": entry["xb"],
-        "missing_scan_due_at": _dt(entry.get("ms")),
-        "updated_at": now,
-    }
+        record_now = record_now or bool(entry.get("b"))
+    if record_now:
+        pending.rows.append(
+            memo_clock(config, order, stage, entry, now=now, explained=(explanation, detail))
+        )
 
 
 def _write(tenant: Tenant, config: TenantSlaConfig, pending: _Pending, now: datetime) -> None:
-    returned = upsert_returning(
-        StageClock,
-        pending.rows,
-        conflict_fields=("order", "stage"),
-        update_fields=UPSERT_FIELDS,
-        keep_unless=KEEP_UNLESS,
-        returning=("id", "order", "stage", "breached_at", "missing_scan_flagged_at"),
+    returned = clocks_save(
+        pending.rows, returning=("id", "order", "stage", "breached_at", "missing_scan_flagged_at")
     )
     clock_ids: dict[tuple[int, str], int] = {}
     withdraw, finalise, scans_arrived = [], [], []

@@ -11,17 +11,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 
+from orders.db import update_fields
 from orders.models import Order, Tenant
 
 from ..breach_listeners import breaches_changed
 from ..config import TenantSlaConfig, config_for, forget_config, is_high_volume
 from ..deadlines import DeadlinePlan, inputs_key, plan_deadline
-from ..models import DELAY_REASON, Breach, BusinessCalendar, DetectedBy, SlaPolicy, StageClock
+from ..memo import DEADLINE_FIELDS, dt, iso, set_deadlines
+from ..models import DELAY_REASON, Breach, DetectedBy, StageClock
 from .breaches import breach_for, breaches_save
-from .clocks import deadline_memo, facts_of
+from .clock_rows import clocks_save, facts_of, memo_clock, stored_rows
+from .clocks import deadline_memo
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,132 +57,144 @@ def clocks_recompute(
 
     By default each clock takes the policy version in force now; with
     `version_at_start` the version in force when it started (this only picks up
-    versions edited in place).
+    versions edited in place). Works on the orders' memos, the truth about their
+    clocks, with the order rows locked as ingestion and the scan lock them: an
+    open stage is either still waiting for its deadline (the order's `sla_due_at`
+    is set) or breached by the scan, which wrote its row.
     """
     forget_config()
     config = config_for(tenant)
     changes: list[ClockChange] = []
     with transaction.atomic():
-        clocks = list(
-            StageClock.objects.select_for_update(of=("self", "order"))
-            .filter(tenant=tenant, met_at__isnull=True, stopped_at__isnull=True)
-            .select_related("order", "policy")
-            .order_by("pk")
+        breached_open = StageClock.objects.filter(
+            tenant=tenant, breached_at__isnull=False, met_at__isnull=True, stopped_at__isnull=True
+        ).values("order_id")
+        orders = list(
+            Order.objects.select_for_update(of=("self",))
+            .filter(Q(sla_due_at__isnull=False) | Q(pk__in=breached_open), tenant=tenant)
+            .order_by("external_id")
         )
-        for clock in clocks:
-            facts = facts_of(clock.order)
-            policy = config.policy_for(
-                warehouse=facts.warehouse,
-                service_level=facts.service_level,
-                at=clock.started_at if version_at_start else now,
-            )
-            if policy is None:
-                continue
-            choice = config.calendar_for(facts.warehouse)
-            plan = plan_deadline(
-                stage=clock.stage,
-                started_at=clock.started_at,
-                facts=facts,
-                policy=policy,
-                calendar=choice.working,
-                always_open=config.always_open,
-                high_volume=clock.high_volume
-                or is_high_volume(tenant.pk, clock.started_at, policy.high_volume_orders_per_hour),
-            )
-            if plan.due_at == clock.due_at and plan.allowed_minutes == clock.allowed_minutes:
-                continue
-            change = ClockChange(
-                clock=clock,
-                order_id=clock.order.external_id,
-                old_due=clock.due_at,
-                new_due=plan.due_at,
-                old_allowed=clock.allowed_minutes,
-                new_allowed=plan.allowed_minutes,
-                was_breached=clock.breached_at is not None,
-                now_breached=plan.due_at <= now,
-                explanation=plan.explanation,
-            )
-            changes.append(change)
-            if apply:
-                _apply(config, clock, plan, policy, choice.row, change, now, tenant)
+        rows = stored_rows(o.pk for o in orders)
+        touched: dict[int, Order] = {}
+        for order in orders:
+            order.tenant = tenant
+            memo = dict(order.sla_clocks or {})
+            for stage, entry in memo.items():
+                if entry.get("m") or entry.get("x"):
+                    continue
+                found = _recompute_stage(config, order, stage, entry, now, version_at_start)
+                if found is None:
+                    continue
+                plan, moved = found
+                change = ClockChange(
+                    clock=memo_clock(
+                        config,
+                        order,
+                        stage,
+                        moved,
+                        now=now,
+                        row=rows.get((order.pk, stage)),
+                        explained=(plan.explanation, plan.detail),
+                    ),
+                    order_id=order.external_id,
+                    old_due=dt(entry["d"]),
+                    new_due=plan.due_at,
+                    old_allowed=entry["a"],
+                    new_allowed=plan.allowed_minutes,
+                    was_breached=bool(entry.get("b")),
+                    now_breached=plan.due_at <= now,
+                    explanation=plan.explanation,
+                )
+                changes.append(change)
+                memo[stage] = moved
+                touched[order.pk] = order
+            # The memo must agree, or the next event would put the old deadline back.
+            set_deadlines(order, memo)
         if apply:
-            fields = [
-                "policy",
-                "calendar",
-                "business_time",
-                "allowed_minutes",
-                "due_at",
-                "warn_at",
-                "explanation",
-                "explanation_detail",
-                "inputs_key",
-                "breached_at",
-                "severity_next_at",
-                "updated_at",
-            ]
-            StageClock.objects.bulk_update([c.clock for c in changes], fields)
-            # The orders' memos (Order.sla_clocks) must agree, or the next event
-            # would put the old deadline back.
-            orders = {c.clock.order_id: c.clock.order for c in changes}
-            Order.objects.bulk_update(list(orders.values()), ["sla_clocks"])
+            _apply(config, changes, now, tenant)
+            update_fields(Order, list(touched.values()), ("sla_clocks", *DEADLINE_FIELDS))
     return changes
 
 
-def _apply(
+def _recompute_stage(
     config: TenantSlaConfig,
-    clock: StageClock,
-    plan: DeadlinePlan,
-    policy: SlaPolicy,
-    calendar_row: BusinessCalendar | None,
-    change: ClockChange,
+    order: Order,
+    stage: str,
+    entry: dict[str, Any],
     now: datetime,
-    tenant: Tenant,
-) -> None:
-    clock.policy = policy
-    clock.calendar = calendar_row
-    clock.business_time = plan.business_time
-    clock.allowed_minutes = plan.allowed_minutes
-    clock.due_at = plan.due_at
-    clock.warn_at = plan.warn_at
-    clock.explanation = plan.explanation
-    clock.explanation_detail = plan.detail
-    clock.inputs_key = inputs_key(
-        stage=clock.stage,
-        started_at=clock.started_at,
-        policy_id=policy.pk,
-        calendar_id=calendar_row.pk if calendar_row is not None else None,
-        facts=facts_of(clock.order),
-        high_volume=clock.high_volume,
+    version_at_start: bool,
+) -> tuple[DeadlinePlan, dict[str, Any]] | None:
+    """The stage's plan under the policy in force, and its memo entry moved onto it;
+    None when the deadline does not move."""
+    facts = facts_of(order)
+    started = dt(entry["s"])
+    policy = config.policy_for(
+        warehouse=facts.warehouse,
+        service_level=facts.service_level,
+        at=started if version_at_start else now,
     )
-    clock.updated_at = now
-    memo = dict(clock.order.sla_clocks or {})
-    memo[clock.stage] = {
-        **memo.get(clock.stage, {}),
-        **deadline_memo(plan, policy.pk, clock.calendar_id, clock.inputs_key),
-    }
-    clock.order.sla_clocks = memo
-    reason = DELAY_REASON[clock.stage]
-    if change.verdict == "newly breached":
-        clock.breached_at = now
-        breaches_save(
-            [
-                breach_for(
-                    config,
-                    clock,
-                    reason=reason,
-                    at=now,
-                    until=now,
-                    detected_by=DetectedBy.RECOMPUTE,
-                    final=False,
-                )
-            ],
-            tenant_slug=tenant.slug,
-            overwrite=True,
-        )
-    elif change.verdict == "no longer breached":
-        clock.breached_at = None
-        clock.severity_next_at = None
-        Breach.objects.filter(clock=clock, reason_code=reason, cleared_at__isnull=True).update(
-            cleared_at=now, updated_at=now
-        )
-        breaches_changed({clock.order_id}, now)
+    if policy is None:
+        return None
+    choice = config.calendar_for(facts.warehouse)
+    high_volume = bool(entry.get("hv"))
+    plan = plan_deadline(
+        stage=stage,
+        started_at=started,
+        facts=facts,
+        policy=policy,
+        calendar=choice.working,
+        always_open=config.always_open,
+        high_volume=high_volume
+        or is_high_volume(order.tenant_id, started, policy.high_volume_orders_per_hour),
+    )
+    if plan.due_at == dt(entry["d"]) and plan.allowed_minutes == entry["a"]:
+        return None
+    calendar_id = choice.row.pk if choice.row is not None else None
+    key = inputs_key(
+        stage=stage,
+        started_at=started,
+        policy_id=policy.pk,
+        calendar_id=calendar_id,
+        facts=facts,
+        high_volume=high_volume,
+    )
+    moved = {**entry, **deadline_memo(plan, policy.pk, calendar_id, key)}
+    if plan.due_at <= now:
+        moved.setdefault("b", iso(now))  # newly breached, or still breached
+    else:
+        moved.pop("b", None)
+    return plan, moved
+
+
+def _apply(
+    config: TenantSlaConfig, changes: list[ClockChange], now: datetime, tenant: Tenant
+) -> None:
+    """Write the moved clocks' rows and record or withdraw their breaches."""
+    clocks = [c.clock for c in changes]
+    for change in changes:
+        if change.verdict == "no longer breached":
+            change.clock.severity_next_at = None
+    clocks_save(clocks, also=("severity_next_at",))
+    newly = [c.clock for c in changes if c.verdict == "newly breached"]
+    breaches_save(
+        [
+            breach_for(
+                config,
+                clock,
+                reason=DELAY_REASON[clock.stage],
+                at=now,
+                until=now,
+                detected_by=DetectedBy.RECOMPUTE,
+                final=False,
+            )
+            for clock in newly
+        ],
+        tenant_slug=tenant.slug,
+        overwrite=True,
+    )
+    cleared = [c.clock for c in changes if c.verdict == "no longer breached"]
+    for clock in cleared:
+        Breach.objects.filter(
+            clock=clock, reason_code=DELAY_REASON[clock.stage], cleared_at__isnull=True
+        ).update(cleared_at=now, updated_at=now)
+    breaches_changed({c.order_id for c in cleared}, now)

@@ -3,17 +3,23 @@
 Three passes, each reading only a partial index that holds just the rows in play,
 so a scan costs time in proportion to what is due, not to the open orders:
 
-1. due: running clocks (not met, stopped or breached) past `due_at` are stuck.
-   They get `breached_at` and a scan-detected breach;
+1. due: orders whose next deadline (`Order.sla_due_at`, kept by ingest from the
+   memo) has passed have a stuck stage. The stage is marked breached in the memo,
+   gets its clock row (written now if the follow-up has not yet) with
+   `breached_at` and a scan-detected breach, and the order's deadline moves on;
 2. missing scans: clocks stopped by a later stage's event whose own event has
    not come within the policy's buffer get a MISSING_SCAN breach;
 3. ageing: stuck breaches whose lateness crossed the next severity band rise.
 
-Rows are claimed by compare-and-swap: one UPDATE … WHERE <still in that state>
-RETURNING id per chunk. A second scan running at the same time waits on the
-same rows' locks, then finds the condition false and claims nothing, so no
-stage is ever breached twice; the unique (clock, reason) constraint on breaches
-is the backstop.
+The due pass claims orders the way ingestion does: it locks them (SELECT … FOR
+UPDATE, in ingest's (tenant, external id) order, so the two cannot deadlock) with
+the condition checked again on the locked row, and decides from the memo it then
+reads. A second scan waits on the same rows, finds them no longer due and claims
+nothing; an event that completed the stage first has already taken it out of the
+memo's running stages; an event that comes after sees the breach in the memo.
+The other passes claim clock rows by compare-and-swap: one UPDATE … WHERE <still in
+that state> RETURNING id per chunk. So no stage is ever breached twice; the unique
+(clock, reason) constraint on breaches is the backstop.
 """
 
 from __future__ import annotations
@@ -30,21 +36,28 @@ from django.db.models import Count, Min, QuerySet
 from django.utils import timezone
 
 from orders.db import update_fields
+from orders.models import Order, Tenant
 
 from .. import business_time as bt
 from .. import metrics
 from ..breach_listeners import breaches_changed
 from ..config import config_for
-from ..models import (
-    DELAY_REASON,
-    RUNNING,
-    Breach,
-    BreachReason,
-    DetectedBy,
-    StageClock,
-)
+from ..memo import DEADLINE_FIELDS, dt, iso, set_deadlines, waiting
+from ..models import DELAY_REASON, Breach, BreachReason, DetectedBy, StageClock
 from ..severity import next_rise_minutes, severity_for
 from .breaches import breach_for, breaches_save, clock_calendar, elapsed_minutes
+from .clock_rows import clocks_save, memo_clock, stored_rows
+
+# What the due pass reads of an order: its memo, and the facts its explanation needs.
+_DUE_ORDER_FIELDS = (
+    "tenant_id",
+    "external_id",
+    "sla_clocks",
+    *DEADLINE_FIELDS,
+    "warehouse",
+    "service_level",
+    "handling",
+)
 
 log = logging.getLogger(__name__)
 
@@ -128,21 +141,51 @@ def _claimed_clocks(ids: list[int]) -> list[StageClock]:
 
 
 def _due_pass(now: datetime, chunk: int) -> tuple[int, int]:
-    seen, claimed = _claim(
-        StageClock.objects.filter(RUNNING, due_at__lte=now),
-        "due_at",
-        chunk,
-        "breached_at = %s, updated_at = %s",
-        "met_at IS NULL AND stopped_at IS NULL AND breached_at IS NULL",
-        [now, now],
+    ids = list(
+        Order.objects.filter(sla_due_at__lte=now)
+        .order_by("sla_due_at")
+        .values_list("pk", flat=True)[:chunk]
     )
-    clocks = _claimed_clocks(claimed)
+    if not ids:
+        return 0, 0
+    orders = list(
+        Order.objects.select_for_update(of=("self",))
+        .filter(pk__in=ids, sla_due_at__lte=now)
+        .only(*_DUE_ORDER_FIELDS)
+        .order_by("tenant_id", "external_id")
+    )
+    tenants = Tenant.objects.in_bulk({o.tenant_id for o in orders})
+    stuck: list[tuple[Order, str]] = []
+    for order in orders:
+        order.tenant = tenants[order.tenant_id]
+        memo = dict(order.sla_clocks or {})
+        for stage, entry in memo.items():
+            if waiting(entry) and dt(entry["d"]) <= now:
+                memo[stage] = {**entry, "b": iso(now)}
+                stuck.append((order, stage))
+        set_deadlines(order, memo)
+    update_fields(Order, orders, ("sla_clocks", *DEADLINE_FIELDS))
+    rows = stored_rows(o.pk for o in orders)
+    clocks = [
+        memo_clock(
+            config_for(order.tenant),
+            order,
+            stage,
+            order.sla_clocks[stage],
+            now=now,
+            row=rows.get((order.pk, stage)),
+        )
+        for order, stage in stuck
+    ]
+    for clock, (order, _stage) in zip(clocks, stuck, strict=True):
+        clock.tenant = order.tenant
+    clocks_save(clocks)
     breaches = _record(clocks, now, reason=lambda c: DELAY_REASON[c.stage], until=lambda c: now)
     for clock, breach in zip(clocks, breaches, strict=True):
         clock.severity_next_at = _next_rise_at(config_for(clock.tenant), clock, breach.late_minutes)
     update_fields(StageClock, clocks, ("severity_next_at",))
     metrics.SCAN_CLAIMED.labels("breached").inc(len(clocks))
-    return seen, len(clocks)
+    return len(ids), len(clocks)
 
 
 def _record(
@@ -250,9 +293,10 @@ _tenants_at_risk: set[str] = set()
 
 
 def _record_gauges(now: datetime) -> None:
+    # One running stage per order at most (slas.memo), so orders count stages.
     at_risk = {
         row["tenant__slug"]: row["n"]
-        for row in StageClock.objects.filter(RUNNING, warn_at__lte=now, due_at__gt=now)
+        for row in Order.objects.filter(sla_warn_at__lte=now, sla_due_at__gt=now)
         .values("tenant__slug")
         .annotate(n=Count("id"))
     }
@@ -262,5 +306,5 @@ def _record_gauges(now: datetime) -> None:
         metrics.AT_RISK.labels(slug).set(count)
     _tenants_at_risk.clear()
     _tenants_at_risk.update(at_risk)
-    oldest = StageClock.objects.filter(RUNNING).aggregate(due=Min("due_at"))["due"]
+    oldest = Order.objects.filter(sla_due_at__isnull=False).aggregate(due=Min("sla_due_at"))["due"]
     metrics.SCAN_LAG.set(max((now - oldest).total_seconds(), 0.0) if oldest else 0.0)
