@@ -26,6 +26,7 @@ from .models import (
     StageClock,
     WorkingHours,
 )
+from .models.policy import policy_may_be_in_use
 from .selectors import clock_state
 
 
@@ -141,6 +142,8 @@ class SlaPolicyAdmin(admin.ModelAdmin):
             and not obj.service_level
         ):
             return False
+        if obj is not None and policy_may_be_in_use(obj):
+            return False  # history: add a new version instead
         return super().has_delete_permission(request, obj)
 
     @admin.display(description="tenant", ordering="tenant__slug")

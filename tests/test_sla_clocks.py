@@ -10,9 +10,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import time_machine
 
 from slas.models import BusinessCalendar, Holiday, SlaPolicy, StageClock, WorkingHours
 
+from .factories import event_body
 from .sla_helpers import at, breaches, clock, send
 
 
@@ -279,3 +281,27 @@ def test_a_policy_in_use_cannot_be_deleted(api, tenant):
     assert clock("#1001", "pick").policy == policy
     with pytest.raises(ProtectedError):
         policy.delete()
+
+
+@pytest.mark.django_db
+def test_a_policy_version_in_force_is_history_even_before_clock_rows_exist(api, tenant):
+    from django.db.models import ProtectedError
+
+    from orders.models import Order
+
+    policy = SlaPolicy.objects.create(
+        tenant=tenant, name="acme", effective_from=at("2026-01-01T00:00:00Z")
+    )
+    future = SlaPolicy.objects.create(
+        tenant=tenant, name="acme 2027", effective_from=at("2027-01-01T00:00:00Z")
+    )
+    with time_machine.travel(at("2026-06-03T10:00:00Z"), tick=False):
+        api.post(
+            "/ingest/events",
+            event_body(event_type="order_paid", occurred_at="2026-06-03T10:00:00Z"),
+        )
+        assert Order.objects.get().sla_clocks["pick"]["p"] == policy.pk  # memo only
+        with pytest.raises(ProtectedError):
+            SlaPolicy.objects.filter(pk=policy.pk).delete()
+        future.delete()  # never in force: nothing can use it
+    assert SlaPolicy.objects.filter(pk=policy.pk).exists()

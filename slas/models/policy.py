@@ -10,13 +10,14 @@ deadline that is already running (`manage.py sla_recompute` does that on purpose
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, ProtectedError, Q
 from django.utils import timezone
 
-from orders.models import ServiceLevel, Tenant
+from orders.models import Order, ServiceLevel, Tenant
 
 
 class ClockMode(models.TextChoices):
@@ -67,6 +68,40 @@ POSITIVE_FIELDS = (
     "escalation_after_minutes",
     "high_volume_orders_per_hour",
 )
+
+
+def policy_may_be_in_use(policy: SlaPolicy) -> bool:
+    """A version that has been in force may be named by a running clock.
+
+    A clock records its policy version first in the order's memo (in the ingest
+    transaction) and a moment later in its `StageClock` row (the worker's
+    follow-up). The row's PROTECT foreign key guards the second; this guards the
+    first: while orders exist that could have started a clock under the version,
+    it is history, superseded by a new version rather than deleted.
+    """
+    if policy.effective_from > timezone.now():
+        return False
+    orders = Order.objects.all()
+    if policy.tenant_id is not None:
+        orders = orders.filter(tenant_id=policy.tenant_id)
+    return orders.exists()
+
+
+def _refuse_deleting_history(policies: list[SlaPolicy]) -> None:
+    in_use = [p for p in policies if policy_may_be_in_use(p)]
+    if in_use:
+        names = ", ".join(f"{p} (since {p.effective_from:%Y-%m-%d})" for p in in_use)
+        raise ProtectedError(
+            f"SLA policy versions in force may be used by running clocks: {names}. "
+            "Add a new version instead of deleting them.",
+            set(in_use),
+        )
+
+
+class SlaPolicyQuerySet(models.QuerySet):
+    def delete(self) -> tuple[int, dict[str, int]]:
+        _refuse_deleting_history(list(self))
+        return super().delete()
 
 
 class SlaPolicy(models.Model):
@@ -138,6 +173,8 @@ class SlaPolicy(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = SlaPolicyQuerySet.as_manager()
+
     class Meta:
         ordering = ["tenant__slug", "warehouse", "service_level", "-effective_from"]
         verbose_name = "SLA policy"
@@ -174,6 +211,10 @@ class SlaPolicy(models.Model):
         scope = "/".join(x for x in (self.warehouse, self.service_level) if x) or "all"
         owner = self.tenant.slug if self.tenant_id else "default"
         return f"{self.name} ({owner}, {scope}, from {self.effective_from:%Y-%m-%d %H:%M})"
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        _refuse_deleting_history([self])
+        return super().delete(*args, **kwargs)
 
     def delivery_days(self, service_level: str) -> int:
         return {
