@@ -8,6 +8,14 @@ PostgreSQL a large chunk travels by COPY into a transaction-scoped staging table
 parameters. The SQL text and value conversions for a (model, fields) shape are
 worked out once per process. Only identifiers from model metadata are
 interpolated; every value is a parameter or COPY data.
+
+On PostgreSQL a statement for a few rows (a single event's) is a prepared
+statement: the same few shapes run for every event, and parsing, analysing and
+planning them again each time was about a third of the database's CPU per
+event. Larger statements vary in length and run once, so they are sent as
+before. Prepared statements live on the connection, so a pooler in front of
+PostgreSQL must keep a session per client connection (or track protocol-level
+prepared statements, as PgBouncer ≥ 1.21 does with max_prepared_statements).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from functools import cache
 from typing import Any
 
 import orjson
+import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models.fields import NOT_PROVIDED
 from psycopg.types.json import Jsonb
@@ -26,6 +35,9 @@ from psycopg.types.json import Jsonb
 COPY_THRESHOLD = 32
 # Rows per VALUES statement: SQLite allows 32,766 parameters per statement.
 MAX_PARAMETERS = 30_000
+# Statements for at most this many rows are prepared on PostgreSQL (module docstring):
+# few enough shapes per statement kind that the connection's cache keeps them all.
+PREPARE_MAX_ROWS = 4
 
 # Field types whose database value is the Python value itself, on every backend.
 _PLAIN_TYPES = frozenset(
@@ -54,27 +66,48 @@ def _chunk_rows(column_count: int) -> int:
     return max(1, min(1000, MAX_PARAMETERS // column_count))
 
 
+def _cursor(*, rows: int) -> Any:
+    """A Django cursor for a statement about `rows` rows; a preparing one when that is few.
+
+    On PostgreSQL a small statement goes through a server-side binding cursor,
+    which psycopg prepares once the connection has run it `prepare_threshold`
+    times (settings.py sets it; the ORM's client-side binding cursors never
+    prepare). It is wrapped the way `connection.cursor()` wraps its own
+    (`_prepare_cursor`), so execute wrappers, query logging and error
+    translation all still apply.
+    """
+    conn = _db()
+    if conn.vendor != "postgresql" or rows > PREPARE_MAX_ROWS:
+        return conn.cursor()
+    conn.ensure_connection()
+    with conn.wrap_database_errors:
+        return conn._prepare_cursor(psycopg.Cursor(conn.connection))
+
+
 def _execute_values(
-    cursor: Any,
     rows: Sequence[Sequence[Any]],
     row_sql: str,
     statement: Callable[[str], str],
     *,
+    fetch: bool,
     first_row_sql: str | None = None,
 ) -> list[tuple]:
     """Run `statement(values_sql)` once per chunk of rows; collect what it returns.
 
-    Chunks keep every statement under SQLite's parameter limit. `first_row_sql`
-    lets the first row carry casts (PostgreSQL types a VALUES list by its first row).
+    Chunks keep every statement under SQLite's parameter limit. `fetch` says the
+    statement returns rows (asking the cursor for its description instead costs
+    more than a small statement's execution). `first_row_sql` lets the first row
+    carry casts (PostgreSQL types a VALUES list by its first row).
     """
     fetched: list[tuple] = []
     step = _chunk_rows(len(rows[0])) if rows else 1
     for start in range(0, len(rows), step):
         chunk = rows[start : start + step]
         values = ", ".join([first_row_sql or row_sql] + [row_sql] * (len(chunk) - 1))
-        cursor.execute(statement(values), [value for row in chunk for value in row])
-        if cursor.description is not None:
-            fetched.extend(cursor.fetchall())
+        with _cursor(rows=len(chunk)) as cursor:
+            cursor.execute(statement(values), [value for row in chunk for value in row])
+            if fetch:
+                fetched.extend(cursor.fetchall())
     return fetched
 
 
@@ -194,20 +227,20 @@ def _insert(
 ) -> list[tuple]:
     """INSERT the prepared rows (VALUES, or COPY + SELECT when large) and fetch RETURNING."""
     conn = _db()
-    with conn.cursor() as cursor:
-        if conn.vendor == "postgresql" and len(rows) > COPY_THRESHOLD:
+    if conn.vendor == "postgresql" and len(rows) > COPY_THRESHOLD:
+        with conn.cursor() as cursor:
             stage = _copy_into_stage(cursor, conn, model, shape, rows)
             cursor.execute(
                 f"INSERT INTO {shape.table} ({shape.columns}) SELECT {shape.columns} "  # noqa: S608
                 f"FROM {stage} ORDER BY {order_by} {tail}"
             )
             return cursor.fetchall()
-        return _execute_values(
-            cursor,
-            rows,
-            shape.row,
-            lambda values: f"INSERT INTO {shape.table} ({shape.columns}) VALUES {values} {tail}",  # noqa: S608
-        )
+    return _execute_values(
+        rows,
+        shape.row,
+        lambda values: f"INSERT INTO {shape.table} ({shape.columns}) VALUES {values} {tail}",  # noqa: S608
+        fetch=True,
+    )
 
 
 @cache
@@ -283,16 +316,15 @@ def upsert_and_lock(
         if key_values not in inserted
     ]
     if existing:
-        with conn.cursor() as cursor:
-            fetched += _execute_values(
-                cursor,
-                existing,
-                key.row,
-                lambda values: (
-                    f"SELECT {out.columns} FROM {out.table} "  # noqa: S608
-                    f"WHERE ({key.columns}) IN ({values})"
-                ),
-            )
+        fetched += _execute_values(
+            existing,
+            key.row,
+            lambda values: (
+                f"SELECT {out.columns} FROM {out.table} "  # noqa: S608
+                f"WHERE ({key.columns}) IN ({values})"
+            ),
+            fetch=True,
+        )
     return _from_db(model, names_out, fetched)
 
 
@@ -359,8 +391,8 @@ def update_fields(
     conn = _db()
     shape = _shape(conn.vendor, model, ("pk", *fields))
     rows = [shape.object_values(o, conn) for o in objs]
-    with conn.cursor() as cursor:
-        if conn.vendor == "postgresql" and len(rows) > COPY_THRESHOLD:
+    if conn.vendor == "postgresql" and len(rows) > COPY_THRESHOLD:
+        with conn.cursor() as cursor:
             stage = _copy_into_stage(cursor, conn, model, shape, rows)
             qn = conn.ops.quote_name
             sets = ", ".join(f"{qn(f.column)} = s.{qn(f.column)}" for f in shape.fields[1:])
@@ -369,11 +401,11 @@ def update_fields(
                 f"UPDATE {shape.table} AS t SET {sets} FROM {stage} AS s "  # noqa: S608
                 f"WHERE t.{pk} = s.{pk}"
             )
-            return
-        head, first, tail = _update_sql(conn.vendor, model, fields)
-        _execute_values(
-            cursor, rows, shape.row, lambda values: head + values + tail, first_row_sql=first
-        )
+        return
+    head, first, tail = _update_sql(conn.vendor, model, fields)
+    _execute_values(
+        rows, shape.row, lambda values: head + values + tail, fetch=False, first_row_sql=first
+    )
 
 
 def upsert_returning(

@@ -7,7 +7,13 @@ from datetime import UTC, datetime
 import pytest
 from django.utils import timezone
 
-from orders.db import COPY_THRESHOLD, insert_new_returning, update_fields, upsert_and_lock
+from orders.db import (
+    COPY_THRESHOLD,
+    PREPARE_MAX_ROWS,
+    insert_new_returning,
+    update_fields,
+    upsert_and_lock,
+)
 from orders.models import Order, OrderEvent
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +34,8 @@ def _rows(tenant, ids):
     ]
 
 
-@pytest.mark.parametrize("count", [1, COPY_THRESHOLD + 5])  # VALUES path and COPY path
+# Prepared VALUES statement, client-side bound VALUES statement, COPY.
+@pytest.mark.parametrize("count", [1, PREPARE_MAX_ROWS + 1, COPY_THRESHOLD + 5])
 def test_upsert_creates_missing_rows_and_returns_current_values_in_any_order(tenant, count):
     Order.objects.create(
         tenant=tenant,
@@ -58,7 +65,7 @@ def test_upsert_creates_missing_rows_and_returns_current_values_in_any_order(ten
         assert (fresh.service_level, fresh.handling, fresh.event_count) == ("standard", [], 0)
 
 
-@pytest.mark.parametrize("count", [2, COPY_THRESHOLD + 5])
+@pytest.mark.parametrize("count", [2, PREPARE_MAX_ROWS + 1, COPY_THRESHOLD + 5])
 def test_insert_returns_only_new_rows_and_update_saves_fields(tenant, count):
     [order] = upsert_and_lock(
         Order,
@@ -136,3 +143,28 @@ def test_upsert_locks_existing_rows_without_rewriting_them():
                 "SELECT id FROM orders_order WHERE external_id = 'held' FOR UPDATE NOWAIT"
             )
     assert Order.objects.get(external_id="held").updated_at == before  # not rewritten
+
+
+@pytest.mark.postgres
+def test_single_event_statements_are_prepared_and_still_pass_execute_wrappers(tenant):
+    """A statement for one row is parsed and planned once per connection, not per event;
+    statement counters (execute wrappers) still see every run."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    connection.ensure_connection()
+    runs = connection.connection.prepare_threshold + 1
+    with CaptureQueriesContext(connection) as captured:
+        for i in range(runs):
+            [order] = upsert_and_lock(
+                Order,
+                _rows(tenant, [f"p-{i}"]),
+                conflict_fields=("tenant", "external_id"),
+                returning=("external_id",),
+            )
+            assert order.external_id == f"p-{i}"
+    assert len(captured) == runs
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [statement for (statement,) in cursor.fetchall()]
+    assert any(s.startswith('INSERT INTO "orders_order"') for s in prepared)
