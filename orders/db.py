@@ -84,6 +84,37 @@ def _cursor(*, rows: int) -> Any:
         return conn._prepare_cursor(psycopg.Cursor(conn.connection))
 
 
+def _run_chunks(
+    rows: Sequence[Any],
+    params_per_row: int,
+    statement: Callable[[Sequence[Any]], tuple[str, list[Any]]],
+    *,
+    fetch: bool,
+) -> list[tuple]:
+    """Run `statement(chunk)` (its SQL and parameters) once per chunk of rows.
+
+    Chunks keep every statement under SQLite's parameter limit. `fetch` says the
+    statement returns rows (asking the cursor for its description instead costs
+    more than a small statement's execution).
+    """
+    fetched: list[tuple] = []
+    step = _chunk_rows(params_per_row)
+    for start in range(0, len(rows), step):
+        chunk = rows[start : start + step]
+        sql, params = statement(chunk)
+        with _cursor(rows=len(chunk)) as cursor:
+            cursor.execute(sql, params)
+            if fetch:
+                fetched.extend(cursor.fetchall())
+    return fetched
+
+
+def _values(row_sql: str, count: int, first_row_sql: str | None = None) -> str:
+    """A VALUES list body of `count` rows; `first_row_sql` lets the first carry casts
+    (PostgreSQL types a VALUES list by its first row)."""
+    return ", ".join([first_row_sql or row_sql] + [row_sql] * (count - 1))
+
+
 def _execute_values(
     rows: Sequence[Sequence[Any]],
     row_sql: str,
@@ -92,23 +123,16 @@ def _execute_values(
     fetch: bool,
     first_row_sql: str | None = None,
 ) -> list[tuple]:
-    """Run `statement(values_sql)` once per chunk of rows; collect what it returns.
-
-    Chunks keep every statement under SQLite's parameter limit. `fetch` says the
-    statement returns rows (asking the cursor for its description instead costs
-    more than a small statement's execution). `first_row_sql` lets the first row
-    carry casts (PostgreSQL types a VALUES list by its first row).
-    """
-    fetched: list[tuple] = []
-    step = _chunk_rows(len(rows[0])) if rows else 1
-    for start in range(0, len(rows), step):
-        chunk = rows[start : start + step]
-        values = ", ".join([first_row_sql or row_sql] + [row_sql] * (len(chunk) - 1))
-        with _cursor(rows=len(chunk)) as cursor:
-            cursor.execute(statement(values), [value for row in chunk for value in row])
-            if fetch:
-                fetched.extend(cursor.fetchall())
-    return fetched
+    """Run `statement(values_sql)` with the rows as its VALUES list, chunk by chunk."""
+    return _run_chunks(
+        rows,
+        len(rows[0]) if rows else 1,
+        lambda chunk: (
+            statement(_values(row_sql, len(chunk), first_row_sql)),
+            [value for row in chunk for value in row],
+        ),
+        fetch=fetch,
+    )
 
 
 def _identity(value: Any, _conn: Any) -> Any:
@@ -223,22 +247,49 @@ def _copy_into_stage(
 
 
 def _insert(
-    model: type[models.Model], shape: _Shape, rows: Sequence[list], *, order_by: str, tail: str
+    model: type[models.Model],
+    shape: _Shape,
+    rows: Sequence[list],
+    *,
+    order_by: str,
+    tail: str,
+    also_existing: tuple[_Shape, _Shape, Sequence[tuple]] | None = None,
 ) -> list[tuple]:
-    """INSERT the prepared rows (VALUES, or COPY + SELECT when large) and fetch RETURNING."""
+    """INSERT the prepared rows (VALUES, or COPY + SELECT when large) and fetch RETURNING.
+
+    `also_existing` = (returned columns, key columns, each row's key values) makes it
+    the statement of `upsert_and_lock`: the rows it did not insert come back too.
+    """
     conn = _db()
+    head = f"INSERT INTO {shape.table} ({shape.columns})"
     if conn.vendor == "postgresql" and len(rows) > COPY_THRESHOLD:
         with conn.cursor() as cursor:
             stage = _copy_into_stage(cursor, conn, model, shape, rows)
-            cursor.execute(
-                f"INSERT INTO {shape.table} ({shape.columns}) SELECT {shape.columns} "  # noqa: S608
-                f"FROM {stage} ORDER BY {order_by} {tail}"
-            )
+            sql = f"{head} SELECT {shape.columns} FROM {stage} ORDER BY {order_by} {tail}"  # noqa: S608
+            if also_existing is not None:
+                out, key, _keys = also_existing
+                sql = _with_existing(sql, out, key, f"SELECT {key.columns} FROM {stage}")  # noqa: S608
+            cursor.execute(sql)
             return cursor.fetchall()
-    return _execute_values(
-        rows,
-        shape.row,
-        lambda values: f"INSERT INTO {shape.table} ({shape.columns}) VALUES {values} {tail}",  # noqa: S608
+    if also_existing is None:
+        return _execute_values(
+            rows, shape.row, lambda values: f"{head} VALUES {values} {tail}", fetch=True
+        )
+    out, key, keys = also_existing
+    keyed = list(zip(rows, keys, strict=True))
+    return _run_chunks(
+        keyed,
+        len(shape.fields) + len(key.fields),
+        lambda chunk: (
+            _with_existing(
+                f"{head} VALUES {_values(shape.row, len(chunk))} {tail}",
+                out,
+                key,
+                _values(key.row, len(chunk)),
+            ),
+            [v for row, _ in chunk for v in row]
+            + [v for _, key_values in chunk for v in key_values],
+        ),
         fetch=True,
     )
 
@@ -274,13 +325,21 @@ def upsert_and_lock(
 ) -> list[models.Model]:
     """Create the missing rows and lock all of them; return their current values.
 
-    INSERT … ON CONFLICT DO UPDATE … WHERE false: PostgreSQL locks every
-    conflicting row as a DO UPDATE would, but writes no new row version for it,
-    and RETURNING hands back the rows it inserted. The existing ones, already
-    locked, are then read in one SELECT. Rows go in sorted by the conflict key, so
-    two transactions lock shared rows in the same order and cannot deadlock.
-    Fields a row leaves out take their constant default; the instances defer every
-    field not in `returning`.
+    One statement (per chunk): INSERT … ON CONFLICT DO UPDATE … WHERE false
+    creates the missing rows and locks every conflicting one as a DO UPDATE
+    would, without writing a new row version; its RETURNING hands back the rows
+    it inserted, and a SELECT … FOR UPDATE in the same statement hands back the
+    existing ones in their latest committed version (READ COMMITTED re-reads a
+    row that changed while the statement waited for its lock). Rows go in sorted
+    by the conflict key, so two transactions lock shared rows in the same order
+    and cannot deadlock.
+
+    A row that a concurrent transaction inserted after the statement began is
+    locked by the INSERT but visible to neither part; it is read by a second
+    SELECT, which only such a race needs. SQLite has no INSERT inside WITH: there
+    the second SELECT reads every existing row (its one writer at a time holds
+    the database lock throughout). Fields a row leaves out take their constant
+    default; the instances defer every field not in `returning`.
     """
     conn = _db()
     # Model.from_db maps partial values by the model's field order: return in that order.
@@ -298,6 +357,7 @@ def upsert_and_lock(
     given_shape = _shape(conn.vendor, model, given)
     constant = [defaults[n] for n in names[len(given) :]]
     ordered = sorted(rows, key=lambda r: tuple(r[n] for n in conflict_fields))
+    keys = [tuple(r[n] for n in conflict_fields) for r in ordered]
     first_key = _shape(conn.vendor, model, conflict_fields[:1]).columns
     fetched = _insert(
         model,
@@ -308,16 +368,13 @@ def upsert_and_lock(
             f"ON CONFLICT ({key.columns}) DO UPDATE SET {first_key} = EXCLUDED.{first_key} "
             f"WHERE FALSE RETURNING {out.columns}"
         ),
+        also_existing=(out, key, keys) if conn.vendor == "postgresql" else None,
     )
-    inserted = {tuple(row[i] for i in key_positions) for row in fetched}
-    existing = [
-        key_values
-        for key_values in (tuple(r[n] for n in conflict_fields) for r in ordered)
-        if key_values not in inserted
-    ]
-    if existing:
+    found = {tuple(row[i] for i in key_positions) for row in fetched}
+    raced = [k for k in keys if k not in found]
+    if raced:
         fetched += _execute_values(
-            existing,
+            raced,
             key.row,
             lambda values: (
                 f"SELECT {out.columns} FROM {out.table} "  # noqa: S608
@@ -326,6 +383,15 @@ def upsert_and_lock(
             fetch=True,
         )
     return _from_db(model, names_out, fetched)
+
+
+def _with_existing(insert_sql: str, out: _Shape, key: _Shape, keys_sql: str) -> str:
+    """The INSERT's returned rows plus the existing rows whose keys `keys_sql` lists, locked."""
+    return (
+        f"WITH ins AS ({insert_sql}) SELECT {out.columns} FROM ins UNION ALL "  # noqa: S608
+        f"SELECT {out.columns} FROM (SELECT {out.columns} FROM {out.table} "
+        f"WHERE ({key.columns}) IN ({keys_sql}) FOR UPDATE) AS existing"
+    )
 
 
 def insert_new_returning(

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from orders.db import (
@@ -15,6 +19,8 @@ from orders.db import (
     upsert_and_lock,
 )
 from orders.models import Order, OrderEvent
+
+from .factories import TenantFactory
 
 pytestmark = pytest.mark.django_db
 SHIPPED = datetime(2026, 11, 24, 14, 30, tzinfo=UTC)
@@ -116,14 +122,10 @@ def test_insert_returns_only_new_rows_and_update_saves_fields(tenant, count):
 def test_upsert_locks_existing_rows_without_rewriting_them():
     """The WHERE false upsert holds the row lock until commit, as SELECT … FOR UPDATE would."""
     import psycopg
-    from django.db import connection, transaction
-
-    from .factories import TenantFactory
 
     tenant = TenantFactory(slug="locks")
     Order.objects.create(tenant=tenant, external_id="held", source="wms")
     before = Order.objects.get(external_id="held").updated_at
-    settings_dict = connection.settings_dict
     with transaction.atomic():
         upsert_and_lock(
             Order,
@@ -131,13 +133,7 @@ def test_upsert_locks_existing_rows_without_rewriting_them():
             conflict_fields=("tenant", "external_id"),
             returning=("external_id",),
         )
-        other = psycopg.connect(
-            host=settings_dict["HOST"],
-            port=settings_dict["PORT"],
-            user=settings_dict["USER"],
-            dbname=settings_dict["NAME"],
-            autocommit=True,
-        )
+        other = _other_connection(connection)
         with other, pytest.raises(psycopg.errors.LockNotAvailable):
             other.execute(
                 "SELECT id FROM orders_order WHERE external_id = 'held' FOR UPDATE NOWAIT"
@@ -149,9 +145,6 @@ def test_upsert_locks_existing_rows_without_rewriting_them():
 def test_single_event_statements_are_prepared_and_still_pass_execute_wrappers(tenant):
     """A statement for one row is parsed and planned once per connection, not per event;
     statement counters (execute wrappers) still see every run."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     connection.ensure_connection()
     runs = connection.connection.prepare_threshold + 1
     with CaptureQueriesContext(connection) as captured:
@@ -167,4 +160,69 @@ def test_single_event_statements_are_prepared_and_still_pass_execute_wrappers(te
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         prepared = [statement for (statement,) in cursor.fetchall()]
-    assert any(s.startswith('INSERT INTO "orders_order"') for s in prepared)
+    assert any('INSERT INTO "orders_order"' in s for s in prepared)
+
+
+def _other_connection(django_connection, **kwargs):
+    """A plain psycopg connection to the test database, outside Django's transaction."""
+    import psycopg
+
+    settings_dict = django_connection.settings_dict
+    return psycopg.connect(
+        host=settings_dict["HOST"],
+        port=settings_dict["PORT"],
+        user=settings_dict["USER"],
+        dbname=settings_dict["NAME"],
+        autocommit=True,
+        **kwargs,
+    )
+
+
+def _wait_until_a_backend_waits_for_a_lock(timeout: float = 5.0) -> bool:
+    with _other_connection(connection) as watcher:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            waiting = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).fetchone()[0]
+            if waiting:
+                return True
+            time.sleep(0.01)
+    return False
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_upsert_returns_a_row_a_concurrent_transaction_inserted_while_it_waited():
+    """The statement's snapshot predates the other insert: the row is read once it is ours."""
+    tenant = TenantFactory(slug="race")
+    inserted = threading.Event()
+    saw_wait: list[bool] = []
+
+    def insert_then_commit_once_the_upsert_waits() -> None:
+        try:
+            with transaction.atomic():
+                Order.objects.create(
+                    tenant=tenant, external_id="raced", source="wms", event_count=7
+                )
+                inserted.set()
+                saw_wait.append(_wait_until_a_backend_waits_for_a_lock())
+        finally:
+            connection.close()
+
+    other = threading.Thread(target=insert_then_commit_once_the_upsert_waits)
+    other.start()
+    assert inserted.wait(5)
+    with CaptureQueriesContext(connection) as captured:
+        [order] = upsert_and_lock(
+            Order,
+            _rows(tenant, ["raced"]),
+            conflict_fields=("tenant", "external_id"),
+            returning=("external_id", "event_count"),
+        )
+    other.join(10)
+    assert saw_wait == [True]
+    assert (order.external_id, order.event_count) == ("raced", 7)
+    assert len(captured) == 2  # the upsert, then the SELECT that only a race needs
+    assert Order.objects.filter(tenant=tenant).count() == 1
