@@ -21,7 +21,7 @@ prepared statements, as PgBouncer ≥ 1.21 does with max_prepared_statements).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
@@ -165,9 +165,12 @@ class _Shape:
     table: str
     fields: tuple[models.Field, ...]
     names: tuple[str, ...]
-    columns: str  # "col1", "col2", …
-    row: str  # (%s, %s, …)
+    columns: str  # "col1", "col2", … (then any constant columns)
+    row: str  # (%s, %s, …) (then the constants' literals)
     preps: tuple[Prep, ...]
+    # COPY carries only the parameter columns; INSERT … SELECT adds the constants.
+    copy_columns: str
+    select_list: str
 
     def row_values(self, row: Mapping[str, Any], conn: Any) -> list[Any]:
         return [prep(row[n], conn) for n, prep in zip(self.names, self.preps, strict=True)]
@@ -185,13 +188,42 @@ def _shape(vendor: str, model: type[models.Model], names: tuple[str, ...]) -> _S
     qn = conn.ops.quote_name
     opts = model._meta
     fields = tuple(opts.pk if n == "pk" else opts.get_field(n) for n in names)
+    columns = ", ".join(qn(f.column) for f in fields)
     return _Shape(
         table=qn(opts.db_table),
         fields=fields,
         names=names,
-        columns=", ".join(qn(f.column) for f in fields),
+        columns=columns,
         row="(" + ", ".join(["%s"] * len(fields)) + ")",
         preps=tuple(_prep_function(vendor, f) for f in fields),
+        copy_columns=columns,
+        select_list=columns,
+    )
+
+
+@cache
+def _shape_with_defaults(vendor: str, model: type[models.Model], given: tuple[str, ...]) -> _Shape:
+    """The shape of an INSERT of the `given` fields that writes every other field's
+    constant default too, spelled as a literal in the statement.
+
+    A prepared statement carries the constants for free; as parameters, an order's
+    three dozen defaults were dumped and sent again for every event.
+    """
+    shape = _shape(vendor, model, given)
+    literals = {
+        name: lit for name, lit in _default_literals(vendor, model).items() if name not in given
+    }
+    if not literals:
+        return shape
+    qn = _db().ops.quote_name
+    constant_columns = ", ".join(qn(model._meta.get_field(n).column) for n in literals)
+    values = ", ".join(literals.values())
+    return replace(
+        shape,
+        columns=f"{shape.columns}, {constant_columns}",
+        # A VALUES row always goes out with parameters: a literal % must be doubled.
+        row=f"{shape.row[:-1]}, {values.replace('%', '%%')})",
+        select_list=f"{shape.columns}, {values}",
     )
 
 
@@ -240,7 +272,7 @@ def _copy_into_stage(
 ) -> str:
     stage = _stage(cursor, conn, model, shape)
     cursor.execute(f"TRUNCATE {stage}")
-    with cursor.cursor.copy(f"COPY {stage} ({shape.columns}) FROM STDIN") as copy:
+    with cursor.cursor.copy(f"COPY {stage} ({shape.copy_columns}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
     return stage
@@ -265,7 +297,7 @@ def _insert(
     if conn.vendor == "postgresql" and len(rows) > COPY_THRESHOLD:
         with conn.cursor() as cursor:
             stage = _copy_into_stage(cursor, conn, model, shape, rows)
-            sql = f"{head} SELECT {shape.columns} FROM {stage} ORDER BY {order_by} {tail}"  # noqa: S608
+            sql = f"{head} SELECT {shape.select_list} FROM {stage} ORDER BY {order_by} {tail}"  # noqa: S608
             if also_existing is not None:
                 out, key, _keys = also_existing
                 sql = _with_existing(sql, out, key, f"SELECT {key.columns} FROM {stage}")  # noqa: S608
@@ -295,25 +327,34 @@ def _insert(
 
 
 @cache
-def _constant_defaults(vendor: str, model: type[models.Model]) -> dict[str, Any]:
-    """Each field's default when it is a constant (or an empty dict/list), prepared once."""
+def _default_literals(vendor: str, model: type[models.Model]) -> dict[str, str]:
+    """Each field's default when it is a constant (or an empty dict/list), as an SQL literal.
+
+    Quoted the way migrations quote column defaults (the schema editor's
+    quote_value). The values come from the model's definition, never from a request.
+    """
     conn = _db()
-    out: dict[str, Any] = {}
+    conn.ensure_connection()
+    quote = conn.schema_editor().quote_value
+    out: dict[str, str] = {}
     for field in model._meta.concrete_fields:
         default = field.default
         if field.primary_key:
             continue
         if default is NOT_PROVIDED:
             if field.null:
-                out[field.name] = None
+                value = None
             elif field.empty_strings_allowed:
-                out[field.name] = ""
-            continue  # anything else without a default: the caller must give it
-        if callable(default) and default not in (dict, list):
+                value = ""
+            else:
+                continue  # anything else without a default: the caller must give it
+        elif callable(default) and default not in (dict, list):
             continue  # e.g. timezone.now: the caller must give it
-        out[field.name] = default() if callable(default) else default
-    shape = _shape(vendor, model, tuple(out))
-    return dict(zip(shape.names, shape.row_values(out, conn), strict=True))
+        else:
+            value = default() if callable(default) else default
+        prepared = _prep_function(vendor, field)(value, conn)
+        out[field.name] = "NULL" if prepared is None else quote(prepared)
+    return out
 
 
 def upsert_and_lock(
@@ -351,18 +392,14 @@ def upsert_and_lock(
     out = _shape(conn.vendor, model, names_out)
     key = _shape(conn.vendor, model, conflict_fields)
     key_positions = [names_out.index(n) for n in conflict_fields]
-    defaults = _constant_defaults(conn.vendor, model)
-    given = tuple(rows[0]) if rows else ()
-    names = (*given, *(n for n in defaults if n not in given))
-    given_shape = _shape(conn.vendor, model, given)
-    constant = [defaults[n] for n in names[len(given) :]]
+    shape = _shape_with_defaults(conn.vendor, model, tuple(rows[0]) if rows else ())
     ordered = sorted(rows, key=lambda r: tuple(r[n] for n in conflict_fields))
     keys = [tuple(r[n] for n in conflict_fields) for r in ordered]
     first_key = _shape(conn.vendor, model, conflict_fields[:1]).columns
     fetched = _insert(
         model,
-        _shape(conn.vendor, model, names),
-        [given_shape.row_values(r, conn) + constant for r in ordered],
+        shape,
+        [shape.row_values(r, conn) for r in ordered],
         order_by=key.columns,
         tail=(
             f"ON CONFLICT ({key.columns}) DO UPDATE SET {first_key} = EXCLUDED.{first_key} "

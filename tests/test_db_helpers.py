@@ -157,6 +157,14 @@ def test_single_event_statements_are_prepared_and_still_pass_execute_wrappers(te
             )
             assert order.external_id == f"p-{i}"
     assert len(captured) == runs
+    created = Order.objects.get(tenant=tenant, external_id="p-0")
+    assert (created.service_level, created.handling, created.sla_clocks, created.carrier) == (
+        "standard",
+        [],
+        {},
+        "",
+    )
+    assert (created.event_count, created.paid_at) == (0, None)
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         prepared = [statement for (statement,) in cursor.fetchall()]
@@ -226,3 +234,35 @@ def test_upsert_returns_a_row_a_concurrent_transaction_inserted_while_it_waited(
     assert (order.external_id, order.event_count) == ("raced", 7)
     assert len(captured) == 2  # the upsert, then the SELECT that only a race needs
     assert Order.objects.filter(tenant=tenant).count() == 1
+
+
+@pytest.fixture
+def currency_default(monkeypatch):
+    """Order.currency with another constant default while a test runs (SQL caches cleared)."""
+    from orders import db
+
+    def set_default(value: str) -> None:
+        monkeypatch.setattr(Order._meta.get_field("currency"), "default", value)
+        db._default_literals.cache_clear()
+        db._shape_with_defaults.cache_clear()
+
+    yield set_default
+    monkeypatch.undo()
+    db._default_literals.cache_clear()
+    db._shape_with_defaults.cache_clear()
+
+
+@pytest.mark.parametrize("count", [1, PREPARE_MAX_ROWS + 1, COPY_THRESHOLD + 5])
+def test_constant_defaults_are_written_verbatim_even_with_quotes_and_percent(
+    tenant, currency_default, count
+):
+    """Defaults are spelled in the SQL itself: quoting and % must survive every path."""
+    currency_default("'%")
+    ids = [f"d-{i}" for i in range(count)]
+    upsert_and_lock(
+        Order,
+        _rows(tenant, ids),
+        conflict_fields=("tenant", "external_id"),
+        returning=("external_id",),
+    )
+    assert set(Order.objects.filter(tenant=tenant).values_list("currency", flat=True)) == {"'%"}
