@@ -20,10 +20,12 @@ prepared statements, as PgBouncer ≥ 1.21 does with max_prepared_statements).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import orjson
 import psycopg
@@ -66,22 +68,38 @@ def _chunk_rows(column_count: int) -> int:
     return max(1, min(1000, MAX_PARAMETERS // column_count))
 
 
-def _cursor(*, rows: int) -> Any:
+@contextmanager
+def _cursor(*, rows: int) -> Iterator[Any]:
     """A Django cursor for a statement about `rows` rows; a preparing one when that is few.
 
-    On PostgreSQL a small statement goes through a server-side binding cursor,
-    which psycopg prepares once the connection has run it `prepare_threshold`
-    times (settings.py sets it; the ORM's client-side binding cursors never
-    prepare). It is wrapped the way `connection.cursor()` wraps its own
-    (`_prepare_cursor`), so execute wrappers, query logging and error
-    translation all still apply.
+    On PostgreSQL a small statement goes through the connection's server-side
+    binding cursor, which psycopg prepares once the connection has run it
+    `prepare_threshold` times (settings.py sets it; the ORM's client-side binding
+    cursors never prepare). It is wrapped the way `connection.cursor()` wraps its
+    own (`_prepare_cursor`), so execute wrappers, query logging and error
+    translation all still apply, and it stays open for the next statement.
     """
     conn = _db()
     if conn.vendor != "postgresql" or rows > PREPARE_MAX_ROWS:
-        return conn.cursor()
+        with conn.cursor() as cursor:
+            yield cursor
+        return
     conn.ensure_connection()
     with conn.wrap_database_errors:
-        return conn._prepare_cursor(psycopg.Cursor(conn.connection))
+        cursor = conn._prepare_cursor(_binding_cursor(conn.connection))
+    yield cursor
+
+
+# One server-side binding cursor per connection, kept: its adapters remember the
+# dumper of each parameter type, which a new cursor looks up again per statement.
+_binding_cursors: WeakKeyDictionary[psycopg.Connection, psycopg.Cursor] = WeakKeyDictionary()
+
+
+def _binding_cursor(connection: psycopg.Connection) -> psycopg.Cursor:
+    cursor = _binding_cursors.get(connection)
+    if cursor is None or cursor.closed:
+        cursor = _binding_cursors[connection] = psycopg.Cursor(connection)
+    return cursor
 
 
 def _run_chunks(

@@ -171,6 +171,27 @@ def test_single_event_statements_are_prepared_and_still_pass_execute_wrappers(te
     assert any('INSERT INTO "orders_order"' in s for s in prepared)
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_statements_keep_working_after_the_connection_is_replaced():
+    """The kept binding cursor belongs to one connection; a new connection gets its own."""
+    tenant = TenantFactory(slug="reconnect")
+
+    def upsert(external_id: str) -> Order:
+        [order] = upsert_and_lock(
+            Order,
+            _rows(tenant, [external_id]),
+            conflict_fields=("tenant", "external_id"),
+            returning=("external_id",),
+        )
+        return order
+
+    first = upsert("r-1")
+    connection.close()
+    assert upsert("r-1").pk == first.pk
+    assert upsert("r-2").external_id == "r-2"
+
+
 def _other_connection(django_connection, **kwargs):
     """A plain psycopg connection to the test database, outside Django's transaction."""
     import psycopg
