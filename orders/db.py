@@ -597,15 +597,32 @@ def _converted(
     model: type[models.Model], names: tuple[str, ...], rows: list[tuple]
 ) -> list[tuple[Any, ...]]:
     """Raw RETURNING rows with the backend's and fields' converters applied (SQLite
-    hands back datetimes as text, for one)."""
+    hands back datetimes as text, for one). Only the columns that have converters
+    are visited: on PostgreSQL an order row has three (its JSON fields) of 27, and
+    a stage clock's RETURNING none, which a batch returns a thousand rows of."""
     conn = _db()
-    converters = _converters(conn.vendor, model, names)
+    converting = _converting_columns(conn.vendor, model, names)
+    if not converting:
+        return rows
     out = []
     for row in rows:
-        values = []
-        for (column, column_converters), value in zip(converters, row, strict=True):
+        values = list(row)
+        for index, column, column_converters in converting:
+            value = values[index]
             for convert in column_converters:
                 value = convert(value, column, conn)
-            values.append(value)
+            values[index] = value
         out.append(tuple(values))
     return out
+
+
+@cache
+def _converting_columns(
+    vendor: str, model: type[models.Model], names: tuple[str, ...]
+) -> tuple[tuple[int, Any, tuple], ...]:
+    """(position, column, converters) of each returned column that has converters."""
+    return tuple(
+        (index, column, converters)
+        for index, (column, converters) in enumerate(_converters(vendor, model, names))
+        if converters
+    )
