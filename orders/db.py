@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -191,13 +191,21 @@ class _Shape:
     select_list: str
 
     def row_values(self, row: Mapping[str, Any], conn: Any) -> list[Any]:
-        return [prep(row[n], conn) for n, prep in zip(self.names, self.preps, strict=True)]
+        return self._prepared([row[n] for n in self.names], conn)
 
     def object_values(self, obj: models.Model, conn: Any) -> list[Any]:
-        return [
-            prep(getattr(obj, f.attname), conn)
-            for f, prep in zip(self.fields, self.preps, strict=True)
-        ]
+        return self._prepared([getattr(obj, f.attname) for f in self.fields], conn)
+
+    def _prepared(self, values: list[Any], conn: Any) -> list[Any]:
+        # Most values go as they are: only the positions with a real conversion are
+        # visited (a batch prepares ~35 values per event, 30 of them identities).
+        for index in self.converting:
+            values[index] = self.preps[index](values[index], conn)
+        return values
+
+    @cached_property
+    def converting(self) -> tuple[int, ...]:
+        return tuple(i for i, prep in enumerate(self.preps) if prep is not _identity)
 
 
 @cache
