@@ -7,7 +7,8 @@ PostgreSQL a large chunk travels by COPY into a transaction-scoped staging table
 (`ON COMMIT DELETE ROWS`) instead of a statement with tens of thousands of
 parameters. The SQL text and value conversions for a (model, fields) shape are
 worked out once per process. Only identifiers from model metadata are
-interpolated; every value is a parameter or COPY data.
+interpolated; every value is a parameter or COPY data, except the models' own
+constant column defaults, which are quoted literals (`_default_literals`).
 
 On PostgreSQL a statement for a few rows (a single event's) is a prepared
 statement: the same few shapes run for every event, and parsing, analysing and
