@@ -134,10 +134,11 @@ else:
     # dropped at the end of the request that hit the error anyway.
     _db.setdefault("CONN_HEALTH_CHECKS", env.bool("DB_CONN_HEALTH_CHECKS", default=False))
     # orders.db runs each ingest statement on a server-side binding cursor, which
-    # psycopg prepares after this many runs on a connection (Django's own default,
-    # None, turns preparing off). The ORM binds client-side and never prepares.
+    # psycopg prepares after this many runs on a connection. 0 turns preparing off
+    # (Django's own default), e.g. behind a transaction-pooling PgBouncer < 1.21.
+    # The ORM binds client-side and never prepares.
     _db.setdefault("OPTIONS", {}).setdefault(
-        "prepare_threshold", env.int("DB_PREPARE_THRESHOLD", default=5)
+        "prepare_threshold", env.int("DB_PREPARE_THRESHOLD", default=5) or None
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
