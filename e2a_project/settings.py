@@ -133,6 +133,13 @@ else:
     # A health check is a SELECT 1 round trip per request; a broken connection is
     # dropped at the end of the request that hit the error anyway.
     _db.setdefault("CONN_HEALTH_CHECKS", env.bool("DB_CONN_HEALTH_CHECKS", default=False))
+    # orders.db runs each ingest statement on a server-side binding cursor, which
+    # psycopg prepares after this many runs on a connection. 0 turns preparing off
+    # (Django's own default), e.g. behind a transaction-pooling PgBouncer < 1.21.
+    # The ORM binds client-side and never prepares.
+    _db.setdefault("OPTIONS", {}).setdefault(
+        "prepare_threshold", env.int("DB_PREPARE_THRESHOLD", default=5) or None
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis (optional: locks and cache) ---------------------------------------
@@ -172,6 +179,9 @@ INGEST_SWEEP_AFTER_SECONDS = env.int("INGEST_SWEEP_AFTER_SECONDS", default=120)
 # A web process gathers the follow-ups of this many milliseconds into one broker
 # message (orders.followup_publisher); 0 publishes each request's at its commit.
 FOLLOWUP_COALESCE_MS = env.int("FOLLOWUP_COALESCE_MS", default=20)
+# ...and, under sustained load, sends at most one such message per this many
+# milliseconds: each costs the web process ~1 ms of CPU whatever it carries.
+FOLLOWUP_MIN_INTERVAL_MS = env.int("FOLLOWUP_MIN_INTERVAL_MS", default=100)
 # How long a web process trusts a verified API key before asking the database again;
 # a revocation takes up to this long to bite everywhere. 0 checks every request.
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=10.0)

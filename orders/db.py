@@ -7,17 +7,29 @@ PostgreSQL a large chunk travels by COPY into a transaction-scoped staging table
 (`ON COMMIT DELETE ROWS`) instead of a statement with tens of thousands of
 parameters. The SQL text and value conversions for a (model, fields) shape are
 worked out once per process. Only identifiers from model metadata are
-interpolated; every value is a parameter or COPY data.
+interpolated; every value is a parameter or COPY data, except the models' own
+constant column defaults, which are quoted literals (`_default_literals`).
+
+On PostgreSQL a statement for a few rows (a single event's) is a prepared
+statement: the same few shapes run for every event, and parsing, analysing and
+planning them again each time was about a third of the database's CPU per
+event. Larger statements vary in length and run once, so they are sent as
+before. Prepared statements live on the connection, so a pooler in front of
+PostgreSQL must keep a session per client connection (or track protocol-level
+prepared statements, as PgBouncer ≥ 1.21 does with max_prepared_statements).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from functools import cache
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from functools import cache, cached_property
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import orjson
+import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models.fields import NOT_PROVIDED
 from psycopg.types.json import Jsonb
@@ -26,6 +38,9 @@ from psycopg.types.json import Jsonb
 COPY_THRESHOLD = 32
 # Rows per VALUES statement: SQLite allows 32,766 parameters per statement.
 MAX_PARAMETERS = 30_000
+# Statements for at most this many rows are prepared on PostgreSQL (module docstring):
+# few enough shapes per statement kind that the connection's cache keeps them all.
+PREPARE_MAX_ROWS = 4
 
 # Field types whose database value is the Python value itself, on every backend.
 _PLAIN_TYPES = frozenset(
@@ -54,28 +69,89 @@ def _chunk_rows(column_count: int) -> int:
     return max(1, min(1000, MAX_PARAMETERS // column_count))
 
 
+@contextmanager
+def _cursor(*, rows: int) -> Iterator[Any]:
+    """A Django cursor for a statement about `rows` rows; a preparing one when that is few.
+
+    On PostgreSQL a small statement goes through the connection's server-side
+    binding cursor, which psycopg prepares once the connection has run it
+    `prepare_threshold` times (settings.py sets it; the ORM's client-side binding
+    cursors never prepare). It is wrapped the way `connection.cursor()` wraps its
+    own (`_prepare_cursor`), so execute wrappers, query logging and error
+    translation all still apply, and it stays open for the next statement.
+    """
+    conn = _db()
+    if conn.vendor != "postgresql" or rows > PREPARE_MAX_ROWS:
+        with conn.cursor() as cursor:
+            yield cursor
+        return
+    conn.ensure_connection()
+    with conn.wrap_database_errors:
+        cursor = conn._prepare_cursor(_binding_cursor(conn.connection))
+    yield cursor
+
+
+# One server-side binding cursor per connection, kept: its adapters remember the
+# dumper of each parameter type, which a new cursor looks up again per statement.
+_binding_cursors: WeakKeyDictionary[psycopg.Connection, psycopg.Cursor] = WeakKeyDictionary()
+
+
+def _binding_cursor(connection: psycopg.Connection) -> psycopg.Cursor:
+    cursor = _binding_cursors.get(connection)
+    if cursor is None or cursor.closed:
+        cursor = _binding_cursors[connection] = psycopg.Cursor(connection)
+    return cursor
+
+
+def _run_chunks(
+    rows: Sequence[Any],
+    params_per_row: int,
+    statement: Callable[[Sequence[Any]], tuple[str, list[Any]]],
+    *,
+    fetch: bool,
+) -> list[tuple]:
+    """Run `statement(chunk)` (its SQL and parameters) once per chunk of rows.
+
+    Chunks keep every statement under SQLite's parameter limit. `fetch` says the
+    statement returns rows (asking the cursor for its description instead costs
+    more than a small statement's execution).
+    """
+    fetched: list[tuple] = []
+    step = _chunk_rows(params_per_row)
+    for start in range(0, len(rows), step):
+        chunk = rows[start : start + step]
+        sql, params = statement(chunk)
+        with _cursor(rows=len(chunk)) as cursor:
+            cursor.execute(sql, params)
+            if fetch:
+                fetched.extend(cursor.fetchall())
+    return fetched
+
+
+def _values(row_sql: str, count: int, first_row_sql: str | None = None) -> str:
+    """A VALUES list body of `count` rows; `first_row_sql` lets the first carry casts
+    (PostgreSQL types a VALUES list by its first row)."""
+    return ", ".join([first_row_sql or row_sql] + [row_sql] * (count - 1))
+
+
 def _execute_values(
-    cursor: Any,
     rows: Sequence[Sequence[Any]],
     row_sql: str,
     statement: Callable[[str], str],
     *,
+    fetch: bool,
     first_row_sql: str | None = None,
 ) -> list[tuple]:
-    """Run `statement(values_sql)` once per chunk of rows; collect what it returns.
-
-    Chunks keep every statement under SQLite's parameter limit. `first_row_sql`
-    lets the first row carry casts (PostgreSQL types a VALUES list by its first row).
-    """
-    fetched: list[tuple] = []
-    step = _chunk_rows(len(rows[0])) if rows else 1
-    for start in range(0, len(rows), step):
-        chunk = rows[start : start + step]
-        values = ", ".join([first_row_sql or row_sql] + [row_sql] * (len(chunk) - 1))
-        cursor.execute(statement(values), [value for row in chunk for value in row])
-        if cursor.description is not None:
-            fetched.extend(cursor.fetchall())
-    return fetched
+    """Run `statement(values_sql)` with the rows as its VALUES list, chunk by chunk."""
+    return _run_chunks(
+        rows,
+        len(rows[0]) if rows else 1,
+        lambda chunk: (
+            statement(_values(row_sql, len(chunk), first_row_sql)),
+            [value for row in chunk for value in row],
+        ),
+        fetch=fetch,
+    )
 
 
 def _identity(value: Any, _conn: Any) -> Any:
@@ -108,18 +184,29 @@ class _Shape:
     table: str
     fields: tuple[models.Field, ...]
     names: tuple[str, ...]
-    columns: str  # "col1", "col2", …
-    row: str  # (%s, %s, …)
+    columns: str  # "col1", "col2", … (then any constant columns)
+    row: str  # (%s, %s, …) (then the constants' literals)
     preps: tuple[Prep, ...]
+    # COPY carries only the parameter columns; INSERT … SELECT adds the constants.
+    copy_columns: str
+    select_list: str
 
     def row_values(self, row: Mapping[str, Any], conn: Any) -> list[Any]:
-        return [prep(row[n], conn) for n, prep in zip(self.names, self.preps, strict=True)]
+        return self._prepared([row[n] for n in self.names], conn)
 
     def object_values(self, obj: models.Model, conn: Any) -> list[Any]:
-        return [
-            prep(getattr(obj, f.attname), conn)
-            for f, prep in zip(self.fields, self.preps, strict=True)
-        ]
+        return self._prepared([getattr(obj, f.attname) for f in self.fields], conn)
+
+    def _prepared(self, values: list[Any], conn: Any) -> list[Any]:
+        # Most values go as they are: only the positions with a real conversion are
+        # visited (a batch prepares ~35 values per event, 30 of them identities).
+        for index in self.converting:
+            values[index] = self.preps[index](values[index], conn)
+        return values
+
+    @cached_property
+    def converting(self) -> tuple[int, ...]:
+        return tuple(i for i, prep in enumerate(self.preps) if prep is not _identity)
 
 
 @cache
@@ -128,13 +215,42 @@ def _shape(vendor: str, model: type[models.Model], names: tuple[str, ...]) -> _S
     qn = conn.ops.quote_name
     opts = model._meta
     fields = tuple(opts.pk if n == "pk" else opts.get_field(n) for n in names)
+    columns = ", ".join(qn(f.column) for f in fields)
     return _Shape(
         table=qn(opts.db_table),
         fields=fields,
         names=names,
-        columns=", ".join(qn(f.column) for f in fields),
+        columns=columns,
         row="(" + ", ".join(["%s"] * len(fields)) + ")",
         preps=tuple(_prep_function(vendor, f) for f in fields),
+        copy_columns=columns,
+        select_list=columns,
+    )
+
+
+@cache
+def _shape_with_defaults(vendor: str, model: type[models.Model], given: tuple[str, ...]) -> _Shape:
+    """The shape of an INSERT of the `given` fields that writes every other field's
+    constant default too, spelled as a literal in the statement.
+
+    A prepared statement carries the constants for free; as parameters, an order's
+    three dozen defaults were dumped and sent again for every event.
+    """
+    shape = _shape(vendor, model, given)
+    literals = {
+        name: lit for name, lit in _default_literals(vendor, model).items() if name not in given
+    }
+    if not literals:
+        return shape
+    qn = _db().ops.quote_name
+    constant_columns = ", ".join(qn(model._meta.get_field(n).column) for n in literals)
+    values = ", ".join(literals.values())
+    return replace(
+        shape,
+        columns=f"{shape.columns}, {constant_columns}",
+        # A VALUES row always goes out with parameters: a literal % must be doubled.
+        row=f"{shape.row[:-1]}, {values.replace('%', '%%')})",
+        select_list=f"{shape.columns}, {values}",
     )
 
 
@@ -183,53 +299,89 @@ def _copy_into_stage(
 ) -> str:
     stage = _stage(cursor, conn, model, shape)
     cursor.execute(f"TRUNCATE {stage}")
-    with cursor.cursor.copy(f"COPY {stage} ({shape.columns}) FROM STDIN") as copy:
+    with cursor.cursor.copy(f"COPY {stage} ({shape.copy_columns}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
     return stage
 
 
 def _insert(
-    model: type[models.Model], shape: _Shape, rows: Sequence[list], *, order_by: str, tail: str
+    model: type[models.Model],
+    shape: _Shape,
+    rows: Sequence[list],
+    *,
+    order_by: str,
+    tail: str,
+    also_existing: tuple[_Shape, _Shape, Sequence[tuple]] | None = None,
 ) -> list[tuple]:
-    """INSERT the prepared rows (VALUES, or COPY + SELECT when large) and fetch RETURNING."""
+    """INSERT the prepared rows (VALUES, or COPY + SELECT when large) and fetch RETURNING.
+
+    `also_existing` = (returned columns, key columns, each row's key values) makes it
+    the statement of `upsert_and_lock`: the rows it did not insert come back too.
+    """
     conn = _db()
-    with conn.cursor() as cursor:
-        if conn.vendor == "postgresql" and len(rows) > COPY_THRESHOLD:
+    head = f"INSERT INTO {shape.table} ({shape.columns})"
+    if conn.vendor == "postgresql" and len(rows) > COPY_THRESHOLD:
+        with conn.cursor() as cursor:
             stage = _copy_into_stage(cursor, conn, model, shape, rows)
-            cursor.execute(
-                f"INSERT INTO {shape.table} ({shape.columns}) SELECT {shape.columns} "  # noqa: S608
-                f"FROM {stage} ORDER BY {order_by} {tail}"
-            )
+            sql = f"{head} SELECT {shape.select_list} FROM {stage} ORDER BY {order_by} {tail}"  # noqa: S608
+            if also_existing is not None:
+                out, key, _keys = also_existing
+                sql = _with_existing(sql, out, key, f"SELECT {key.columns} FROM {stage}")  # noqa: S608
+            cursor.execute(sql)
             return cursor.fetchall()
+    if also_existing is None:
         return _execute_values(
-            cursor,
-            rows,
-            shape.row,
-            lambda values: f"INSERT INTO {shape.table} ({shape.columns}) VALUES {values} {tail}",  # noqa: S608
+            rows, shape.row, lambda values: f"{head} VALUES {values} {tail}", fetch=True
         )
+    out, key, keys = also_existing
+    keyed = list(zip(rows, keys, strict=True))
+    return _run_chunks(
+        keyed,
+        len(shape.fields) + len(key.fields),
+        lambda chunk: (
+            _with_existing(
+                f"{head} VALUES {_values(shape.row, len(chunk))} {tail}",
+                out,
+                key,
+                _values(key.row, len(chunk)),
+            ),
+            [v for row, _ in chunk for v in row]
+            + [v for _, key_values in chunk for v in key_values],
+        ),
+        fetch=True,
+    )
 
 
 @cache
-def _constant_defaults(vendor: str, model: type[models.Model]) -> dict[str, Any]:
-    """Each field's default when it is a constant (or an empty dict/list), prepared once."""
+def _default_literals(vendor: str, model: type[models.Model]) -> dict[str, str]:
+    """Each field's default when it is a constant (or an empty dict/list), as an SQL literal.
+
+    Quoted the way migrations quote column defaults (the schema editor's
+    quote_value). The values come from the model's definition, never from a request.
+    """
     conn = _db()
-    out: dict[str, Any] = {}
+    conn.ensure_connection()
+    quote = conn.schema_editor().quote_value
+    out: dict[str, str] = {}
     for field in model._meta.concrete_fields:
         default = field.default
         if field.primary_key:
             continue
         if default is NOT_PROVIDED:
             if field.null:
-                out[field.name] = None
+                value = None
             elif field.empty_strings_allowed:
-                out[field.name] = ""
-            continue  # anything else without a default: the caller must give it
-        if callable(default) and default not in (dict, list):
+                value = ""
+            else:
+                continue  # anything else without a default: the caller must give it
+        elif callable(default) and default not in (dict, list):
             continue  # e.g. timezone.now: the caller must give it
-        out[field.name] = default() if callable(default) else default
-    shape = _shape(vendor, model, tuple(out))
-    return dict(zip(shape.names, shape.row_values(out, conn), strict=True))
+        else:
+            value = default() if callable(default) else default
+        prepared = _prep_function(vendor, field)(value, conn)
+        out[field.name] = "NULL" if prepared is None else quote(prepared)
+    return out
 
 
 def upsert_and_lock(
@@ -241,13 +393,21 @@ def upsert_and_lock(
 ) -> list[models.Model]:
     """Create the missing rows and lock all of them; return their current values.
 
-    INSERT … ON CONFLICT DO UPDATE … WHERE false: PostgreSQL locks every
-    conflicting row as a DO UPDATE would, but writes no new row version for it,
-    and RETURNING hands back the rows it inserted. The existing ones, already
-    locked, are then read in one SELECT. Rows go in sorted by the conflict key, so
-    two transactions lock shared rows in the same order and cannot deadlock.
-    Fields a row leaves out take their constant default; the instances defer every
-    field not in `returning`.
+    One statement (per chunk): INSERT … ON CONFLICT DO UPDATE … WHERE false
+    creates the missing rows and locks every conflicting one as a DO UPDATE
+    would, without writing a new row version; its RETURNING hands back the rows
+    it inserted, and a SELECT … FOR UPDATE in the same statement hands back the
+    existing ones in their latest committed version (READ COMMITTED re-reads a
+    row that changed while the statement waited for its lock). Rows go in sorted
+    by the conflict key, so two transactions lock shared rows in the same order
+    and cannot deadlock.
+
+    A row that a concurrent transaction inserted after the statement began is
+    locked by the INSERT but visible to neither part; it is read by a second
+    SELECT, which only such a race needs. SQLite has no INSERT inside WITH: there
+    the second SELECT reads every existing row (its one writer at a time holds
+    the database lock throughout). Fields a row leaves out take their constant
+    default; the instances defer every field not in `returning`.
     """
     conn = _db()
     # Model.from_db maps partial values by the model's field order: return in that order.
@@ -259,41 +419,43 @@ def upsert_and_lock(
     out = _shape(conn.vendor, model, names_out)
     key = _shape(conn.vendor, model, conflict_fields)
     key_positions = [names_out.index(n) for n in conflict_fields]
-    defaults = _constant_defaults(conn.vendor, model)
-    given = tuple(rows[0]) if rows else ()
-    names = (*given, *(n for n in defaults if n not in given))
-    given_shape = _shape(conn.vendor, model, given)
-    constant = [defaults[n] for n in names[len(given) :]]
+    shape = _shape_with_defaults(conn.vendor, model, tuple(rows[0]) if rows else ())
     ordered = sorted(rows, key=lambda r: tuple(r[n] for n in conflict_fields))
+    keys = [tuple(r[n] for n in conflict_fields) for r in ordered]
     first_key = _shape(conn.vendor, model, conflict_fields[:1]).columns
     fetched = _insert(
         model,
-        _shape(conn.vendor, model, names),
-        [given_shape.row_values(r, conn) + constant for r in ordered],
+        shape,
+        [shape.row_values(r, conn) for r in ordered],
         order_by=key.columns,
         tail=(
             f"ON CONFLICT ({key.columns}) DO UPDATE SET {first_key} = EXCLUDED.{first_key} "
             f"WHERE FALSE RETURNING {out.columns}"
         ),
+        also_existing=(out, key, keys) if conn.vendor == "postgresql" else None,
     )
-    inserted = {tuple(row[i] for i in key_positions) for row in fetched}
-    existing = [
-        key_values
-        for key_values in (tuple(r[n] for n in conflict_fields) for r in ordered)
-        if key_values not in inserted
-    ]
-    if existing:
-        with conn.cursor() as cursor:
-            fetched += _execute_values(
-                cursor,
-                existing,
-                key.row,
-                lambda values: (
-                    f"SELECT {out.columns} FROM {out.table} "  # noqa: S608
-                    f"WHERE ({key.columns}) IN ({values})"
-                ),
-            )
+    found = {tuple(row[i] for i in key_positions) for row in fetched}
+    raced = [k for k in keys if k not in found]
+    if raced:
+        fetched += _execute_values(
+            raced,
+            key.row,
+            lambda values: (
+                f"SELECT {out.columns} FROM {out.table} "  # noqa: S608
+                f"WHERE ({key.columns}) IN ({values})"
+            ),
+            fetch=True,
+        )
     return _from_db(model, names_out, fetched)
+
+
+def _with_existing(insert_sql: str, out: _Shape, key: _Shape, keys_sql: str) -> str:
+    """The INSERT's returned rows plus the existing rows whose keys `keys_sql` lists, locked."""
+    return (
+        f"WITH ins AS ({insert_sql}) SELECT {out.columns} FROM ins UNION ALL "  # noqa: S608
+        f"SELECT {out.columns} FROM (SELECT {out.columns} FROM {out.table} "
+        f"WHERE ({key.columns}) IN ({keys_sql}) FOR UPDATE) AS existing"
+    )
 
 
 def insert_new_returning(
@@ -359,8 +521,8 @@ def update_fields(
     conn = _db()
     shape = _shape(conn.vendor, model, ("pk", *fields))
     rows = [shape.object_values(o, conn) for o in objs]
-    with conn.cursor() as cursor:
-        if conn.vendor == "postgresql" and len(rows) > COPY_THRESHOLD:
+    if conn.vendor == "postgresql" and len(rows) > COPY_THRESHOLD:
+        with conn.cursor() as cursor:
             stage = _copy_into_stage(cursor, conn, model, shape, rows)
             qn = conn.ops.quote_name
             sets = ", ".join(f"{qn(f.column)} = s.{qn(f.column)}" for f in shape.fields[1:])
@@ -369,11 +531,11 @@ def update_fields(
                 f"UPDATE {shape.table} AS t SET {sets} FROM {stage} AS s "  # noqa: S608
                 f"WHERE t.{pk} = s.{pk}"
             )
-            return
-        head, first, tail = _update_sql(conn.vendor, model, fields)
-        _execute_values(
-            cursor, rows, shape.row, lambda values: head + values + tail, first_row_sql=first
-        )
+        return
+    head, first, tail = _update_sql(conn.vendor, model, fields)
+    _execute_values(
+        rows, shape.row, lambda values: head + values + tail, fetch=False, first_row_sql=first
+    )
 
 
 def upsert_returning(
@@ -444,15 +606,32 @@ def _converted(
     model: type[models.Model], names: tuple[str, ...], rows: list[tuple]
 ) -> list[tuple[Any, ...]]:
     """Raw RETURNING rows with the backend's and fields' converters applied (SQLite
-    hands back datetimes as text, for one)."""
+    hands back datetimes as text, for one). Only the columns that have converters
+    are visited: on PostgreSQL an order row has three (its JSON fields) of 27, and
+    a stage clock's RETURNING none, which a batch returns a thousand rows of."""
     conn = _db()
-    converters = _converters(conn.vendor, model, names)
+    converting = _converting_columns(conn.vendor, model, names)
+    if not converting:
+        return rows
     out = []
     for row in rows:
-        values = []
-        for (column, column_converters), value in zip(converters, row, strict=True):
+        values = list(row)
+        for index, column, column_converters in converting:
+            value = values[index]
             for convert in column_converters:
                 value = convert(value, column, conn)
-            values.append(value)
+            values[index] = value
         out.append(tuple(values))
     return out
+
+
+@cache
+def _converting_columns(
+    vendor: str, model: type[models.Model], names: tuple[str, ...]
+) -> tuple[tuple[int, Any, tuple], ...]:
+    """(position, column, converters) of each returned column that has converters."""
+    return tuple(
+        (index, column, converters)
+        for index, (column, converters) in enumerate(_converters(vendor, model, names))
+        if converters
+    )

@@ -78,7 +78,13 @@ def _coalesce_seconds() -> float:
     return settings.FOLLOWUP_COALESCE_MS / 1000
 
 
-followup_publisher = FollowupPublisher(enqueue_event_followups, _coalesce_seconds)
+def _min_interval_seconds() -> float:
+    return settings.FOLLOWUP_MIN_INTERVAL_MS / 1000
+
+
+followup_publisher = FollowupPublisher(
+    enqueue_event_followups, _coalesce_seconds, _min_interval_seconds
+)
 
 
 def publish_followups(event_ids: Sequence[int], correlation_id: str) -> None:

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from orders.db import COPY_THRESHOLD, insert_new_returning, update_fields, upsert_and_lock
+from orders.db import (
+    COPY_THRESHOLD,
+    PREPARE_MAX_ROWS,
+    insert_new_returning,
+    update_fields,
+    upsert_and_lock,
+)
 from orders.models import Order, OrderEvent
+
+from .factories import TenantFactory
 
 pytestmark = pytest.mark.django_db
 SHIPPED = datetime(2026, 11, 24, 14, 30, tzinfo=UTC)
@@ -28,7 +40,8 @@ def _rows(tenant, ids):
     ]
 
 
-@pytest.mark.parametrize("count", [1, COPY_THRESHOLD + 5])  # VALUES path and COPY path
+# Prepared VALUES statement, client-side bound VALUES statement, COPY.
+@pytest.mark.parametrize("count", [1, PREPARE_MAX_ROWS + 1, COPY_THRESHOLD + 5])
 def test_upsert_creates_missing_rows_and_returns_current_values_in_any_order(tenant, count):
     Order.objects.create(
         tenant=tenant,
@@ -58,7 +71,7 @@ def test_upsert_creates_missing_rows_and_returns_current_values_in_any_order(ten
         assert (fresh.service_level, fresh.handling, fresh.event_count) == ("standard", [], 0)
 
 
-@pytest.mark.parametrize("count", [2, COPY_THRESHOLD + 5])
+@pytest.mark.parametrize("count", [2, PREPARE_MAX_ROWS + 1, COPY_THRESHOLD + 5])
 def test_insert_returns_only_new_rows_and_update_saves_fields(tenant, count):
     [order] = upsert_and_lock(
         Order,
@@ -109,14 +122,10 @@ def test_insert_returns_only_new_rows_and_update_saves_fields(tenant, count):
 def test_upsert_locks_existing_rows_without_rewriting_them():
     """The WHERE false upsert holds the row lock until commit, as SELECT … FOR UPDATE would."""
     import psycopg
-    from django.db import connection, transaction
-
-    from .factories import TenantFactory
 
     tenant = TenantFactory(slug="locks")
     Order.objects.create(tenant=tenant, external_id="held", source="wms")
     before = Order.objects.get(external_id="held").updated_at
-    settings_dict = connection.settings_dict
     with transaction.atomic():
         upsert_and_lock(
             Order,
@@ -124,15 +133,160 @@ def test_upsert_locks_existing_rows_without_rewriting_them():
             conflict_fields=("tenant", "external_id"),
             returning=("external_id",),
         )
-        other = psycopg.connect(
-            host=settings_dict["HOST"],
-            port=settings_dict["PORT"],
-            user=settings_dict["USER"],
-            dbname=settings_dict["NAME"],
-            autocommit=True,
-        )
+        other = _other_connection(connection)
         with other, pytest.raises(psycopg.errors.LockNotAvailable):
             other.execute(
                 "SELECT id FROM orders_order WHERE external_id = 'held' FOR UPDATE NOWAIT"
             )
     assert Order.objects.get(external_id="held").updated_at == before  # not rewritten
+
+
+@pytest.mark.postgres
+def test_single_event_statements_are_prepared_and_still_pass_execute_wrappers(tenant):
+    """A statement for one row is parsed and planned once per connection, not per event;
+    statement counters (execute wrappers) still see every run."""
+    connection.ensure_connection()
+    threshold = connection.connection.prepare_threshold
+    if threshold is None:
+        pytest.skip("DB_PREPARE_THRESHOLD=0 turns preparing off")
+    runs = threshold + 1
+    with CaptureQueriesContext(connection) as captured:
+        for i in range(runs):
+            [order] = upsert_and_lock(
+                Order,
+                _rows(tenant, [f"p-{i}"]),
+                conflict_fields=("tenant", "external_id"),
+                returning=("external_id",),
+            )
+            assert order.external_id == f"p-{i}"
+    assert len(captured) == runs
+    created = Order.objects.get(tenant=tenant, external_id="p-0")
+    assert (created.service_level, created.handling, created.sla_clocks, created.carrier) == (
+        "standard",
+        [],
+        {},
+        "",
+    )
+    assert (created.event_count, created.paid_at) == (0, None)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [statement for (statement,) in cursor.fetchall()]
+    assert any('INSERT INTO "orders_order"' in s for s in prepared)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_statements_keep_working_after_the_connection_is_replaced():
+    """The kept binding cursor belongs to one connection; a new connection gets its own."""
+    tenant = TenantFactory(slug="reconnect")
+
+    def upsert(external_id: str) -> Order:
+        [order] = upsert_and_lock(
+            Order,
+            _rows(tenant, [external_id]),
+            conflict_fields=("tenant", "external_id"),
+            returning=("external_id",),
+        )
+        return order
+
+    first = upsert("r-1")
+    connection.close()
+    assert upsert("r-1").pk == first.pk
+    assert upsert("r-2").external_id == "r-2"
+
+
+def _other_connection(django_connection, **kwargs):
+    """A plain psycopg connection to the test database, outside Django's transaction."""
+    import psycopg
+
+    settings_dict = django_connection.settings_dict
+    return psycopg.connect(
+        host=settings_dict["HOST"],
+        port=settings_dict["PORT"],
+        user=settings_dict["USER"],
+        dbname=settings_dict["NAME"],
+        autocommit=True,
+        **kwargs,
+    )
+
+
+def _wait_until_a_backend_waits_for_a_lock(timeout: float = 5.0) -> bool:
+    with _other_connection(connection) as watcher:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            waiting = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).fetchone()[0]
+            if waiting:
+                return True
+            time.sleep(0.01)
+    return False
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_upsert_returns_a_row_a_concurrent_transaction_inserted_while_it_waited():
+    """The statement's snapshot predates the other insert: the row is read once it is ours."""
+    tenant = TenantFactory(slug="race")
+    inserted = threading.Event()
+    saw_wait: list[bool] = []
+
+    def insert_then_commit_once_the_upsert_waits() -> None:
+        try:
+            with transaction.atomic():
+                Order.objects.create(
+                    tenant=tenant, external_id="raced", source="wms", event_count=7
+                )
+                inserted.set()
+                saw_wait.append(_wait_until_a_backend_waits_for_a_lock())
+        finally:
+            connection.close()
+
+    other = threading.Thread(target=insert_then_commit_once_the_upsert_waits)
+    other.start()
+    assert inserted.wait(5)
+    with CaptureQueriesContext(connection) as captured:
+        [order] = upsert_and_lock(
+            Order,
+            _rows(tenant, ["raced"]),
+            conflict_fields=("tenant", "external_id"),
+            returning=("external_id", "event_count"),
+        )
+    other.join(10)
+    assert saw_wait == [True]
+    assert (order.external_id, order.event_count) == ("raced", 7)
+    assert len(captured) == 2  # the upsert, then the SELECT that only a race needs
+    assert Order.objects.filter(tenant=tenant).count() == 1
+
+
+@pytest.fixture
+def currency_default(monkeypatch):
+    """Order.currency with another constant default while a test runs (SQL caches cleared)."""
+    from orders import db
+
+    def set_default(value: str) -> None:
+        monkeypatch.setattr(Order._meta.get_field("currency"), "default", value)
+        db._default_literals.cache_clear()
+        db._shape_with_defaults.cache_clear()
+
+    yield set_default
+    monkeypatch.undo()
+    db._default_literals.cache_clear()
+    db._shape_with_defaults.cache_clear()
+
+
+@pytest.mark.parametrize("count", [1, PREPARE_MAX_ROWS + 1, COPY_THRESHOLD + 5])
+def test_constant_defaults_are_written_verbatim_even_with_quotes_and_percent(
+    tenant, currency_default, count
+):
+    """Defaults are spelled in the SQL itself: quoting and % must survive every path."""
+    currency_default("'%")
+    ids = [f"d-{i}" for i in range(count)]
+    upsert_and_lock(
+        Order,
+        _rows(tenant, ids),
+        conflict_fields=("tenant", "external_id"),
+        returning=("external_id",),
+    )
+    assert set(Order.objects.filter(tenant=tenant).values_list("currency", flat=True)) == {"'%"}

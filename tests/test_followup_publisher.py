@@ -65,6 +65,29 @@ def test_a_failed_publish_does_not_stop_later_ones():
     assert recorder.calls == [([2], "b")]  # 1 is left to the sweep, 2 still goes out
 
 
+class RecordingSleep:
+    """Stands in for time.sleep: notes each requested wait and returns at once."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+def test_a_busy_publisher_keeps_the_minimum_interval_an_idle_one_only_the_window():
+    recorder, sleep = Recorder(), RecordingSleep()
+    publisher = FollowupPublisher(recorder, lambda: 0.02, lambda: 60.0, sleep=sleep)
+    publisher.submit([1], "first")
+    assert publisher.wait_idle(timeout=5)
+    publisher.submit([2], "right after")
+    assert publisher.wait_idle(timeout=5)
+    assert recorder.calls == [([1], "first"), ([2], "right after")]
+    first, second = sleep.waits
+    assert first == 0.02  # nothing published before: just the coalescing window
+    assert 59.0 < second <= 60.0  # the previous publish was just now: the rest of a minute
+
+
 def test_flush_publishes_what_is_buffered_at_once():
     recorder = Recorder()
     publisher = FollowupPublisher(recorder, lambda: 60.0)
