@@ -3,16 +3,15 @@ snoozed, auto-close after the reopen window, and two beats at once."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connections
 
 from exceptions.models import ExceptionActivity, ExceptionStatus, OrderException
 from exceptions.services import lifecycle
 from exceptions.services.escalation import exceptions_escalate
 
+from .concurrency import at_once
 from .exception_helpers import OPERATOR, actions_of, make_order, raise_exception
 from .factories import TenantFactory
 from .sla_helpers import at
@@ -121,21 +120,7 @@ def test_two_beats_at_once_escalate_each_exception_once():
     order = make_order(TenantFactory(slug="acme"))
     for code in ("PICK_DELAY", "PACK_DELAY", "SHIP_DELAY", "CARRIER_ISSUE"):
         raise_exception(order, code, now=T0)
-    results: list[dict] = []
-    barrier = threading.Barrier(2)
-
-    def beat():
-        try:
-            barrier.wait()
-            results.append(exceptions_escalate(now=T0 + timedelta(hours=5)))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=beat) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = at_once(lambda: exceptions_escalate(now=T0 + timedelta(hours=5)), threads=2)
     assert sum(r["escalated"] for r in results) == 4
     assert ExceptionActivity.objects.filter(action="escalated").count() == 4
     assert set(OrderException.objects.values_list("escalation_level", flat=True)) == {1}

@@ -202,33 +202,16 @@ def test_rule_based_notes_come_from_the_catalogue_templates(order):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_opening_the_same_exception_at_once_give_one_record():
-    import threading
+    from exceptions.services.raising import Finding, exception_raise
 
-    from django.db import connections
+    from .concurrency import at_once
 
     order = make_order(TenantFactory(slug="acme"))
-    barrier = threading.Barrier(4)
-    outcomes: list[str] = []
-    errors: list[BaseException] = []
-
-    def worker():
-        from exceptions.services.raising import Finding, exception_raise
-
-        try:
-            barrier.wait()
-            raised = exception_raise(order=order, finding=Finding("CARRIER_ISSUE", {"n": 1}))
-            outcomes.append(raised.outcome)
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    raised = at_once(
+        lambda: exception_raise(order=order, finding=Finding("CARRIER_ISSUE", {"n": 1})),
+        threads=4,
+    )
+    outcomes = [r.outcome for r in raised]
     assert sorted(outcomes) == ["opened", "recurred", "recurred", "recurred"]
     [exc] = OrderException.objects.all()
     assert exc.occurrence_count == 4

@@ -22,6 +22,7 @@ from exceptions.services.lifecycle import exception_acknowledge
 from exceptions.services.raising import Finding, exception_raise
 from orders.models import Order
 
+from .concurrency import at_once
 from .factories import TenantFactory
 from .slack_server import fake_slack
 
@@ -311,9 +312,6 @@ def test_tasks_send_after_commit_and_beat_sweeps_what_waited(
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_beat_runs_queue_one_digest(slack):
-    import threading
-
-    from django.db import connections
 
     from exceptions.catalogue import catalogue_load
     from exceptions.models import ReasonCode
@@ -322,20 +320,6 @@ def test_concurrent_beat_runs_queue_one_digest(slack):
     tenant = TenantFactory(slug="racey")
     with time_machine.travel(T0, tick=False):
         raise_exception(tenant, "#7", "LOW")
-    barrier = threading.Barrier(4)
-    counts: list[int] = []
-
-    def beat():
-        try:
-            barrier.wait()
-            counts.append(digests_send(now=T0 + timedelta(minutes=5)))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=beat) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    counts = at_once(lambda: digests_send(now=T0 + timedelta(minutes=5)), threads=4)
     assert sum(counts) == 1
     assert Notification.objects.filter(kind=NotificationKind.DIGEST).count() == 1
