@@ -79,6 +79,9 @@ def _eager_celery():
     """Tasks run in-process in tests unless a test sets up a broker itself."""
     from e2a_project.celery import app
 
+    # Register every app's tasks (a worker does this at start-up), so tasks sent by
+    # name run eagerly here instead of going to a broker nobody consumes.
+    app.loader.import_default_modules()
     previous = app.conf.task_always_eager
     app.conf.task_always_eager = True
     yield app
