@@ -147,3 +147,22 @@ def test_a_late_event_s_exception_is_opened_by_the_worker_follow_up_not_the_requ
     assert the_exception().late_minutes == 45
     events_process(event_ids=list(pending))  # a repeat delivery changes nothing
     assert actions_of(the_exception()) == ["opened"]
+
+
+def test_one_scan_opens_new_records_and_counts_on_records_already_open(api):
+    from orders.models import Order
+
+    from .exception_helpers import raise_exception
+
+    for order in ("#1001", "#1002", "#1003"):
+        send(api, "order_paid", "2026-06-03T10:00:00Z", order=order)
+        send(api, "package_shipped", "2026-06-03T11:00:00Z", order=order)  # no pick scan
+    earlier = raise_exception(Order.objects.get(external_id="#1002"), "MISSING_SCAN")
+    sla_scan(now=at("2026-06-03T13:00:00Z"))
+
+    assert the_exception("#1002", "MISSING_SCAN").pk == earlier.pk
+    assert the_exception("#1002", "MISSING_SCAN").occurrence_count == 2
+    assert actions_of(earlier) == ["opened", "recurred"]
+    for order in ("#1001", "#1003"):
+        assert actions_of(the_exception(order, "MISSING_SCAN")) == ["opened"]
+    assert ExceptionBreach.objects.count() == 3

@@ -60,19 +60,40 @@ def exceptions_sync_breaches(order_ids: set[int], at: datetime) -> None:
         for link in ExceptionBreach.objects.filter(breach__in=[b.pk for b in breaches])
     }
     touched: dict[int, list[Breach]] = defaultdict(list)
+    new = []
     for breach in breaches:
         exception_id = links.get(breach.pk)
         if exception_id is None:
             if breach.cleared_at is None:
-                _open(breach, at)
+                new.append(breach)
             continue
         touched[exception_id].append(breach)
+    if new:
+        current = _current_records(new)
+        for breach in new:
+            key = (breach.order_id, breach.reason_code)
+            current[key] = _open(breach, at, current.get(key))
     if touched:
         _follow(touched, at)
 
 
-def _open(breach: Breach, at: datetime) -> None:
+def _current_records(breaches: list[Breach]) -> dict[tuple[int, str], OrderException]:
+    """The records not closed for these breaches' (order, reason), locked, in one query."""
+    found = (
+        OrderException.objects.select_for_update()
+        .exclude(status="CLOSED")
+        .filter(
+            order_id__in={b.order_id for b in breaches},
+            reason_code__in={b.reason_code for b in breaches},
+        )
+        .order_by("pk")
+    )
+    return {(e.order_id, e.reason_code_id): e for e in found}
+
+
+def _open(breach: Breach, at: datetime, current: OrderException | None) -> OrderException:
     raised = exception_raise(
+        current=current,
         order=breach.order,
         finding=Finding(
             reason_code=breach.reason_code,
@@ -87,6 +108,7 @@ def _open(breach: Breach, at: datetime) -> None:
         now=at,
     )
     ExceptionBreach.objects.create(breach=breach, exception=raised.exception, linked_at=at)
+    return raised.exception
 
 
 def _follow(touched: dict[int, list[Breach]], at: datetime) -> None:

@@ -93,15 +93,31 @@ def rule_notes(exception: OrderException, order: Order, reason: ReasonCode) -> N
     exception.explanation_label = reason.label
 
 
+# `exception_raise(current=LOOK_UP)`: find the record that is not closed (the default).
+LOOK_UP: Any = object()
+
+
 def exception_raise(
-    *, order: Order, finding: Finding, actor: Actor = SYSTEM, now: datetime | None = None
+    *,
+    order: Order,
+    finding: Finding,
+    actor: Actor = SYSTEM,
+    now: datetime | None = None,
+    current: OrderException | None = LOOK_UP,
 ) -> Raised:
-    """Open the exception for this finding, or record it as a new occurrence."""
+    """Open the exception for this finding, or record it as a new occurrence.
+
+    A caller raising many findings at once (the scan) may look the current
+    records up in one query, locked, and pass each one as `current` (None: none
+    is open). The constraint still decides: an insert that loses to a concurrent
+    one falls back to the record that won.
+    """
     now = now or timezone.now()
     seen = finding.detected_at or now
     reason = reason_code(finding.reason_code)
     with transaction.atomic():
-        current = _current(order, reason.code)
+        if current is LOOK_UP:
+            current = _current(order, reason.code)
         if current is None:
             try:
                 with transaction.atomic():
