@@ -303,14 +303,6 @@ class ExceptionStageField(serializers.CharField):
     pass
 
 
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField()
-    errors = serializers.DictField(
-        required=False, help_text="400 only: each invalid field and what is wrong with it."
-    )
-
-
 class ConflictSerializer(serializers.Serializer):
     detail = serializers.CharField()
     code = serializers.CharField()

@@ -21,6 +21,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from orders.api.schemas import ErrorSchema
 from slas.api.views import order_body
 
 from ..models import OrderException
@@ -48,10 +49,10 @@ class TransitionConflict(exceptions.APIException):
 
 
 ERRORS = {
-    400: OpenApiResponse(io.ErrorSerializer, description="Invalid fields (named in `errors`)."),
-    401: OpenApiResponse(io.ErrorSerializer, description="No credentials."),
-    403: OpenApiResponse(io.ErrorSerializer, description="Not staff, or another tenant's key."),
-    404: OpenApiResponse(io.ErrorSerializer, description="No such exception for this tenant."),
+    400: OpenApiResponse(ErrorSchema, description="Invalid fields (named in `errors`)."),
+    401: OpenApiResponse(ErrorSchema, description="No credentials."),
+    403: OpenApiResponse(ErrorSchema, description="Not staff, or another tenant's key."),
+    404: OpenApiResponse(ErrorSchema, description="No such exception for this tenant."),
 }
 WRITE_ERRORS = {
     **ERRORS,
