@@ -224,3 +224,35 @@ def test_cancelling_the_order_closes_its_exceptions_saying_why(shopify, event):
         assert exc.status == ExceptionStatus.CLOSED
         assert exc.resolution_code == "ORDER_CANCELLED"
         assert actions_of(exc)[-2:] == ["auto_resolved", "closed"]
+
+
+def test_a_condition_an_operator_resolved_stays_resolved_on_the_next_event(shopify, event):
+    from exceptions.services.lifecycle import exception_resolve
+
+    from .exception_helpers import OPERATOR
+
+    shopify("orders/create", order_with(address_zip="00000"))
+    exc = codes()["ADDRESS_INVALID"]
+    exception_resolve(
+        exception_id=exc.pk,
+        resolution="Customer confirmed by phone.",
+        resolution_code="NOT_A_PROBLEM",
+        actor=OPERATOR,
+    )
+    event("pick_started")  # the placeholder postal code is still there
+    exc.refresh_from_db()
+    assert exc.status == "RESOLVED" and exc.occurrence_count == 1
+    assert "reopened" not in actions_of(exc)
+
+
+def test_a_condition_that_cleared_and_holds_again_reopens(shopify):
+    shopify("orders/create", order_with(address_zip="00000"))
+    shopify(
+        "orders/updated", order_with(address_zip="10969", updated_at="2026-11-23T10:00:00+01:00")
+    )
+    shopify(
+        "orders/updated", order_with(address_zip="00000", updated_at="2026-11-23T11:00:00+01:00")
+    )
+    exc = codes()["ADDRESS_INVALID"]
+    assert exc.status == "OPEN"
+    assert actions_of(exc) == ["opened", "auto_resolved", "reopened"]

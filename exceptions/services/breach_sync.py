@@ -129,20 +129,13 @@ def _follow(touched: dict[int, list[Breach]], at: datetime) -> None:
                 actor=SLA,
                 now=at,
             )
-        elif exception.is_active and not _other_active_breaches(exception, touched):
-            _resolve_cleared(exception, touched[exception.pk], at)
+        elif exception.is_active:
+            # Every breach behind it is here: they all belong to its order, and all
+            # of the order's breaches were read above.
+            _resolve_cleared(exception, at)
 
 
-def _other_active_breaches(exception: OrderException, touched: dict[int, list[Breach]]) -> bool:
-    seen = [b.pk for b in touched[exception.pk]]
-    return (
-        Breach.objects.filter(exception_link__exception=exception, cleared_at__isnull=True)
-        .exclude(pk__in=seen)
-        .exists()
-    )
-
-
-def _resolve_cleared(exception: OrderException, cleared: list[Breach], at: datetime) -> None:
+def _resolve_cleared(exception: OrderException, at: datetime) -> None:
     if exception.reason_code_id == BreachReason.MISSING_SCAN:
         if not exception.reason_code.auto_resolve:
             return

@@ -59,7 +59,7 @@ def _report(
     if event_id in seen:
         return  # this event was already counted (a re-run of the follow-up)
     finding.evidence["event_ids"] = [*seen, event_id][-EVENT_IDS_KEPT:]
-    raised = exception_raise(order=order, finding=finding, actor=RULES, now=now)
+    raised = exception_raise(order=order, finding=finding, actor=RULES, now=now, current=existing)
     current[finding.reason_code] = raised.exception
 
 
@@ -74,9 +74,11 @@ def _conditions(
         if code not in known:
             continue
         existing = current.get(code)
-        if existing is None or existing.status == ExceptionStatus.RESOLVED:
+        # A record resolved because the condition cleared reopens when it holds again;
+        # one an operator resolved while it held stays resolved (they decided).
+        if existing is None or existing.resolution_code == ResolutionCode.CONDITION_CLEARED:
             current[code] = exception_raise(
-                order=order, finding=finding, actor=RULES, now=now
+                order=order, finding=finding, actor=RULES, now=now, current=existing
             ).exception
         else:
             exception_refresh(existing, evidence=finding.evidence, actor=RULES, now=now)
@@ -103,9 +105,13 @@ def exceptions_close_for_cancelled(*, order: Order, now: datetime | None = None)
     now = now or timezone.now()
     closed = 0
     actor = Actor.system("order-cancelled")
-    open_ids = OrderException.objects.filter(
-        order=order, status__in=[*ACTIVE_STATUSES, ExceptionStatus.RESOLVED]
-    ).values_list("pk", "status")
+    # Locked (the order's transaction): an operator acting on one meanwhile waits.
+    open_ids = (
+        OrderException.objects.select_for_update()
+        .filter(order=order, status__in=[*ACTIVE_STATUSES, ExceptionStatus.RESOLVED])
+        .order_by("pk")
+        .values_list("pk", "status")
+    )
     for pk, status in list(open_ids):
         if status != ExceptionStatus.RESOLVED:
             exception_resolve(
