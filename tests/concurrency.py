@@ -37,3 +37,26 @@ def at_once(call: Callable[[], T], *, threads: int) -> list[T]:
     if errors:
         raise errors[0]
     return results
+
+
+class InThread:
+    """A call running in its own thread (and connection); `join()` re-raises its error."""
+
+    def __init__(self, call: Callable[[], object]) -> None:
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                call()
+            except BaseException as exc:  # handed to join()
+                self._error = exc
+            finally:
+                connections.close_all()
+
+        self._thread = threading.Thread(target=run)
+        self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error

@@ -123,12 +123,10 @@ def fake_slack(settings: Any) -> Iterator[FakeSlack]:
     settings.SLACK_MIN_SEVERITY = "HIGH"
     settings.SLACK_MESSAGES_PER_SECOND = 1.0
     settings.SLACK_DIGEST_MINUTES = 60
-    # The sender's wake-up dedup keys must not leak between tests (or test runs on Redis).
+    # The sender's wake-up dedup keys must not leak between tests: same cache backend
+    # as configured (Redis in CI), keys of their own.
     settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": f"fake-slack-{id(fake)}",
-        }
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"fake-slack-{id(fake)}"}
     }
     try:
         yield fake

@@ -112,7 +112,7 @@ def test_a_missing_scan_of_a_code_that_does_not_auto_resolve_stays_open(api):
     assert the_exception(code="MISSING_SCAN").status == "OPEN"
 
 
-def test_a_breach_on_a_resolved_problem_reopens_it(api):
+def test_a_late_stage_of_an_order_with_a_resolved_exception_opens_its_own(api):
     from exceptions.services.lifecycle import exception_resolve
 
     from .exception_helpers import OPERATOR

@@ -24,6 +24,7 @@ from slas.services.clock_rows import clock_rows_followup, clock_rows_sync
 from slas.services.scan import sla_scan
 from slas.stages import STAGE_SPECS, stage_times
 
+from .concurrency import InThread, at_once
 from .factories import TenantFactory, api_key_for, event_body
 from .sla_helpers import at, breaches, clock, send
 
@@ -213,18 +214,6 @@ def _api_for(slug: str):
     return ApiClient(Client(), api_key_for(TenantFactory(slug=slug, timezone="UTC")))
 
 
-def _in_thread(target) -> threading.Thread:
-    def run() -> None:
-        try:
-            target()
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_scans_at_once_breach_each_stage_once_before_any_follow_up():
@@ -233,15 +222,7 @@ def test_two_scans_at_once_breach_each_stage_once_before_any_follow_up():
         for n in range(40):
             post_only(api, "order_paid", "2026-06-03T10:00:00Z", order=f"o-{n}")
     assert not StageClock.objects.exists()
-    barrier = threading.Barrier(2)
-    results = []
-
-    def scan() -> None:
-        barrier.wait()
-        results.append(sla_scan(now=at("2026-06-03T13:00:00Z"), chunk=7))
-
-    for thread in [_in_thread(scan), _in_thread(scan)]:
-        thread.join()
+    results = at_once(lambda: sla_scan(now=at("2026-06-03T13:00:00Z"), chunk=7), threads=2)
     assert sum(r.breached for r in results) == 40
     assert StageClock.objects.filter(breached_at__isnull=False).count() == 40
     assert len(breaches("o-0")) == 1 and Order.objects.filter(sla_due_at__isnull=False).count() == 0
@@ -260,14 +241,14 @@ def test_a_scan_waiting_on_the_ingest_of_the_completing_event_breaches_nothing()
 
     projection_hooks.register("test.pause", pause)
     try:
-        ingest = _in_thread(
+        ingest = InThread(
             lambda: post_only(
                 api, "pick_completed", "2026-06-03T11:50:00Z", received="2026-06-03T12:10:00Z"
             )
         )
         assert holding.wait(10)
         results = []
-        scan = _in_thread(lambda: results.append(sla_scan(now=at("2026-06-03T12:10:00Z"))))
+        scan = InThread(lambda: results.append(sla_scan(now=at("2026-06-03T12:10:00Z"))))
         _wait_for_a_lock_wait()  # the scan saw the order due and waits for its lock
         release.set()
         ingest.join()
@@ -291,9 +272,9 @@ def test_an_ingest_waiting_on_the_scan_withdraws_the_breach_it_finds():
 
     breach_listeners.register("test.pause", pause)
     try:
-        scan = _in_thread(lambda: sla_scan(now=at("2026-06-03T12:05:00Z")))
+        scan = InThread(lambda: sla_scan(now=at("2026-06-03T12:05:00Z")))
         assert holding.wait(10)
-        ingest = _in_thread(
+        ingest = InThread(
             lambda: post_only(
                 api, "pick_completed", "2026-06-03T11:50:00Z", received="2026-06-03T12:10:00Z"
             )

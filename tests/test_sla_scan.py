@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connections
 
 from slas.models import Breach, StageClock
 from slas.services.scan import sla_scan
 
+from .concurrency import at_once
 from .factories import TenantFactory, api_key_for
 from .sla_helpers import at, breaches, clock, send
 
@@ -106,21 +104,7 @@ def test_two_scans_at_once_breach_each_stage_once():
         send(api, "order_paid", "2026-06-03T10:00:00Z", order=f"o-{n}")
     assert StageClock.objects.count() == 60
 
-    barrier = threading.Barrier(2)
-    results = []
-
-    def run() -> None:
-        try:
-            barrier.wait()
-            results.append(sla_scan(now=at("2026-06-03T13:00:00Z"), chunk=7))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = at_once(lambda: sla_scan(now=at("2026-06-03T13:00:00Z"), chunk=7), threads=2)
     assert sum(r.breached for r in results) == 60
     assert Breach.objects.count() == 60
     assert StageClock.objects.filter(breached_at__isnull=True).count() == 0

@@ -19,7 +19,7 @@ from exceptions.notify.messages import ACTION_ACKNOWLEDGE, ACTION_RESOLVE, ACTIO
 from exceptions.services.raising import Finding, exception_raise
 from orders.models import Order
 
-from .slack_server import SIGNING_SECRET, fake_slack
+from .slack_server import SIGNING_SECRET, FakeSlack, fake_slack
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 URL = "/slack/interactions"
@@ -259,7 +259,11 @@ def test_only_post(client, slack):
 
 
 def test_response_url_elsewhere_is_not_called(client, slack, operator, exc):
-    body = payload(slack, ACTION_ACKNOWLEDGE, exc.pk)
-    body["response_url"] = "http://169.254.169.254/latest/meta-data"
-    assert post(client, body).status_code == 200
-    assert ephemerals(slack) == []
+    elsewhere = FakeSlack().start()  # a listening server on another port: not Slack's host
+    try:
+        body = payload(slack, ACTION_ACKNOWLEDGE, exc.pk)
+        body["response_url"] = f"{elsewhere.base_url}actions/T1/1/abc"
+        assert post(client, body).status_code == 200
+        assert elsewhere.requests == [] and ephemerals(slack) == []
+    finally:
+        elsewhere.stop()
