@@ -305,6 +305,12 @@ def _copy_into_stage(
     return stage
 
 
+def _by_key(rows: Sequence[Mapping[str, Any]], fields: tuple[str, ...]) -> list:
+    """Rows in conflict-key order, so two transactions writing shared rows lock them in
+    the same order and cannot deadlock (the COPY path sorts in SQL; VALUES keeps this)."""
+    return sorted(rows, key=lambda r: tuple(r[n] for n in fields))
+
+
 def _insert(
     model: type[models.Model],
     shape: _Shape,
@@ -420,7 +426,7 @@ def upsert_and_lock(
     key = _shape(conn.vendor, model, conflict_fields)
     key_positions = [names_out.index(n) for n in conflict_fields]
     shape = _shape_with_defaults(conn.vendor, model, tuple(rows[0]) if rows else ())
-    ordered = sorted(rows, key=lambda r: tuple(r[n] for n in conflict_fields))
+    ordered = _by_key(rows, conflict_fields)
     keys = [tuple(r[n] for n in conflict_fields) for r in ordered]
     first_key = _shape(conn.vendor, model, conflict_fields[:1]).columns
     fetched = _insert(
@@ -567,7 +573,11 @@ def upsert_returning(
         returning,
     )
     fetched = _insert(
-        model, shape, [shape.row_values(r, conn) for r in rows], order_by=key, tail=tail
+        model,
+        shape,
+        [shape.row_values(r, conn) for r in _by_key(rows, conflict_fields)],
+        order_by=key,
+        tail=tail,
     )
     return _converted(model, returning, fetched)
 
