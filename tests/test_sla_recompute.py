@@ -75,3 +75,21 @@ def test_recompute_can_make_a_stage_newly_breached(api, tenant):
 def test_recompute_refuses_an_unknown_tenant():
     with pytest.raises(CommandError, match="No tenant"):
         call_command("sla_recompute", "--tenant", "ghost")
+
+
+@pytest.mark.django_db
+def test_a_stage_recompute_breaches_keeps_ageing_in_severity(api, tenant):
+    from slas.services.scan import sla_scan
+
+    send(api, "order_paid", "2026-06-03T10:00:00Z", order="slow")  # due 12:00
+    SlaPolicy.objects.create(
+        tenant=tenant, name="tighter", effective_from=at("2026-06-03T10:30:00Z"), pick_minutes=60
+    )
+    recompute("--tenant", "acme", "--apply", when="2026-06-03T11:20:00Z")  # due 11:00: 20 min late
+    [breach] = breaches("slow")
+    assert (breach.detected_by, breach.severity) == ("recompute", "MEDIUM")  # 20 of 60 min
+    # MEDIUM until 100 % late (12:00), then HIGH: the scan's ageing pass picks it up.
+    assert clock("slow", "pick").severity_next_at == at("2026-06-03T12:00:00Z")
+    assert sla_scan(now=at("2026-06-03T12:01:00Z")).severity_raised == 1
+    breach.refresh_from_db()
+    assert breach.severity == "HIGH"

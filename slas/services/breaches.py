@@ -19,7 +19,7 @@ from .. import metrics
 from ..breach_listeners import breaches_changed
 from ..config import TenantSlaConfig
 from ..models import Breach, StageClock
-from ..severity import severity_for
+from ..severity import next_rise_minutes, severity_for
 
 FINAL_FIELDS = ["late_minutes", "actual_minutes", "severity", "final", "cleared_at", "updated_at"]
 
@@ -40,6 +40,16 @@ def elapsed_minutes(
         bt.business_minutes_between(cal, clock.started_at, until),
         bt.business_minutes_between(cal, clock.due_at, until),
     )
+
+
+def next_rise_at(
+    config: TenantSlaConfig, clock: StageClock, late_minutes: float
+) -> datetime | None:
+    """When a stuck stage's breach next rises in severity (None once CRITICAL)."""
+    threshold = next_rise_minutes(late_minutes, clock.allowed_minutes, clock.policy)
+    if threshold is None:
+        return None
+    return bt.add_business_minutes(clock_calendar(config, clock), clock.due_at, threshold)
 
 
 def breach_for(

@@ -20,11 +20,11 @@ from orders.db import update_fields
 from orders.models import Order, Tenant
 
 from ..breach_listeners import breaches_changed
-from ..config import TenantSlaConfig, config_for, forget_config, is_high_volume
+from ..config import TenantSlaConfig, config_for, forget_config
 from ..deadlines import DeadlinePlan, inputs_key, plan_deadline
 from ..memo import DEADLINE_FIELDS, dt, iso, set_deadlines
 from ..models import DELAY_REASON, Breach, DetectedBy, StageClock
-from .breaches import breach_for, breaches_save
+from .breaches import breach_for, breaches_save, elapsed_minutes, next_rise_at
 from .clock_rows import clocks_save, facts_of, memo_clock, stored_rows
 from .clocks import deadline_memo
 
@@ -144,8 +144,7 @@ def _recompute_stage(
         policy=policy,
         calendar=choice.working,
         always_open=config.always_open,
-        high_volume=high_volume
-        or is_high_volume(order.tenant_id, started, policy.high_volume_orders_per_hour),
+        high_volume=high_volume,  # judged once, when the clock started (see clocks)
     )
     if plan.due_at == dt(entry["d"]) and plan.allowed_minutes == entry["a"]:
         return None
@@ -172,8 +171,13 @@ def _apply(
     """Write the moved clocks' rows and record or withdraw their breaches."""
     clocks = [c.clock for c in changes]
     for change in changes:
-        if change.verdict == "no longer breached":
-            change.clock.severity_next_at = None
+        clock = change.clock
+        if change.now_breached:
+            # Ageing picks a stuck stage up again from here (the due time may have moved).
+            late = max(elapsed_minutes(config, clock, now)[1], 0.0)
+            clock.severity_next_at = next_rise_at(config, clock, late)
+        else:
+            clock.severity_next_at = None
     clocks_save(clocks, also=("severity_next_at",))
     newly = [c.clock for c in changes if c.verdict == "newly breached"]
     breaches_save(

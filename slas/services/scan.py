@@ -38,14 +38,13 @@ from django.utils import timezone
 from orders.db import update_fields
 from orders.models import Order, Tenant
 
-from .. import business_time as bt
 from .. import metrics
 from ..breach_listeners import breaches_changed
 from ..config import config_for
 from ..memo import DEADLINE_FIELDS, dt, iso, set_deadlines, waiting
 from ..models import DELAY_REASON, Breach, BreachReason, DetectedBy, StageClock
-from ..severity import next_rise_minutes, severity_for
-from .breaches import breach_for, breaches_save, clock_calendar, elapsed_minutes
+from ..severity import severity_for
+from .breaches import breach_for, breaches_save, elapsed_minutes, next_rise_at
 from .clock_rows import clocks_save, memo_clock, stored_rows
 
 # What the due pass reads of an order: its memo, and the facts its explanation needs.
@@ -182,7 +181,7 @@ def _due_pass(now: datetime, chunk: int) -> tuple[int, int]:
     clocks_save(clocks)
     breaches = _record(clocks, now, reason=lambda c: DELAY_REASON[c.stage], until=lambda c: now)
     for clock, breach in zip(clocks, breaches, strict=True):
-        clock.severity_next_at = _next_rise_at(config_for(clock.tenant), clock, breach.late_minutes)
+        clock.severity_next_at = next_rise_at(config_for(clock.tenant), clock, breach.late_minutes)
     update_fields(StageClock, clocks, ("severity_next_at",))
     metrics.SCAN_CLAIMED.labels("breached").inc(len(clocks))
     return len(ids), len(clocks)
@@ -266,7 +265,7 @@ def _ageing_pass(now: datetime, chunk: int) -> tuple[int, int]:
     for clock in clocks:
         config = config_for(clock.tenant)
         actual, late = elapsed_minutes(config, clock, now)
-        clock.severity_next_at = _next_rise_at(config, clock, late)
+        clock.severity_next_at = next_rise_at(config, clock, late)
         breach = breaches.get(clock.pk)
         if breach is None or breach.final:
             continue
@@ -280,13 +279,6 @@ def _ageing_pass(now: datetime, chunk: int) -> tuple[int, int]:
     breaches_changed({b.order_id for b in changed}, now)
     metrics.SCAN_CLAIMED.labels("severity_raised").inc(len(changed))
     return seen, len(changed)
-
-
-def _next_rise_at(config, clock: StageClock, late_minutes: float) -> datetime | None:
-    threshold = next_rise_minutes(late_minutes, clock.allowed_minutes, clock.policy)
-    if threshold is None:
-        return None
-    return bt.add_business_minutes(clock_calendar(config, clock), clock.due_at, threshold)
 
 
 _tenants_at_risk: set[str] = set()
