@@ -82,7 +82,7 @@ class NotificationInline(_ReadOnlyInline):
 class ResolveForm(forms.Form):
     resolution = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
     resolution_code = forms.ChoiceField(
-        choices=lifecycle.ResolutionCode.choices, initial=lifecycle.ResolutionCode.FIXED
+        choices=lifecycle.OPERATOR_RESOLUTIONS, initial=lifecycle.ResolutionCode.FIXED
     )
 
 

@@ -281,3 +281,22 @@ def test_a_successful_attempt_is_counted_without_blocking(order):
         exception_id=exc.pk, succeeded=True, detail="Carrier pickup rebooked", actor=OPERATOR
     )
     assert (done.resolution_attempts, done.blocked) == (1, False)
+
+
+def test_automatic_resolution_codes_are_e2a_s_alone(order):
+    from exceptions.actors import Actor
+
+    exc = raise_exception(order)
+    person = Actor.for_user(User.objects.create_user("olga", is_staff=True))
+    with pytest.raises(InvalidChange) as refused:
+        exception_resolve(
+            exception_id=exc.pk, resolution="x", resolution_code="BREACH_WITHDRAWN", actor=person
+        )
+    assert refused.value.field == "resolution_code"
+    done = exception_resolve(
+        exception_id=exc.pk,
+        resolution="withdrawn",
+        resolution_code="BREACH_WITHDRAWN",
+        actor=Actor.system("sla"),
+    )
+    assert done.resolution_code == "BREACH_WITHDRAWN"

@@ -24,7 +24,7 @@ from slas.models import Severity, Stage
 
 from ..models import ExceptionActivity, ExceptionStatus, OrderException, ReasonCode
 from ..selectors import ACTIVITY_LIMIT, DEFAULT_ORDERING, ORDERING_FIELDS, ExceptionDetail
-from ..services.lifecycle import MAX_SNOOZE, ResolutionCode
+from ..services.lifecycle import MAX_SNOOZE, OPERATOR_RESOLUTIONS
 from ..transitions import allowed_actions
 
 # ---------------------------------------------------------------------------- fields
@@ -264,18 +264,10 @@ class SnoozeBody(NoteBody):
         return attrs
 
 
-# Codes E²A sets when it resolves by itself; an operator claiming one would blur the stats.
-AUTOMATIC_RESOLUTIONS = {
-    ResolutionCode.CONDITION_CLEARED,
-    ResolutionCode.BREACH_WITHDRAWN,
-    ResolutionCode.ORDER_CANCELLED,
-}
-
-
 class ResolveBody(serializers.Serializer):
     resolution = TextField(max_length=4000, help_text="How it was resolved.")
     resolution_code = serializers.ChoiceField(
-        choices=[c for c in ResolutionCode.choices if c[0] not in AUTOMATIC_RESOLUTIONS],
+        choices=OPERATOR_RESOLUTIONS,
         required=False,
         help_text="Default FIXED.",
     )

@@ -19,7 +19,7 @@ from django.db.models import TextChoices
 from django.utils import timezone
 
 from ..actors import Actor
-from ..models import OrderException
+from ..models import ActorType, OrderException
 from ..transitions import check
 from .activity import activity_record, snapshot
 
@@ -38,6 +38,19 @@ class ResolutionCode(TextChoices):
     BREACH_WITHDRAWN = "BREACH_WITHDRAWN", "SLA breach withdrawn (automatic)"
     ORDER_CANCELLED = "ORDER_CANCELLED", "Order cancelled (automatic)"
     OTHER = "OTHER", "Other"
+
+
+# Codes E²A sets when it resolves by itself; a person claiming one would blur the stats.
+AUTOMATIC_RESOLUTIONS = frozenset(
+    {
+        ResolutionCode.CONDITION_CLEARED,
+        ResolutionCode.BREACH_WITHDRAWN,
+        ResolutionCode.ORDER_CANCELLED,
+    }
+)
+# What operators (admin, API, Slack) may choose from.
+OPERATOR_RESOLUTIONS = [c for c in ResolutionCode.choices if c[0] not in AUTOMATIC_RESOLUTIONS]
+OPERATOR_CODES = [code for code, _ in OPERATOR_RESOLUTIONS]
 
 
 class InvalidChange(ValueError):
@@ -236,10 +249,11 @@ def exception_resolve(
     resolution = (resolution or "").strip()
     if not resolution:
         raise InvalidChange("resolution", "Say how it was resolved.")
-    if resolution_code not in ResolutionCode.values:
+    allowed = ResolutionCode.values if actor.type == ActorType.SYSTEM else OPERATOR_CODES
+    if resolution_code not in allowed:
         raise InvalidChange(
             "resolution_code",
-            f"Unknown resolution code; one of {', '.join(ResolutionCode.values)}.",
+            f"Not a resolution code you can use; one of {', '.join(allowed)}.",
         )
 
     def mutate(exception: OrderException, at: datetime) -> None:
