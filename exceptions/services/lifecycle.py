@@ -286,16 +286,6 @@ def exception_reopen(
     note: str = "",
 ) -> OrderException:
     """Back to OPEN (the problem is back); the resolution stays in the activity's `before`."""
-
-    def mutate(exception: OrderException, at: datetime) -> None:
-        exception.resolved_at = None
-        exception.resolved_by = ""
-        exception.resolution_code = ""
-        exception.resolution_text = ""
-        exception.acknowledged_at = None
-        exception.acknowledged_by = ""
-        exception.next_escalation_at = at + hours(exception.reason_code.escalation_hours)
-
     return _change(
         exception_id=exception_id,
         tenant_id=tenant_id,
@@ -304,9 +294,29 @@ def exception_reopen(
         actor=actor,
         now=now,
         note=note,
-        mutate=mutate,
-        fields=[*_RESOLVE_FIELDS[:4], "acknowledged_at", "acknowledged_by", "next_escalation_at"],
+        mutate=reopened,
+        fields=REOPEN_FIELDS,
     )
+
+
+REOPEN_FIELDS = [
+    "resolved_at",
+    "resolved_by",
+    "resolution_code",
+    "resolution_text",
+    "acknowledged_at",
+    "acknowledged_by",
+    "next_escalation_at",
+]
+
+
+def reopened(exception: OrderException, at: datetime) -> None:
+    """Clear the resolution and acknowledgement of a record going back to OPEN (not saved);
+    the escalation clock starts again. Used by exception_reopen and by a recurrence."""
+    exception.resolved_at = exception.acknowledged_at = None
+    exception.resolved_by = exception.resolution_code = exception.resolution_text = ""
+    exception.acknowledged_by = ""
+    exception.next_escalation_at = at + hours(exception.reason_code.escalation_hours)
 
 
 def exception_close(

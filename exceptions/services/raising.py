@@ -24,8 +24,9 @@ from ..actors import Actor
 from ..config import reason_code
 from ..models import ExceptionStatus, ExplanationSource, OrderException, ReasonCode
 from ..notes import render_note
+from ..transitions import check
 from .activity import activity_record, snapshot
-from .lifecycle import hours
+from .lifecycle import hours, reopened
 
 SYSTEM = Actor.system("detection")
 
@@ -185,33 +186,31 @@ def _recur(
     now: datetime,
 ) -> Raised:
     before = snapshot(exception, TRACKED)
-    reopened = exception.status == ExceptionStatus.RESOLVED
+    reopen = exception.status == ExceptionStatus.RESOLVED
     exception.occurrence_count += 1
     exception.last_seen_at = max(exception.last_seen_at, seen)
     exception.severity = higher(exception.severity, finding.severity or reason.default_severity)
     if finding.late_minutes is not None:
         exception.late_minutes = finding.late_minutes
     exception.evidence = {**exception.evidence, **finding.evidence}
-    if reopened:
+    if reopen:
         # The same problem again after it was resolved: back to work.
-        exception.status = ExceptionStatus.OPEN
-        for name in ("resolved_by", "resolution_code", "resolution_text", "acknowledged_by"):
-            setattr(exception, name, "")
-        exception.resolved_at = exception.acknowledged_at = None
-        exception.next_escalation_at = now + hours(reason.escalation_hours)
+        exception.status = check("reopen", exception.status)
+        exception.reason_code = reason
+        reopened(exception, now)
     rule_notes(exception, order, reason)
     exception.updated_at = now
     exception.save()
     activity_record(
         exception,
-        action="reopened" if reopened else "recurred",
+        action="reopened" if reopen else "recurred",
         actor=actor,
         at=now,
         before=before,
         after=snapshot(exception, TRACKED),
         from_status=before["status"],
     )
-    return Raised(exception, "reopened" if reopened else "recurred")
+    return Raised(exception, "reopened" if reopen else "recurred")
 
 
 def exception_refresh(
