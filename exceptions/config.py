@@ -44,6 +44,16 @@ def _fresh() -> None:
             _loaded_at = now
 
 
+def _catalogue() -> dict[str, ReasonCode]:
+    """Every reason code, read in one query per cache window."""
+    _fresh()
+    if not _reasons:
+        found = {r.code: r for r in ReasonCode.objects.all()}
+        with _lock:
+            _reasons.update(found)
+    return _reasons
+
+
 def reason_code(code: str) -> ReasonCode:
     """The catalogue entry for `code`, restoring the fixture's codes if the table lost them.
 
@@ -52,24 +62,20 @@ def reason_code(code: str) -> ReasonCode:
     rather than failing on every breach. Raises DoesNotExist for a code the
     fixture does not know either.
     """
-    _fresh()
-    found = _reasons.get(code)
+    found = _catalogue().get(code)
     if found is None:
-        try:
-            found = ReasonCode.objects.get(code=code)
-        except ReasonCode.DoesNotExist:
-            catalogue_load(ReasonCode)
-            found = ReasonCode.objects.get(code=code)
+        catalogue_load(ReasonCode)
+        found = ReasonCode.objects.get(code=code)
         _reasons[code] = found
     return found
 
 
 def active_codes() -> frozenset[str]:
-    known = frozenset(ReasonCode.objects.filter(active=True).values_list("code", flat=True))
-    if known:
-        return known
-    reason_code("OTHER")  # restores an emptied catalogue
-    return frozenset(ReasonCode.objects.filter(active=True).values_list("code", flat=True))
+    """The codes detection may open (an inactive code is kept for history only)."""
+    if not _catalogue():
+        reason_code("OTHER")  # restores an emptied catalogue
+        forget_config()
+    return frozenset(code for code, r in _catalogue().items() if r.active)
 
 
 def alerting_for(tenant_id: int) -> tuple[str, str, bool]:

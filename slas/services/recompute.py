@@ -69,11 +69,12 @@ def clocks_recompute(
         breached_open = StageClock.objects.filter(
             tenant=tenant, breached_at__isnull=False, met_at__isnull=True, stopped_at__isnull=True
         ).values("order_id")
-        orders = list(
-            Order.objects.select_for_update(of=("self",))
-            .filter(Q(sla_due_at__isnull=False) | Q(pk__in=breached_open), tenant=tenant)
-            .order_by("external_id")
-        )
+        scope = Order.objects.filter(
+            Q(sla_due_at__isnull=False) | Q(pk__in=breached_open), tenant=tenant
+        ).order_by("external_id")
+        if apply:  # a preview writes nothing, so it holds up no ingestion
+            scope = scope.select_for_update(of=("self",))
+        orders = list(scope)
         rows = stored_rows(o.pk for o in orders)
         touched: dict[int, Order] = {}
         for order in orders:
