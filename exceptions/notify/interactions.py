@@ -23,7 +23,6 @@ Answers, decided for how Slack behaves (it shows any non-200 as a generic
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
@@ -39,6 +38,7 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from slack_sdk.signature import SignatureVerifier
 
 from ..actors import Actor
 from ..models import OrderException, SlackIdentity
@@ -81,8 +81,7 @@ def signature_problem(
         return "X-Slack-Request-Timestamp is not a Unix time."
     if abs(now - sent_at) > MAX_CLOCK_SKEW_SECONDS:
         return "X-Slack-Request-Timestamp is more than 5 minutes off (a replay?)."
-    signed = b"v0:" + timestamp.encode() + b":" + body
-    expected = "v0=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    expected = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body) or ""
     if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
         return "X-Slack-Signature does not match the body."
     return ""
