@@ -51,11 +51,13 @@ class FollowupPublisher:
         min_interval_seconds: Callable[[], float] = lambda: 0.0,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._publish = publish
         self._delay_seconds = delay_seconds
         self._min_interval_seconds = min_interval_seconds
         self._sleep = sleep
+        self._monotonic = monotonic
         self._reset()
         # A forked child (gunicorn worker) must neither share the parent's lock
         # nor publish the parent's buffered ids a second time.
@@ -111,12 +113,13 @@ class FollowupPublisher:
                 while not self._pending:
                     self._cond.wait()
             self._sleep(self._wait_before_publishing())
+            # Noted before publishing, so whoever sees the publish done sees it too.
+            self._last_publish = self._monotonic()
             self.flush()
-            self._last_publish = time.monotonic()
 
     def _wait_before_publishing(self) -> float:
         """The coalescing window, stretched to keep publishes the minimum interval apart."""
-        since_last = time.monotonic() - self._last_publish
+        since_last = self._monotonic() - self._last_publish
         return max(self._delay_seconds(), self._min_interval_seconds() - since_last, 0.0)
 
     def _send(self, items: list[tuple[int, str]]) -> int:

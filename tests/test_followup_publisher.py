@@ -37,12 +37,14 @@ class Recorder:
 
 
 def test_submissions_within_the_window_leave_as_one_publish():
-    recorder = Recorder()
-    publisher = FollowupPublisher(recorder, lambda: 0.2)
+    recorder, release = Recorder(), threading.Event()
+    # The window stays open until the test releases it: no real time involved.
+    publisher = FollowupPublisher(recorder, lambda: 1.0, sleep=lambda _s: release.wait(5))
     publisher.submit([1, 2], "req-a")
     publisher.submit([3], "req-b")
     publisher.submit([], "req-c")  # nothing to publish: not even a wake-up
     assert recorder.calls == []  # the window is still open
+    release.set()
     assert publisher.wait_idle(timeout=5)
     assert recorder.calls == [([1, 2, 3], None)]  # mixed requests: no shared id
 
@@ -76,16 +78,19 @@ class RecordingSleep:
 
 
 def test_a_busy_publisher_keeps_the_minimum_interval_an_idle_one_only_the_window():
-    recorder, sleep = Recorder(), RecordingSleep()
-    publisher = FollowupPublisher(recorder, lambda: 0.02, lambda: 60.0, sleep=sleep)
+    recorder, sleep, now = Recorder(), RecordingSleep(), [1000.0]
+    publisher = FollowupPublisher(
+        recorder, lambda: 0.02, lambda: 60.0, sleep=sleep, monotonic=lambda: now[0]
+    )
     publisher.submit([1], "first")
     assert publisher.wait_idle(timeout=5)
+    now[0] += 0.5  # half a second later
     publisher.submit([2], "right after")
     assert publisher.wait_idle(timeout=5)
     assert recorder.calls == [([1], "first"), ([2], "right after")]
     first, second = sleep.waits
     assert first == 0.02  # nothing published before: just the coalescing window
-    assert 59.0 < second <= 60.0  # the previous publish was just now: the rest of a minute
+    assert second == 59.5  # the previous publish was half a second ago: the rest of a minute
 
 
 def test_flush_publishes_what_is_buffered_at_once():
