@@ -142,9 +142,11 @@ def test_upsert_locks_existing_rows_without_rewriting_them():
 
 
 @pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_single_event_statements_are_prepared_and_still_pass_execute_wrappers(tenant):
     """A statement for one row is parsed and planned once per connection, not per event;
     statement counters (execute wrappers) still see every run."""
+    connection.close()  # a fresh connection: nothing an earlier test ran is prepared on it
     connection.ensure_connection()
     threshold = connection.connection.prepare_threshold
     if threshold is None:
