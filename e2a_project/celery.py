@@ -9,6 +9,7 @@ caused it.
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Any
 
 from celery import Celery
@@ -22,10 +23,16 @@ from .logging import (
 )
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "e2a_project.settings")
+# A worker serving its metrics (e2a_project.worker_metrics) keeps them in files its
+# processes share; prometheus_client reads this before anything imports it.
+if os.environ.get("WORKER_METRICS_PORT") and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="e2a-worker-prometheus-")
 
 app = Celery("e2a")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+from . import worker_metrics  # noqa: E402, F401  (connects the worker's metrics signals)
 
 # Not "correlation_id": Celery already uses that name on a task request (the task id).
 CORRELATION_TASK_HEADER = "e2a_correlation_id"
