@@ -4,22 +4,35 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install migrate bootstrap lint format bench clean
+.PHONY: run test install lock migrate collectstatic bootstrap lint format bench browser-check schema-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+# The locked dependencies, each checked against its hash, then E²A itself without
+# resolving anything again: every machine runs the same versions.
+$(STAMP): requirements/lock-dev.txt pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/lock-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
 
+## lock: re-resolve pyproject.toml's ranges into the hash-checked lock files
+LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform linux --no-header --quiet
+lock: install
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) --upgrade -o requirements/lock.txt
+	$(BIN)/uv pip compile pyproject.toml --extra dev -c requirements/lock.txt $(LOCK_FLAGS) \
+		--upgrade -o requirements/lock-dev.txt
+
 migrate: install
 	$(BIN)/python manage.py migrate --no-input
 
-bootstrap: migrate
+collectstatic: install
+	$(BIN)/python manage.py collectstatic --no-input -v0
+
+bootstrap: migrate collectstatic
 	$(BIN)/python manage.py bootstrap_demo
 
 ## run: install, migrate, create the demo tenant, then web + worker + beat (Ctrl-C stops all)
@@ -30,6 +43,14 @@ run: bootstrap
 ## test: the whole suite (SQLite here; .ci/run points it at PostgreSQL and Redis)
 test: install
 	$(BIN)/python -m pytest
+
+## browser-check: the console and /docs in headless Chromium (screenshots in var/screenshots/)
+browser-check: install
+	$(BIN)/python -m pytest -m browser -v
+
+## schema-check: Schemathesis against /api/schema/ (every operation, every documented answer)
+schema-check: install
+	$(BIN)/python -m pytest tests/test_api_contract.py -v
 
 lint: install
 	$(BIN)/ruff check .
