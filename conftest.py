@@ -10,7 +10,9 @@ Where the suite runs decides what it runs against:
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
 
 import pytest
 import redis
@@ -54,6 +56,24 @@ def _postgres_problem() -> str | None:
     return None
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Static files come from the apps' folders in tests: no `collectstatic` needed.
+
+    Production storage (hashed names from a manifest) is what `make run` and the
+    tests that start gunicorn use; they run `collectstatic` themselves.
+    """
+    from django.test.utils import override_settings
+
+    override_settings(
+        STORAGES={
+            **settings.STORAGES,
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        },
+        WHITENOISE_USE_FINDERS=True,
+        WHITENOISE_AUTOREFRESH=True,
+    ).enable()
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     if not REQUIRE_SERVICES:
         return
@@ -62,10 +82,42 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         pytest.exit("E2A_REQUIRE_SERVICES=1 but: " + "; ".join(problems), returncode=3)
 
 
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+def _browser_problem() -> str | None:
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
+    if missing:
+        return "needs Debian's chromium and chromium-driver (missing: " + ", ".join(missing) + ")"
+    return None
+
+
+def postgres_server_bin() -> str | None:
+    """The folder holding initdb and pg_ctl, for tests that run a private cluster."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if found:
+        return os.path.dirname(found[-1])
+    initdb = shutil.which("initdb")
+    return os.path.dirname(initdb) if initdb else None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     pg = _is_postgres()
     redis_problem = _redis_problem()
+    # In CI (E2A_REQUIRE_SERVICES=1) these tests run and fail loudly if their tools
+    # are missing; on a laptop without them they are skipped, saying why.
+    browser_problem = None if REQUIRE_SERVICES else _browser_problem()
+    pg_server_problem = (
+        None
+        if REQUIRE_SERVICES or postgres_server_bin()
+        else "needs PostgreSQL's server binaries (initdb, pg_ctl) to start a private cluster"
+    )
     for item in items:
+        if "browser" in item.keywords and browser_problem:
+            item.add_marker(pytest.mark.skip(reason=browser_problem))
+        if "pg_server" in item.keywords and pg_server_problem:
+            item.add_marker(pytest.mark.skip(reason=pg_server_problem))
         if "postgres" in item.keywords and not pg:
             item.add_marker(
                 pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL (.ci/run does)")

@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -23,6 +24,21 @@ access_log_format = (
     '"duration_ms": %(M)s, "bytes": "%(b)s", "remote": "%(h)s", '
     '"correlation_id": "%({x-correlation-id}o)s"}'
 )
+
+# gunicornc's control socket. gunicorn's default is one path per user's home
+# directory, so a second gunicorn on the host (another checkout, a test, a second
+# instance) silently takes it over and removes it when it stops. One socket per
+# checkout and port instead; GUNICORN_CONTROL_SOCKET names another path or "off".
+_control = os.environ.get("GUNICORN_CONTROL_SOCKET", "")
+if _control.lower() in ("off", "0", "false", "no"):
+    control_socket_disable = True
+else:
+    _first = bind.split(",")[0].strip()
+    _tag = Path(_first[5:]).stem if _first.startswith("unix:") else _first.rsplit(":", 1)[-1]
+    _default = Path(__file__).resolve().parent.parent / "var" / "run" / f"gunicorn-{_tag}.ctl"
+    control_socket = _control or str(_default)
+    Path(control_socket).parent.mkdir(parents=True, exist_ok=True)
+
 max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "0"))
 max_requests_jitter = max_requests // 10
 

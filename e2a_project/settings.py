@@ -17,6 +17,8 @@ from pathlib import Path
 import environ
 from kombu import Queue
 
+from .production import refuse_unsafe_production
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -25,6 +27,10 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 APP_ENV = env.str("APP_ENV", default="development")
 IS_PRODUCTION = APP_ENV == "production"
+if IS_PRODUCTION:
+    # No SQLite file, filesystem broker or generated key may stand in for the
+    # shared services: every process stops here, naming what is missing.
+    refuse_unsafe_production(os.environ)
 SERVICE_NAME = env.str("SERVICE_NAME", default="e2a")
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")
@@ -51,7 +57,7 @@ def _development_secret_key(path: Path) -> str:
 
 
 if IS_PRODUCTION:
-    SECRET_KEY = env.str("SECRET_KEY")  # required: a missing key must stop the boot
+    SECRET_KEY = env.str("SECRET_KEY")
 else:
     SECRET_KEY = env.str("SECRET_KEY", default="") or _development_secret_key(
         VAR_DIR / "secret_key"
@@ -82,8 +88,12 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "e2a_project.middleware.CorrelationIdMiddleware",
+    "e2a_project.machine_errors.MachineErrorsMiddleware",
     "e2a_project.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Serves /static/ from STATIC_ROOT in every process gunicorn runs: no CDN, no
+    # separate web server to keep in step with the code.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -164,7 +174,15 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = env.path("STATIC_ROOT", default=VAR_DIR / "static")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Hashed names (cached for a year by browsers) and gzip copies, from a manifest
+    # that `collectstatic` writes; a page naming a file that was never collected
+    # fails loudly instead of rendering unstyled. The test suite swaps in plain
+    # storage (conftest.py), so it needs no collectstatic.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 # --- Request limits -----------------------------------------------------------
 # Bodies above these sizes are refused with 413 before they are read.
@@ -349,7 +367,18 @@ LOGGING = {
 }
 
 # --- Security in production ---------------------------------------------------------
-if IS_PRODUCTION:
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# TLS ends at the load balancer, which says so in X-Forwarded-Proto. In production
+# plain HTTP is redirected and browsers are told to stay on HTTPS (HSTS), except on
+# the probes and metrics, which load balancers, orchestrators and Prometheus call
+# over plain HTTP inside the network and which must not answer 301.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if IS_PRODUCTION else None
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=IS_PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if IS_PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=IS_PRODUCTION)
+# Preloading is a promise to the browser makers that only the domain's owner can
+# make; it stays off unless asked for, and Django's reminder about it is silenced.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=IS_PRODUCTION)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=IS_PRODUCTION)

@@ -35,17 +35,20 @@ def gunicorn(tmp_path):
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'served.sqlite3'}",
+        "STATIC_ROOT": str(tmp_path / "static"),
         "BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": "2",
         "ACCESS_LOG": "",
         "LOG_LEVEL": "WARNING",
+        "HOME": str(tmp_path / "home"),  # where gunicorn's own default control socket goes
     }
     env.pop("E2A_REQUIRE_SERVICES", None)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # gunicorn.conf.py sets its own
     bin_dir = Path(sys.executable).parent
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--no-input", "-v0"], cwd=ROOT, env=env, check=True
-    )
+    for step in (["migrate"], ["collectstatic"]):
+        subprocess.run(
+            [sys.executable, "manage.py", *step, "--no-input", "-v0"], cwd=ROOT, env=env, check=True
+        )
     # The Procfile's web line, verbatim.
     procfile = (ROOT / "Procfile").read_text()
     web = next(line for line in procfile.splitlines() if line.startswith("web:"))
@@ -82,7 +85,24 @@ def test_the_procfile_web_command_serves_probes_metrics_and_docs(gunicorn):
         and 'view="healthz"' in line
     ]
     assert sum(healthz) >= 6
-    assert _get(f"{gunicorn}/docs")[0] == 200
+    status, docs = _get(f"{gunicorn}/docs")
+    assert status == 200
+    # Swagger UI's files come from WhiteNoise, with hashed names, not from a CDN.
+    script = docs.split('src="', 2)[1].split('"', 1)[0] if 'src="' in docs else ""
+    assert script.startswith("/static/") and _get(f"{gunicorn}{script}")[0] == 200, script
+
+
+def test_each_gunicorn_keeps_its_control_socket_in_the_checkout(gunicorn, tmp_path):
+    """Two gunicorns on one host no longer take one control socket from each other."""
+    import stat
+
+    port = gunicorn.rsplit(":", 1)[1]
+    control = ROOT / "var" / "run" / f"gunicorn-{port}.ctl"
+    deadline = time.monotonic() + 10
+    while not control.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert stat.S_ISSOCK(control.stat().st_mode)
+    assert not (tmp_path / "home" / ".gunicorn").exists()
 
 
 def _post_chunked(base: str, path: str, key: str, chunks: list[bytes]) -> tuple[int, str]:
