@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import health
@@ -9,6 +10,8 @@ admin.site.site_title = "E²A"
 admin.site.index_title = "Operations"
 
 urlpatterns = [
+    # Someone opening the bare address lands in the console, not on a 404.
+    path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("", include("django_prometheus.urls")),

@@ -70,3 +70,9 @@ def test_admin_styles_are_served(client):
     response = client.get("/static/admin/css/base.css")
     assert response.status_code == 200
     assert b"--body-bg" in b"".join(response.streaming_content)
+
+
+def test_the_bare_address_leads_to_the_console(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/"
