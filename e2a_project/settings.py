@@ -153,6 +153,9 @@ else:
     _db.setdefault("OPTIONS", {}).setdefault(
         "prepare_threshold", env.int("DB_PREPARE_THRESHOLD", default=5) or None
     )
+    # libpq waits forever for a server that does not answer (a dead host, a dropped
+    # route); bounded, such a request answers 503 well inside gunicorn's timeout.
+    _db["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=3))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis (optional: locks and cache) ---------------------------------------

@@ -16,6 +16,7 @@ import logging
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -358,6 +359,33 @@ def test_a_connection_the_server_dropped_is_replaced_by_the_next_request(client,
     _terminate(connection.connection.info.backend_pid)
     _assert_503(client.get("/api/orders/%231001", **auth))
     assert client.get("/api/orders/%231001", **auth).status_code == 200
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_server_that_never_answers_is_a_503_within_the_connect_timeout():
+    """A dead host or dropped route: the TCP handshake completes (the kernel's backlog)
+    but nothing answers. libpq would wait forever; DB_CONNECT_TIMEOUT bounds it."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)  # never accepted
+    port = listener.getsockname()[1]
+    answers: list = []
+
+    def request() -> None:
+        with database_at(port):
+            answers.append(Client().post("/webhooks/shopify/acme", "{}", "application/json"))
+
+    started = time.monotonic()
+    worker = threading.Thread(target=request, daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    took = time.monotonic() - started
+    listener.close()  # frees a hung client, if it came to that
+    worker.join(timeout=5)
+    assert answers, f"no answer after {took:.1f} s"
+    _assert_503(answers[0])
+    assert took < connection.settings_dict["OPTIONS"]["connect_timeout"] + 5
 
 
 # --- Redis -----------------------------------------------------------------------
