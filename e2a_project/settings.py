@@ -369,7 +369,7 @@ LOGGING = {
     },
     "filters": {
         # A dependency outage is logged once at WARNING by e2a_project.outage, not
-        # as an "Internal Server Error" traceback per request.
+        # also as Django's ERROR line (with a traceback, if raised in a middleware).
         "drop_outage_tracebacks": {"()": "e2a_project.outage.DropOutageTracebacks"},
     },
     "handlers": {
