@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from celery import current_app
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
@@ -49,6 +50,6 @@ def readyz(request: HttpRequest) -> JsonResponse:
     if failed:
         log.warning("readiness check failed", extra={"failed": failed})
         response = JsonResponse(body, status=503)
-        response["Retry-After"] = "5"
+        response["Retry-After"] = str(settings.UNAVAILABLE_RETRY_AFTER_SECONDS)
         return response
     return JsonResponse(body)

@@ -89,6 +89,9 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "e2a_project.middleware.CorrelationIdMiddleware",
     "e2a_project.machine_errors.MachineErrorsMiddleware",
+    # 503 + Retry-After instead of 500 while the database or Redis is unreachable;
+    # outside everything below that can touch either (sessions, auth, messages).
+    "e2a_project.outage.DependencyOutageMiddleware",
     "e2a_project.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves /static/ from STATIC_ROOT in every process gunicorn runs: no CDN, no
@@ -150,6 +153,9 @@ else:
     _db.setdefault("OPTIONS", {}).setdefault(
         "prepare_threshold", env.int("DB_PREPARE_THRESHOLD", default=5) or None
     )
+    # libpq waits forever for a server that does not answer (a dead host, a dropped
+    # route); bounded, such a request answers 503 well inside gunicorn's timeout.
+    _db["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=3))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis (optional: locks and cache) ---------------------------------------
@@ -163,6 +169,11 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Dependency outages (e2a_project.outage) ------------------------------------
+# While the database (or Redis, where a request needs it) is unreachable, requests
+# are answered 503 with this many seconds in Retry-After instead of 500.
+UNAVAILABLE_RETRY_AFTER_SECONDS = env.int("UNAVAILABLE_RETRY_AFTER_SECONDS", default=5)
 
 # --- Auth, i18n, static -------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -356,11 +367,17 @@ LOGGING = {
             "service": SERVICE_NAME,
         },
     },
+    "filters": {
+        # A dependency outage is logged once at WARNING by e2a_project.outage, not
+        # also as Django's ERROR line (with a traceback, if raised in a middleware).
+        "drop_outage_tracebacks": {"()": "e2a_project.outage.DropOutageTracebacks"},
+    },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "structured"},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        "django.request": {"filters": ["drop_outage_tracebacks"]},
         "django.db.backends": {"level": "WARNING"},
         "django.server": {"level": "WARNING"},
     },

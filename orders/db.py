@@ -87,19 +87,29 @@ def _cursor(*, rows: int) -> Iterator[Any]:
         return
     conn.ensure_connection()
     with conn.wrap_database_errors:
-        cursor = conn._prepare_cursor(_binding_cursor(conn.connection))
+        cursor = conn._prepare_cursor(_binding_cursor(conn))
     yield cursor
 
 
 # One server-side binding cursor per connection, kept: its adapters remember the
 # dumper of each parameter type, which a new cursor looks up again per statement.
-_binding_cursors: WeakKeyDictionary[psycopg.Connection, psycopg.Cursor] = WeakKeyDictionary()
+# Kept per Django connection wrapper (one per thread and alias, living as long as
+# the thread), not per psycopg connection: a cursor holds its psycopg connection,
+# so a weak key on that connection was never released, and each reconnect (every
+# CONN_MAX_AGE, every outage) kept the closed connection alive for good.
+_binding_cursors: WeakKeyDictionary[Any, psycopg.Cursor] = WeakKeyDictionary()
 
 
-def _binding_cursor(connection: psycopg.Connection) -> psycopg.Cursor:
-    cursor = _binding_cursors.get(connection)
-    if cursor is None or cursor.closed:
-        cursor = _binding_cursors[connection] = psycopg.Cursor(connection)
+def _binding_cursor(conn: Any) -> psycopg.Cursor:
+    """The kept binding cursor of `conn`'s current psycopg connection.
+
+    A new one after a reconnect: the previous cursor (and with it the previous,
+    closed connection and its prepared statements) is dropped.
+    """
+    raw = conn.connection
+    cursor = _binding_cursors.get(conn)
+    if cursor is None or cursor.closed or cursor.connection is not raw:
+        cursor = _binding_cursors[conn] = psycopg.Cursor(raw)
     return cursor
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+import weakref
 from datetime import UTC, datetime
 
 import pytest
@@ -195,6 +197,32 @@ def test_statements_keep_working_after_the_connection_is_replaced():
     connection.close()
     assert upsert("r-1").pk == first.pk
     assert upsert("r-2").external_id == "r-2"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_reconnect_releases_the_previous_connection():
+    """The kept binding cursor must not keep its closed connection alive: every
+    CONN_MAX_AGE and every database outage would add one for the life of the process."""
+    tenant = TenantFactory(slug="released")
+    previous = []
+    for i in range(3):
+        upsert_and_lock(
+            Order,
+            _rows(tenant, [f"c-{i}"]),
+            conflict_fields=("tenant", "external_id"),
+            returning=("external_id",),
+        )
+        previous.append(weakref.ref(connection.connection))
+        connection.close()
+    upsert_and_lock(
+        Order,
+        _rows(tenant, ["on-a-fourth-connection"]),
+        conflict_fields=("tenant", "external_id"),
+        returning=("external_id",),
+    )
+    gc.collect()
+    assert [ref() for ref in previous] == [None, None, None]
 
 
 def _other_connection(django_connection, **kwargs):
