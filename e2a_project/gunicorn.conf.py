@@ -55,6 +55,11 @@ def on_starting(server):
     os.makedirs(path, exist_ok=True)
 
 
+def on_exit(server):
+    # The counter files belong to this master's run; the next run starts empty anyway.
+    shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
+
 def post_worker_init(worker):  # gunicorn hook
     # Everything imported so far lives as long as the worker: keep it out of the
     # garbage collector's generations so collections stay short under load.
