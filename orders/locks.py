@@ -112,13 +112,22 @@ def event_locks(tenant_id: int, keys: Sequence[tuple[str, str]]) -> Iterator[int
             else:
                 break  # a stuck lock expires on its own; the constraint still guards
     except redis.RedisError as exc:
+        # Keys taken before the error would otherwise block every copy of those
+        # events until their TTL: give them back now if Redis still answers.
+        _release(client, held, token)
         _mark_down(exc)
         held = []
     try:
         yield len(held)
     finally:
-        if held:
-            try:
-                client.eval(_RELEASE, len(held), *held, token)
-            except redis.RedisError as exc:
-                _mark_down(exc)
+        _release(client, held, token)
+
+
+def _release(client: redis.Redis, names: list[str], token: str) -> None:
+    """Delete those of `names` that still hold our token (never another request's)."""
+    if not names:
+        return
+    try:
+        client.eval(_RELEASE, len(names), *names, token)
+    except redis.RedisError as exc:
+        _mark_down(exc)
