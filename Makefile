@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install lock migrate collectstatic bootstrap lint format bench browser-check schema-check clean
+.PHONY: run test install lock lock-upgrade migrate collectstatic bootstrap lint format bench browser-check schema-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,15 @@ $(STAMP): requirements/lock-dev.txt pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-## lock: re-resolve pyproject.toml's ranges into the hash-checked lock files
+## lock: add what pyproject.toml newly asks for to the hash-checked lock files, keeping every
+## other pin; lock-upgrade: move every pin to the newest release its range allows
 LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform linux --no-header --quiet
 lock: install
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) -o requirements/lock.txt
+	$(BIN)/uv pip compile pyproject.toml --extra dev -c requirements/lock.txt $(LOCK_FLAGS) \
+		-o requirements/lock-dev.txt
+
+lock-upgrade: install
 	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) --upgrade -o requirements/lock.txt
 	$(BIN)/uv pip compile pyproject.toml --extra dev -c requirements/lock.txt $(LOCK_FLAGS) \
 		--upgrade -o requirements/lock-dev.txt

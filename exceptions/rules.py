@@ -16,12 +16,12 @@ Nothing here touches the database; `services.detection` applies the findings.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from orders.models import Order, OrderEvent
 
+from .postal import postal_problem
 from .services.raising import Finding
 
 # --- payment ----------------------------------------------------------------------
@@ -60,26 +60,6 @@ def payment_finding(order: Order) -> Finding | None:
 
 
 # --- address ----------------------------------------------------------------------
-POSTAL_CODE_PATTERNS = {
-    "US": r"\d{5}(-\d{4})?",
-    "CA": r"[A-Z]\d[A-Z] ?\d[A-Z]\d",
-    "GB": r"[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}",
-    "DE": r"\d{5}",
-    "FR": r"\d{5}",
-    "IT": r"\d{5}",
-    "ES": r"\d{5}",
-    "NL": r"\d{4} ?[A-Z]{2}",
-    "BE": r"\d{4}",
-    "AT": r"\d{4}",
-    "CH": r"\d{4}",
-    "DK": r"\d{4}",
-    "SE": r"\d{3} ?\d{2}",
-    "PL": r"\d{2}-\d{3}",
-    "AU": r"\d{4}",
-    "IE": r"[A-Z\d]{3} ?[A-Z\d]{4}",
-}
-_POSTAL = {country: re.compile(rf"^{p}$") for country, p in POSTAL_CODE_PATTERNS.items()}
-PLACEHOLDER_POSTAL = frozenset({"12345", "N/A", "NA", "NONE", "NULL", "TBD", "-", "?", "XXXXX"})
 # (keys any of which will do, what is missing when none is there)
 REQUIRED_ADDRESS_FIELDS = (
     (("address1",), "street"),
@@ -94,11 +74,6 @@ def _first_text(address: Mapping[str, Any], keys: tuple[str, ...]) -> str:
         if isinstance(value, str) and value.strip():
             return value.strip()
     return ""
-
-
-def _placeholder(postal: str) -> bool:
-    compact = postal.replace(" ", "").replace("-", "")
-    return postal.upper() in PLACEHOLDER_POSTAL or (len(set(compact)) == 1 and len(compact) >= 4)
 
 
 def address_findings(order: Order) -> list[Finding]:
@@ -121,14 +96,10 @@ def address_findings(order: Order) -> list[Finding]:
         )
     postal = str(address.get("zip") or address.get("postal_code") or "").strip()
     country = str(address.get("country_code") or "").upper()
-    pattern = _POSTAL.get(country)
-    if not postal:
-        if pattern is not None:  # countries without postal codes (e.g. IE before Eircode) aside
-            findings.append(_postal_finding(postal, country, "missing"))
-    elif _placeholder(postal):
-        findings.append(_postal_finding(postal, country, "placeholder"))
-    elif pattern is not None and not pattern.match(postal.upper()):
-        findings.append(_postal_finding(postal, country, f"not a {country} postal code"))
+    area = _first_text(address, ("province_code", "province", "state_code", "state"))
+    problem = postal_problem(postal, country, area)
+    if problem is not None:
+        findings.append(_postal_finding(postal, country, problem))
     return findings
 
 

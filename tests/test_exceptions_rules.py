@@ -138,6 +138,21 @@ def test_valid_postal_codes_pass(shopify, country, postal):
     assert "ADDRESS_INVALID" not in codes()
 
 
+def test_a_zip_code_from_another_state_is_invalid(shopify):
+    new_york = {"address_country_code": "US", "address_province_code": "NY"}
+    shopify("orders/create", order_with(**new_york, address_zip="94103"))
+    exc = codes()["ADDRESS_INVALID"]
+    assert exc.evidence["problem"] == "not a NY postal code"
+    assert '"94103" for US (not a NY postal code).' in exc.ops_note
+
+    shopify(
+        "orders/updated",
+        order_with(**new_york, address_zip="12345", updated_at="2026-11-23T10:00:00+01:00"),
+    )
+    exc.refresh_from_db()
+    assert exc.status == "RESOLVED"  # Schenectady, NY: a real ZIP, not a placeholder
+
+
 def test_an_address_without_street_or_city_cannot_be_delivered(shopify):
     shopify("orders/create", order_with(address_address1="", address_city=None))
     exc = codes()["ADDRESS_ERROR"]
