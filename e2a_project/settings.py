@@ -211,6 +211,11 @@ FOLLOWUP_COALESCE_MS = env.int("FOLLOWUP_COALESCE_MS", default=20)
 # ...and, under sustained load, sends at most one such message per this many
 # milliseconds: each costs the web process ~1 ms of CPU whatever it carries.
 FOLLOWUP_MIN_INTERVAL_MS = env.int("FOLLOWUP_MIN_INTERVAL_MS", default=100)
+# A follow-up that raises is retried by the sweep after 1, 2, 4… minutes (capped),
+# and parked for an operator's replay after this many failed attempts.
+FOLLOWUP_MAX_ATTEMPTS = env.int("FOLLOWUP_MAX_ATTEMPTS", default=5)
+FOLLOWUP_RETRY_BASE_SECONDS = env.int("FOLLOWUP_RETRY_BASE_SECONDS", default=60)
+FOLLOWUP_RETRY_MAX_SECONDS = env.int("FOLLOWUP_RETRY_MAX_SECONDS", default=3600)
 # How long a web process trusts a verified API key before asking the database again;
 # a revocation takes up to this long to bite everywhere. 0 checks every request.
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=10.0)

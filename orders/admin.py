@@ -12,10 +12,19 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
-from .models import ApiKey, DeadLetter, Order, OrderEvent, Tenant, WebhookSecret
+from .models import (
+    ApiKey,
+    DeadLetter,
+    FollowUpFailure,
+    Order,
+    OrderEvent,
+    Tenant,
+    WebhookSecret,
+)
 from .projection import ATTRIBUTE_FIELDS
 from .services.api_keys import api_key_create, api_key_revoke
 from .services.dead_letters import dead_letter_replay
+from .services.followup_failures import followup_failures_replay
 from .services.tenants import validate_timezone, validate_webhook_secret
 
 
@@ -314,6 +323,73 @@ class DeadLetterAdmin(admin.ModelAdmin):
         level = messages.SUCCESS if not failed else messages.WARNING
         note = f" ({skipped} already replayed, skipped)" if skipped else ""
         self.message_user(request, f"Replayed {ok}; still failing {failed}.{note}", level=level)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(FollowUpFailure)
+class FollowUpFailureAdmin(admin.ModelAdmin):
+    """Events whose worker follow-up keeps failing: retrying by themselves, or parked."""
+
+    list_display = [
+        "event_link",
+        "order",
+        "handler",
+        "attempts",
+        "short_error",
+        "state",
+        "last_failed_at",
+        "replays",
+    ]
+    list_filter = [("parked_at", admin.EmptyFieldListFilter), "handler", "event__tenant"]
+    list_select_related = ["event", "event__order", "event__tenant"]
+    search_fields = ["event__event_id", "event__order__external_id", "last_error"]
+    actions = ["replay"]
+    readonly_fields = [
+        "event",
+        "handler",
+        "attempts",
+        "last_error_text",
+        "first_failed_at",
+        "last_failed_at",
+        "next_attempt_at",
+        "parked_at",
+        "replays",
+    ]
+    exclude = ["last_error"]
+
+    @admin.display(description="Event", ordering="event__received_at")
+    def event_link(self, obj: FollowUpFailure) -> str:
+        return str(obj.event)
+
+    @admin.display(description="Order", ordering="event__order__external_id")
+    def order(self, obj: FollowUpFailure) -> str:
+        return obj.event.order.external_id
+
+    @admin.display(description="Last error")
+    def short_error(self, obj: FollowUpFailure) -> str:
+        return obj.last_error[:120]
+
+    @admin.display(description="Last error")
+    def last_error_text(self, obj: FollowUpFailure) -> str:
+        return format_html("<pre>{}</pre>", obj.last_error)
+
+    @admin.display(description="State", ordering="parked_at")
+    def state(self, obj: FollowUpFailure) -> str:
+        if obj.parked_at:
+            return "parked: waits for a replay"
+        return f"retrying at {obj.next_attempt_at:%Y-%m-%d %H:%M}"
+
+    @admin.action(description="Replay selected parked follow-ups")
+    def replay(self, request: HttpRequest, queryset: QuerySet[FollowUpFailure]) -> None:
+        replayed = followup_failures_replay(failures=queryset.order_by("pk"))
+        skipped = queryset.count() - replayed
+        note = f" ({skipped} not parked, left to retry by themselves)" if skipped else ""
+        self.message_user(request, f"Queued {replayed} follow-ups again.{note}")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -20,6 +20,11 @@ INGEST_LATENCY = Histogram(
 DEAD_LETTERS = Counter(
     "e2a_dead_letters_total", "Payloads kept as dead letters.", ["tenant", "kind"]
 )
+FOLLOWUP_FAILURES = Counter(
+    "e2a_followup_failures_total",
+    "Failed event follow-ups: retrying (backing off) or parked (given up, awaiting replay).",
+    ["outcome"],
+)
 FOLLOWUPS_SWEPT = Counter(
     "e2a_followups_swept_total", "Events re-queued by the sweep after a lost publish."
 )

@@ -15,6 +15,4 @@ class SlasConfig(AppConfig):
         from .stages import ORDER_FIELDS
 
         projection_hooks.register("slas.clocks", on_projected, reads=ORDER_FIELDS)
-        # Before the exceptions app's follow-up (INSTALLED_APPS order), which reads the
-        # rows' explanations into its evidence.
-        followups.register("slas.clock_rows", clock_rows_followup)
+        followups.register("slas.clock_rows", clock_rows_followup, rank=followups.CLOCKS)

@@ -156,6 +156,7 @@ def test_registered_follow_up_handlers_see_each_new_event_once(api):
     followups.register(
         "test-recorder",
         lambda order, events: seen.append((order.external_id, [e.event_id for e in events])),
+        rank=followups.ANALYSIS,
     )
     try:
         api.post("/ingest/events", event_body(event_id="f1", order_id="#F"))

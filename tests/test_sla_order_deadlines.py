@@ -203,7 +203,7 @@ def clock_row_followup_off():
     try:
         yield
     finally:
-        followups.register("slas.clock_rows", clock_rows_followup)
+        followups.register("slas.clock_rows", clock_rows_followup, rank=followups.CLOCKS)
 
 
 def _api_for(slug: str):

@@ -2,12 +2,14 @@
 
 from .dead_letter import DeadLetter
 from .event import OrderEvent
+from .followup_failure import FollowUpFailure
 from .order import Order, OrderStatus, ServiceLevel
 from .tenant import ApiKey, Tenant, WebhookSecret, WebhookSecretKind
 
 __all__ = [
     "ApiKey",
     "DeadLetter",
+    "FollowUpFailure",
     "Order",
     "OrderEvent",
     "OrderStatus",

@@ -30,7 +30,12 @@ class OrderEvent(models.Model):
     payload = models.JSONField(help_text="The event exactly as the sender sent it.")
     correlation_id = models.CharField(max_length=128, blank=True)
     processed_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the follow-up task finished; empty = still owed."
+        null=True,
+        blank=True,
+        help_text=(
+            "When the worker finished with the event: its follow-up ran, or was parked "
+            "after repeated failures (see Follow-up failures); empty = still owed."
+        ),
     )
 
     class Meta:

@@ -8,13 +8,16 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from e2a_project.logging import correlation_scope
+from e2a_project.outage import unavailable_dependency
 
 from .. import followups, metrics
 from ..dispatch import enqueue_event_followups
-from ..models import Order, OrderEvent
+from ..models import FollowUpFailure, Order, OrderEvent
+from .followup_failures import followup_failure_record
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,12 @@ def events_process(*, event_ids: Sequence[int]) -> int:
     still unprocessed (another worker may have done them), run the registered
     follow-up handlers, then mark the events processed. A crash before commit
     leaves them unprocessed for the next delivery or the sweep.
+
+    A handler that raises rolls back only its own order's transaction: the other
+    orders coalesced into the same message go on, and the failure is recorded
+    (`followup_failure_record`) so the sweep retries it later and finally parks
+    it. An unreachable database or Redis is not the order's fault: that error
+    propagates and the message is redelivered, with no attempt counted.
     """
     order_ids = sorted(
         set(
@@ -38,38 +47,65 @@ def events_process(*, event_ids: Sequence[int]) -> int:
     )
     processed = 0
     for order_id in order_ids:
-        with transaction.atomic():
-            order = Order.objects.select_for_update().select_related("tenant").get(pk=order_id)
-            events = list(
-                OrderEvent.objects.filter(
-                    pk__in=event_ids, order_id=order_id, processed_at__isnull=True
-                ).order_by("occurred_at", "pk")
+        try:
+            processed += _process_order(order_id, event_ids)
+        except _HandlerFailed as failure:
+            if unavailable_dependency(failure.__cause__) is not None:
+                raise failure.__cause__ from None
+            followup_failure_record(
+                order_id=order_id,
+                event_ids=failure.event_ids,
+                handler=failure.handler,
+                error=failure.__cause__,
             )
-            if not events:
-                continue
-            # One message may carry several requests' events: log under the id
-            # of the request that sent this order's first event.
-            with correlation_scope(events[0].correlation_id):
-                for name, handler in followups.handlers():
-                    try:
-                        handler(order, events)
-                    except Exception:
-                        log.exception("follow-up handler failed", extra={"handler": name})
-                        raise
-                now = timezone.now()
-                done = OrderEvent.objects.filter(
-                    pk__in=[e.pk for e in events], processed_at__isnull=True
-                ).update(processed_at=now)
-                processed += done
-                log.info("events processed", extra={"order_id": order_id, "count": done})
     return processed
+
+
+class _HandlerFailed(Exception):
+    """A follow-up handler raised; carries which events its transaction rolled back."""
+
+    def __init__(self, handler: str, event_ids: list[int]) -> None:
+        super().__init__(handler)
+        self.handler = handler
+        self.event_ids = event_ids
+
+
+def _process_order(order_id: int, event_ids: Sequence[int]) -> int:
+    with transaction.atomic():
+        order = Order.objects.select_for_update().select_related("tenant").get(pk=order_id)
+        events = list(
+            OrderEvent.objects.filter(
+                pk__in=event_ids, order_id=order_id, processed_at__isnull=True
+            ).order_by("occurred_at", "pk")
+        )
+        if not events:
+            return 0
+        # One message may carry several requests' events: log under the id
+        # of the request that sent this order's first event.
+        with correlation_scope(events[0].correlation_id):
+            for name, handler in followups.handlers():
+                try:
+                    handler(order, events)
+                except Exception as exc:
+                    log.exception("follow-up handler failed", extra={"handler": name})
+                    raise _HandlerFailed(name, [e.pk for e in events]) from exc
+            pks = [e.pk for e in events]
+            done = OrderEvent.objects.filter(pk__in=pks, processed_at__isnull=True).update(
+                processed_at=timezone.now()
+            )
+            # A retry that succeeded: the event is no longer failing.
+            FollowUpFailure.objects.filter(event_id__in=pks).delete()
+            log.info("events processed", extra={"order_id": order_id, "count": done})
+            return done
 
 
 def events_sweep_unprocessed(*, older_than: timedelta | None = None) -> int:
     """Re-queue events whose follow-up never ran (lost publish, crashed worker).
 
     Reads only the partial index of unprocessed events, so its cost follows the
-    backlog, not the table.
+    backlog, not the table. Events whose follow-up failed wait out their pause
+    (skipped here, so they cannot crowd the oldest-first limit); parked ones
+    are settled and not in the index at all.
     """
     age = (
         older_than
@@ -77,8 +113,11 @@ def events_sweep_unprocessed(*, older_than: timedelta | None = None) -> int:
         else timedelta(seconds=settings.INGEST_SWEEP_AFTER_SECONDS)
     )
     cutoff = timezone.now() - age
+    now = timezone.now()
+    backing_off = FollowUpFailure.objects.filter(event=OuterRef("pk"), next_attempt_at__gt=now)
     ids = list(
         OrderEvent.objects.filter(processed_at__isnull=True, received_at__lte=cutoff)
+        .exclude(Exists(backing_off))
         .order_by("received_at")
         .values_list("pk", flat=True)[:SWEEP_LIMIT]
     )
