@@ -38,6 +38,10 @@ class FakeSlack:
         self.replies: deque[Reply] = deque()
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
+        # `hold()` makes the next answers wait until `release()`: a slow Slack.
+        self.arrived = threading.Event()
+        self._gate = threading.Event()
+        self._gate.set()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -47,6 +51,8 @@ class FakeSlack:
                     body = json.loads(raw or b"{}")
                 except ValueError:
                     body = {"_raw": raw.decode("utf-8", "replace")}
+                fake.arrived.set()
+                fake._gate.wait(30)
                 status, reply, headers = fake._answer(self.path, dict(self.headers), body)
                 data = json.dumps(reply).encode()
                 self.send_response(status)
@@ -95,6 +101,13 @@ class FakeSlack:
     def http_error(self, status: int) -> None:
         self.replies.append(Reply(status, {"ok": False, "error": "internal_error"}))
 
+    def hold(self) -> None:
+        self.arrived.clear()
+        self._gate.clear()
+
+    def release(self) -> None:
+        self._gate.set()
+
     def posts(self) -> list[dict[str, Any]]:
         """Bodies of the chat.postMessage calls, in order."""
         return [r.body for r in self.requests if r.path.endswith("/chat.postMessage")]
@@ -104,6 +117,7 @@ class FakeSlack:
         return self
 
     def stop(self) -> None:
+        self._gate.set()
         self.server.shutdown()
         self.server.server_close()
 

@@ -257,38 +257,82 @@ def test_network_error_is_a_transient_failure(db, slack, clock, tenant, settings
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_channel_being_sent_by_one_worker_is_skipped_by_another(slack):
+def test_no_database_lock_is_held_while_slack_answers_and_one_sender_per_channel_holds(slack):
     import threading
 
     from django.db import connections, transaction
 
-    tenant = TenantFactory(slug="locky")
-    Notification.objects.create(
-        tenant=tenant, kind="digest", channel="#ops", text="hi", created_at=T0
-    )
-    SlackChannel.objects.create(name="#ops")
-    locked, release = threading.Event(), threading.Event()
+    tenant = TenantFactory(slug="leasy")
+    for text in ("first", "second"):
+        Notification.objects.create(
+            tenant=tenant, kind="digest", channel="#ops", text=text, created_at=T0
+        )
+    results = []
 
-    def other_worker():
+    def first_worker():
         try:
-            with transaction.atomic():
-                SlackChannel.objects.select_for_update().get(name="#ops")
-                locked.set()
-                release.wait(10)
+            results.append(notifications_send(channel="#ops"))
         finally:
             connections.close_all()
 
-    thread = threading.Thread(target=other_worker)
+    slack.hold()
+    thread = threading.Thread(target=first_worker)
     thread.start()
     try:
-        assert locked.wait(10)
-        result = notifications_send(channel="#ops")
-        assert (result.sent, result.retry_in) == (0, None)  # the holder re-checks after
-        assert slack.posts() == []
+        assert slack.arrived.wait(10)  # the first worker is waiting on Slack now
+        with transaction.atomic():  # ...and holds no row lock meanwhile
+            SlackChannel.objects.select_for_update(nowait=True).get(name="#ops")
+            list(Notification.objects.select_for_update(nowait=True).all())
+        second = notifications_send(channel="#ops")
+        assert (second.sent, second.retry_in) == (0, None)  # the holder re-checks after
     finally:
-        release.set()
+        slack.release()
         thread.join()
-    assert notifications_send(channel="#ops").sent == 1
+    [first] = results
+    assert first.sent == 1 and first.retry_in is not None  # "second" is left, re-queued
+    assert [p["text"] for p in slack.posts()] == ["first"]
+    assert SlackChannel.objects.get(name="#ops").lease_token == ""
+
+
+class WorkerDied(BaseException):
+    """Stands for SIGKILL between Slack's answer and the record (not an Exception)."""
+
+
+def test_a_worker_dying_after_slacks_answer_reposts_once_and_writes_rows_once(
+    db, slack, clock, tenant, monkeypatch
+):
+    from exceptions.models import ExceptionActivity
+    from exceptions.notify import sender
+
+    exc = raise_exception(tenant, "#9", "HIGH")
+    activity = ExceptionActivity.objects.count()
+    real_post = sender.slack_client.post_message
+
+    def post_then_die(**kwargs):
+        real_post(**kwargs)
+        raise WorkerDied
+
+    monkeypatch.setattr(sender.slack_client, "post_message", post_then_die)
+    with pytest.raises(WorkerDied):
+        notifications_send(channel="#ops")
+    # What a killed worker leaves: the message pending, its lease taken until it expires.
+    SlackChannel.objects.filter(name="#ops").update(
+        lease_token="dead-worker", lease_expires_at=T0 + sender.LEASE
+    )
+    [note] = notes(exception=exc)
+    assert note.status == "pending"
+    monkeypatch.setattr(sender.slack_client, "post_message", real_post)
+
+    clock.shift(timedelta(seconds=5))
+    assert notifications_send(channel="#ops").sent == 0  # the dead worker's lease holds
+    clock.shift(sender.LEASE)
+    assert notifications_send(channel="#ops").sent == 1  # expired: posted once more
+
+    assert len(slack.posts()) == 2  # at least once, on Slack
+    note.refresh_from_db()
+    assert note.status == "sent" and note.attempts == 1  # exactly once, in the database
+    assert Notification.objects.filter(exception=exc).count() == 1
+    assert ExceptionActivity.objects.count() == activity
 
 
 def test_tasks_send_after_commit_and_beat_sweeps_what_waited(

@@ -50,10 +50,26 @@ class SlackIdentity(models.Model):
 
 
 class SlackChannel(models.Model):
-    """Per-channel send state: the rate limit (and Slack's Retry-After) live here."""
+    """Per-channel send state: the rate limit (and Slack's Retry-After), and the send slot.
+
+    The slot is a lease, not a row lock: a sender takes it in one short statement,
+    calls Slack with no transaction open, and gives it back with the answer. A
+    sender that died holding it loses it when `lease_expires_at` passes.
+    """
 
     name = models.CharField(max_length=80, unique=True)
     next_send_at = models.DateTimeField(null=True, blank=True)
+    lease_token = models.CharField(max_length=32, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(lease_token="") & Q(lease_expires_at__isnull=True))
+                | (~Q(lease_token="") & Q(lease_expires_at__isnull=False)),
+                name="slack_channel_lease_whole",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -1,19 +1,34 @@
 """Delivering the outbox: per channel, oldest first, one message per second, one sender at a time.
 
 `notifications_send(channel=…)` is what the `exceptions.send_notifications` task
-runs. Each call sends at most one message, holding the channel's `SlackChannel`
-row lock (`SELECT … FOR UPDATE SKIP LOCKED`) for the duration, so two workers
-never post to the same channel at once and a message is never posted twice. The
-row's `next_send_at` is the channel's rate limit: the earliest moment the next
+runs. Each call sends at most one message. Database rows change exactly once;
+Slack messages are delivered at least once:
+
+1. In one short statement the sender takes the channel's send slot, a lease on
+   its `SlackChannel` row (`lease_token`, `lease_expires_at`), so two workers never
+   post to the same channel at once. No transaction stays open after this.
+2. It picks the oldest message that can go (skipping, in a short transaction,
+   what cannot) and calls Slack, holding no database lock for the up to
+   `slack_client.TIMEOUT_SECONDS` the call may take.
+3. In a second short transaction it records Slack's answer on the message, but
+   only while the message is still pending (compare-and-swap), moves the
+   channel's rate limit on, and gives the lease back.
+
+A worker that dies between Slack's answer and step 3 leaves the message pending
+and the lease to expire (`LEASE`, longer than any Slack call); the next sender
+then posts that message once more. That is the documented at-least-once delivery:
+no notification, activity or exception row is ever written twice.
+
+The row's `next_send_at` is the channel's rate limit: the earliest moment the next
 message may go, pushed out by 1/SLACK_MESSAGES_PER_SECOND after every call and
 by Slack's `Retry-After` after a 429. The call answers how long until the
 channel may send again when messages remain, and the task re-queues itself for
 then; beat's `exceptions.send_pending_notifications` is the safety net for a
-lost re-queue.
+lost re-queue or an expired lease.
 
 Decisions worth knowing:
-- A worker that finds the channel locked gives up without re-queueing. The
-  holder looks for what is left only after it has released the lock, so it sees
+- A worker that finds the slot taken gives up without re-queueing. The holder
+  looks for what is left only after it has given the lease back, so it sees
   every message committed before the loser gave up and re-queues itself for them.
 - Every notification queues a send task, so a burst would otherwise become as
   many tasks polling the channel every second. Only one wake-up per moment is
@@ -34,6 +49,7 @@ Decisions worth knowing:
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,6 +57,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ..config import alerting_for
@@ -54,6 +71,9 @@ MAX_ATTEMPTS = 3
 TRANSIENT_PAUSE = timedelta(seconds=10)  # times the attempts made so far
 # No Celery countdown longer than beat's sweep interval: a longer wait is re-checked.
 MAX_WAIT_SECONDS = 60.0
+# How long a send slot stays taken: longer than any Slack call, short enough that
+# a sender that died holding it stalls its channel only briefly.
+LEASE = timedelta(seconds=slack_client.TIMEOUT_SECONDS + 20)
 SKIP_BATCH = 50  # rows read at a time while skipping what cannot be sent
 REPLY_KINDS = (NotificationKind.UPDATE, NotificationKind.ESCALATION)
 
@@ -83,18 +103,34 @@ def notifications_send(*, channel: str, clock: Clock = timezone.now) -> SendResu
         return SendResult(skipped=_skip_all_pending(channel, reason))
 
     SlackChannel.objects.get_or_create(name=channel)
-    sent = skipped = failed = 0
-    with transaction.atomic():
-        slot = SlackChannel.objects.select_for_update(skip_locked=True).filter(name=channel).first()
-        if slot is None:  # another worker is sending; it re-checks after letting go
-            return SendResult()
-        if slot.next_send_at is None or slot.next_send_at <= clock():
-            sent, skipped, failed = _send_next(slot, clock)
-        next_send_at = slot.next_send_at
+    token = _lease_take(channel, clock())
+    if token is None:  # another worker is sending; it re-checks after letting go
+        return SendResult()
+    try:
+        sent, skipped, failed, next_send_at = _send_next(channel, token, clock)
+    finally:
+        _lease_give_back(channel, token)
 
     left = Notification.objects.filter(channel=channel, status=NotificationStatus.PENDING)
     retry_in = _wake_in(channel, next_send_at, clock()) if left.exists() else None
     return SendResult(sent=sent, skipped=skipped, failed=failed, retry_in=retry_in)
+
+
+def _lease_take(channel: str, now: datetime) -> str | None:
+    """The channel's send slot for this caller (its token), or None while another holds it."""
+    token = secrets.token_hex(16)
+    free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now)
+    taken = SlackChannel.objects.filter(free, name=channel).update(
+        lease_token=token, lease_expires_at=now + LEASE
+    )
+    return token if taken else None
+
+
+def _lease_give_back(channel: str, token: str) -> None:
+    # Only our own lease: if it expired and another sender took it, it is theirs.
+    SlackChannel.objects.filter(name=channel, lease_token=token).update(
+        lease_token="", lease_expires_at=None
+    )
 
 
 def _channel_skip_reason(channel: str) -> str:
@@ -120,10 +156,16 @@ def _skip_all_pending(channel: str, reason: str) -> int:
     return total
 
 
-def _send_next(slot: SlackChannel, clock: Clock) -> tuple[int, int, int]:
-    """Skip what cannot go, then post the oldest message that can: (sent, skipped, failed)."""
+def _send_next(channel: str, token: str, clock: Clock) -> tuple[int, int, int, datetime | None]:
+    """Skip what cannot go, then post the oldest message that can.
+
+    Returns (sent, skipped, failed, the channel's next_send_at).
+    """
+    slot = SlackChannel.objects.get(name=channel)
+    if slot.next_send_at is not None and slot.next_send_at > clock():
+        return 0, 0, 0, slot.next_send_at
     skipped = 0
-    pending = Notification.objects.filter(channel=slot.name, status=NotificationStatus.PENDING)
+    pending = Notification.objects.filter(channel=channel, status=NotificationStatus.PENDING)
     while batch := list(pending.select_related("exception").order_by("pk")[:SKIP_BATCH]):
         for note in batch:
             thread_ts, text, reason = _addressing(note)
@@ -131,13 +173,18 @@ def _send_next(slot: SlackChannel, clock: Clock) -> tuple[int, int, int]:
                 _finish(note, NotificationStatus.SKIPPED, skip_reason=reason)
                 skipped += 1
                 continue
-            status = _post(slot, note, text=text, thread_ts=thread_ts, clock=clock)
+            # No transaction is open here: Slack may take seconds to answer.
+            outcome = slack_client.post_message(
+                channel=channel, text=text, blocks=note.blocks, thread_ts=thread_ts
+            )
+            status, next_send_at = _record(note.pk, slot.pk, outcome, thread_ts, clock())
             return (
                 int(status == NotificationStatus.SENT),
                 skipped,
                 int(status == NotificationStatus.FAILED),
+                next_send_at,
             )
-    return 0, skipped, 0
+    return 0, skipped, 0, slot.next_send_at
 
 
 def _addressing(note: Notification) -> tuple[str, str, str]:
@@ -160,42 +207,57 @@ def _addressing(note: Notification) -> tuple[str, str, str]:
     return "", note.text, f"Its exception's Slack message was not posted ({state})."
 
 
-def _post(
-    slot: SlackChannel, note: Notification, *, text: str, thread_ts: str, clock: Clock
-) -> str:
-    """Post one message and record what happened on it and on the channel's rate limit."""
-    outcome = slack_client.post_message(
-        channel=slot.name, text=text, blocks=note.blocks, thread_ts=thread_ts
-    )
-    now = clock()
-    slot.next_send_at = now + _interval()
-    match outcome:
-        case slack_client.Posted(ts=ts):
-            metrics.SEND_ATTEMPTS.labels("posted").inc()
-            note.attempts += 1
-            note.thread_ts, note.slack_ts, note.sent_at = thread_ts, ts, now
-            _finish(note, NotificationStatus.SENT)
-        case slack_client.RateLimited(retry_after=seconds):
-            metrics.SEND_ATTEMPTS.labels("rate_limited").inc()
-            slot.next_send_at = now + timedelta(seconds=max(seconds, _interval().total_seconds()))
-            note.last_error = f"Rate limited by Slack (Retry-After {seconds:g} s)."
-            note.save(update_fields=["last_error"])
-        case slack_client.Failed(error=error, permanent=permanent):
-            note.attempts += 1
-            note.last_error = error
-            if permanent or note.attempts >= MAX_ATTEMPTS:
-                metrics.SEND_ATTEMPTS.labels("error").inc()
-                _finish(note, NotificationStatus.FAILED)
-                log.warning(
-                    "slack notification failed",
-                    extra={"notification": note.pk, "channel": slot.name, "error": error},
-                )
-            else:
-                metrics.SEND_ATTEMPTS.labels("transient_error").inc()
-                slot.next_send_at = now + TRANSIENT_PAUSE * note.attempts
-                note.save(update_fields=["attempts", "last_error"])
-    slot.save(update_fields=["next_send_at"])
-    return note.status
+def _record(
+    note_pk: int,
+    slot_pk: int,
+    outcome: slack_client.PostOutcome,
+    thread_ts: str,
+    now: datetime,
+) -> tuple[str, datetime | None]:
+    """Write Slack's answer on the message and the channel's rate limit, once.
+
+    Returns the message's status and the channel's next_send_at. A message no
+    longer pending was recorded by a sender that took over an expired lease:
+    Slack got it twice, the rows are left as that sender wrote them.
+    """
+    with transaction.atomic():
+        slot = SlackChannel.objects.select_for_update().get(pk=slot_pk)
+        note = Notification.objects.select_for_update().get(pk=note_pk)
+        if note.status != NotificationStatus.PENDING:
+            log.warning(
+                "slack message recorded by another sender; it was posted twice",
+                extra={"notification": note.pk, "channel": slot.name},
+            )
+            return note.status, slot.next_send_at
+        slot.next_send_at = now + _interval()
+        match outcome:
+            case slack_client.Posted(ts=ts):
+                metrics.SEND_ATTEMPTS.labels("posted").inc()
+                note.attempts += 1
+                note.thread_ts, note.slack_ts, note.sent_at = thread_ts, ts, now
+                _finish(note, NotificationStatus.SENT)
+            case slack_client.RateLimited(retry_after=seconds):
+                metrics.SEND_ATTEMPTS.labels("rate_limited").inc()
+                wait = max(seconds, _interval().total_seconds())
+                slot.next_send_at = now + timedelta(seconds=wait)
+                note.last_error = f"Rate limited by Slack (Retry-After {seconds:g} s)."
+                note.save(update_fields=["last_error"])
+            case slack_client.Failed(error=error, permanent=permanent):
+                note.attempts += 1
+                note.last_error = error
+                if permanent or note.attempts >= MAX_ATTEMPTS:
+                    metrics.SEND_ATTEMPTS.labels("error").inc()
+                    _finish(note, NotificationStatus.FAILED)
+                    log.warning(
+                        "slack notification failed",
+                        extra={"notification": note.pk, "channel": slot.name, "error": error},
+                    )
+                else:
+                    metrics.SEND_ATTEMPTS.labels("transient_error").inc()
+                    slot.next_send_at = now + TRANSIENT_PAUSE * note.attempts
+                    note.save(update_fields=["attempts", "last_error"])
+        slot.save(update_fields=["next_send_at"])
+        return note.status, slot.next_send_at
 
 
 def _finish(note: Notification, status: str, *, skip_reason: str = "") -> None:
