@@ -25,18 +25,17 @@ from django.utils.html import format_html
 from orders.admin import ORDER_INLINES
 
 from .actors import Actor
-from .dispatch import enqueue_notifications
 from .models import (
     ExceptionActivity,
     ExceptionBreach,
     Notification,
-    NotificationStatus,
     OrderException,
     ReasonCode,
     SlackChannel,
     SlackIdentity,
     TenantAlerting,
 )
+from .notify.outbox import notifications_send_again
 from .services import lifecycle
 from .transitions import TransitionRefused, allowed_actions
 
@@ -407,13 +406,7 @@ class NotificationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Send again (failed or skipped)")
     def send_again(self, request: HttpRequest, queryset: QuerySet) -> None:
-        retry = queryset.filter(status__in=[NotificationStatus.FAILED, NotificationStatus.SKIPPED])
-        channels = set(retry.values_list("channel", flat=True))
-        count = retry.update(
-            status=NotificationStatus.PENDING, skip_reason="", last_error="", attempts=0
-        )
-        for channel in channels:
-            transaction.on_commit(lambda c=channel: enqueue_notifications(c))
+        count = notifications_send_again(notifications=queryset)
         self.message_user(request, f"{count} notification(s) queued again.", messages.SUCCESS)
 
 

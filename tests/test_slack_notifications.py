@@ -367,3 +367,37 @@ def test_concurrent_beat_runs_queue_one_digest(slack):
     counts = at_once(lambda: digests_send(now=T0 + timedelta(minutes=5)), threads=4)
     assert sum(counts) == 1
     assert Notification.objects.filter(kind=NotificationKind.DIGEST).count() == 1
+
+
+def test_the_admin_sends_failed_and_skipped_messages_again(
+    db, slack, clock, tenant, admin_client, django_capture_on_commit_callbacks
+):
+    slack.error("channel_not_found")
+    exc = raise_exception(tenant, "#5", "HIGH")
+    notifications_send(channel="#ops")
+    [failed] = notes(exception=exc)
+    assert failed.status == "failed"
+    sent = Notification.objects.create(
+        tenant=tenant,
+        kind="digest",
+        channel="#ops",
+        text="done",
+        created_at=T0,
+        status="sent",
+        slack_ts="1.2",
+        sent_at=T0,
+    )
+
+    clock.shift(timedelta(seconds=2))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            "/admin/exceptions/notification/",
+            {"action": "send_again", "_selected_action": [failed.pk, sent.pk]},
+            follow=True,
+        )
+    assert "1 notification(s) queued again." in response.content.decode()
+    failed.refresh_from_db()
+    assert (failed.status, failed.attempts, failed.last_error) == ("sent", 1, "")
+    assert len(slack.posts()) == 2  # the failed try, then the one sent again
+    sent.refresh_from_db()
+    assert sent.status == "sent" and sent.attempts == 0  # left alone

@@ -10,6 +10,7 @@ rate limited, so a Slack outage never loses or blocks an exception change.
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import QuerySet
 
 from slas.models import SEVERITY_RANK
 
@@ -18,6 +19,7 @@ from ..models import (
     ExceptionActivity,
     Notification,
     NotificationKind,
+    NotificationStatus,
     OrderException,
 )
 from . import messages
@@ -92,3 +94,21 @@ def _dispatch(channel: str) -> None:
     from ..dispatch import enqueue_notifications
 
     enqueue_notifications(channel)
+
+
+def notifications_send_again(*, notifications: QuerySet[Notification]) -> int:
+    """Put failed or skipped messages back in the outbox; returns how many.
+
+    Compare-and-swap on the status: a message another operator already queued
+    again (or one that was sent meanwhile) is not touched twice. The count and
+    the error are reset, so the message gets the sender's full attempts.
+    """
+    again = notifications.filter(status__in=[NotificationStatus.FAILED, NotificationStatus.SKIPPED])
+    with transaction.atomic():
+        channels = set(again.values_list("channel", flat=True))
+        count = again.update(
+            status=NotificationStatus.PENDING, skip_reason="", last_error="", attempts=0
+        )
+        for channel in channels:
+            transaction.on_commit(lambda c=channel: _dispatch(c))
+    return count
