@@ -81,13 +81,16 @@ def _cursor(*, rows: int) -> Iterator[Any]:
     translation all still apply, and it stays open for the next statement.
     """
     conn = _db()
-    if conn.vendor != "postgresql" or rows > PREPARE_MAX_ROWS:
+    # `_prepare_cursor` is Django's private hook (5.2); without it, no preparing.
+    # tests/test_db_helpers.py fails loudly on a release that changed it.
+    prepare = getattr(conn, "_prepare_cursor", None)
+    if conn.vendor != "postgresql" or rows > PREPARE_MAX_ROWS or prepare is None:
         with conn.cursor() as cursor:
             yield cursor
         return
     conn.ensure_connection()
     with conn.wrap_database_errors:
-        cursor = conn._prepare_cursor(_binding_cursor(conn))
+        cursor = prepare(_binding_cursor(conn))
     yield cursor
 
 
@@ -200,9 +203,16 @@ class _Shape:
     # COPY carries only the parameter columns; INSERT … SELECT adds the constants.
     copy_columns: str
     select_list: str
+    # The names a row must carry; `names` may end with fields whose callable
+    # default is called for every row instead (`_shape_with_defaults`).
+    row_names: tuple[str, ...] = ()
+    row_defaults: tuple[Callable[[], Any], ...] = ()
 
     def row_values(self, row: Mapping[str, Any], conn: Any) -> list[Any]:
-        return self._prepared([row[n] for n in self.names], conn)
+        values = [row[n] for n in self.row_names]
+        if self.row_defaults:
+            values += [default() for default in self.row_defaults]
+        return self._prepared(values, conn)
 
     def object_values(self, obj: models.Model, conn: Any) -> list[Any]:
         return self._prepared([getattr(obj, f.attname) for f in self.fields], conn)
@@ -235,18 +245,27 @@ def _shape(vendor: str, model: type[models.Model], names: tuple[str, ...]) -> _S
         preps=tuple(_prep_function(vendor, f) for f in fields),
         copy_columns=columns,
         select_list=columns,
+        row_names=names,
     )
 
 
 @cache
 def _shape_with_defaults(vendor: str, model: type[models.Model], given: tuple[str, ...]) -> _Shape:
     """The shape of an INSERT of the `given` fields that writes every other field's
-    constant default too, spelled as a literal in the statement.
+    default too: a constant spelled as a literal in the statement, a callable
+    called for each row.
 
     A prepared statement carries the constants for free; as parameters, an order's
-    three dozen defaults were dumped and sent again for every event.
+    three dozen defaults were dumped and sent again for every event. Every field
+    is written, so a NOT NULL column added later with a default (which the
+    migration leaves without a database default) cannot fail these inserts.
     """
-    shape = _shape(vendor, model, given)
+    callables = {
+        name: default for name, default in _callable_defaults(model).items() if name not in given
+    }
+    shape = _shape(vendor, model, (*given, *callables))
+    if callables:
+        shape = replace(shape, row_names=given, row_defaults=tuple(callables.values()))
     literals = {
         name: lit for name, lit in _default_literals(vendor, model).items() if name not in given
     }
@@ -370,6 +389,19 @@ def _insert(
 
 
 @cache
+def _callable_defaults(model: type[models.Model]) -> dict[str, Callable[[], Any]]:
+    """Fields whose default is computed (timezone.now, uuid4…), by name."""
+    return {
+        field.name: field.default
+        for field in model._meta.concrete_fields
+        if not field.primary_key
+        and field.default is not NOT_PROVIDED  # a class, so callable too
+        and callable(field.default)
+        and field.default not in (dict, list)
+    }
+
+
+@cache
 def _default_literals(vendor: str, model: type[models.Model]) -> dict[str, str]:
     """Each field's default when it is a constant (or an empty dict/list), as an SQL literal.
 
@@ -392,7 +424,7 @@ def _default_literals(vendor: str, model: type[models.Model]) -> dict[str, str]:
             else:
                 continue  # anything else without a default: the caller must give it
         elif callable(default) and default not in (dict, list):
-            continue  # e.g. timezone.now: the caller must give it
+            continue  # e.g. timezone.now: called per row (_callable_defaults)
         else:
             value = default() if callable(default) else default
         prepared = _prep_function(vendor, field)(value, conn)
@@ -490,7 +522,7 @@ def insert_new_returning(
     if not rows:
         return []
     conn = _db()
-    shape = _shape(conn.vendor, model, tuple(rows[0]))
+    shape = _shape_with_defaults(conn.vendor, model, tuple(rows[0]))
     key = _shape(conn.vendor, model, conflict_fields).columns
     returning_columns = _shape(conn.vendor, model, returning).columns
     return _insert(
@@ -573,7 +605,7 @@ def upsert_returning(
     if not rows:
         return []
     conn = _db()
-    shape = _shape(conn.vendor, model, tuple(rows[0]))
+    shape = _shape_with_defaults(conn.vendor, model, tuple(rows[0]))
     key, tail = _upsert_tail(
         conn.vendor,
         model,
@@ -655,3 +687,22 @@ def _converting_columns(
         for index, (column, converters) in enumerate(_converters(vendor, model, names))
         if converters
     )
+
+
+def shapes_forget() -> None:
+    """Forget every statement shape worked out so far.
+
+    Shapes follow the models' fields, which change only with a new release (a new
+    process); a test that adds a field at run time calls this.
+    """
+    for cached in (
+        _shape,
+        _shape_with_defaults,
+        _converters,
+        _callable_defaults,
+        _default_literals,
+        _update_sql,
+        _upsert_tail,
+        _converting_columns,
+    ):
+        cached.cache_clear()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import threading
 import time
 import weakref
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -17,6 +19,7 @@ from orders.db import (
     COPY_THRESHOLD,
     PREPARE_MAX_ROWS,
     insert_new_returning,
+    shapes_forget,
     update_fields,
     upsert_and_lock,
 )
@@ -320,3 +323,82 @@ def test_constant_defaults_are_written_verbatim_even_with_quotes_and_percent(
         returning=("external_id",),
     )
     assert set(Order.objects.filter(tenant=tenant).values_list("currency", flat=True)) == {"'%"}
+
+
+def _trace_id() -> str:
+    return "trace-42"
+
+
+@contextlib.contextmanager
+def _field_added(model, name: str, field) -> Iterator[None]:
+    """`field` on `model` and in its table, as a release adding it would leave them.
+
+    Django's AddField fills existing rows from the default, then drops the column's
+    database default: a raw INSERT that leaves the column out fails NOT NULL.
+    """
+    field.contribute_to_class(model, name)
+    with connection.schema_editor() as editor:
+        editor.add_field(model, field)
+    shapes_forget()
+    try:
+        yield
+    finally:
+        with connection.schema_editor() as editor:
+            editor.remove_field(model, field)
+        model._meta.local_fields.remove(field)
+        model._meta._expire_cache()
+        delattr(model, field.attname)
+        shapes_forget()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_not_null_field_with_a_callable_default_cannot_break_ingestion(client):
+    from django.db import models
+
+    from .conftest import ApiClient
+    from .factories import api_key_for, event_body
+
+    api = ApiClient(client, api_key_for(TenantFactory(slug="later", timezone="UTC")))
+    with (
+        _field_added(OrderEvent, "trace", models.CharField(max_length=16, default=_trace_id)),
+        _field_added(Order, "region", models.CharField(max_length=8, default="EU")),
+        _field_added(Order, "trace", models.CharField(max_length=16, default=_trace_id)),
+    ):
+        single = api.post("/ingest/events", event_body(order_id="#N1"))
+        batch = api.post(
+            "/ingest/v2/events/batch",
+            {"events": [event_body(order_id=f"#N{i}") for i in range(2, 2 + COPY_THRESHOLD + 3)]},
+        )
+        assert single.status_code == 202, single.content
+        statuses = {r["status"] for r in batch.json()["results"]}
+        assert batch.status_code == 200 and statuses == {"accepted"}, batch.content
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT DISTINCT trace FROM orders_orderevent")
+            assert cursor.fetchall() == [("trace-42",)]
+            cursor.execute("SELECT DISTINCT region, trace FROM orders_order")
+            assert cursor.fetchall() == [("EU", "trace-42")]
+
+
+def test_djangos_private_cursor_hook_still_wraps_as_orders_db_expects():
+    """orders.db wraps its kept binding cursor with Django's private `_prepare_cursor`.
+
+    Should a Django release rename it or change what it returns, preparing stops
+    silently (orders.db falls back to plain cursors): this test says so first.
+    """
+    from django.db.backends.utils import CursorWrapper
+
+    hook = getattr(connection, "_prepare_cursor", None)
+    assert callable(hook), "Django removed BaseDatabaseWrapper._prepare_cursor: see orders/db.py"
+    connection.ensure_connection()
+    raw = connection.connection.cursor()
+    try:
+        wrapped = hook(raw)
+        assert isinstance(wrapped, CursorWrapper) and wrapped.cursor is raw
+        seen = []
+        with connection.execute_wrapper(
+            lambda execute, sql, *a: seen.append(sql) or execute(sql, *a)
+        ):
+            wrapped.execute("SELECT 1")
+        assert seen == ["SELECT 1"]
+    finally:
+        raw.close()
