@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from itertools import pairwise
 from typing import Any
 
 from django import forms
@@ -15,8 +14,8 @@ from django.utils import timezone
 
 from orders.admin import ORDER_INLINES
 
-from .business_time import describe
-from .config import working_calendar
+from .calendar_rules import check_peak_seasons, check_working_hours
+from .config import calendar_description
 from .models import (
     Breach,
     BusinessCalendar,
@@ -30,24 +29,25 @@ from .models.policy import policy_may_be_in_use
 from .selectors import clock_state
 
 
+def _kept(formset: forms.BaseInlineFormSet) -> list[dict[str, Any]]:
+    """The cleaned rows of an inline formset that will exist after saving."""
+    return [
+        form.cleaned_data
+        for form in formset.forms
+        if form.cleaned_data and not form.cleaned_data.get("DELETE")
+    ]
+
+
 class PeakSeasonFormSet(forms.BaseInlineFormSet):
+    """Judges the policy's seasons as one set, with the rule the model and services use."""
+
     def clean(self) -> None:
         super().clean()
-        ranges = sorted(
-            (
-                form.cleaned_data["starts_on"],
-                form.cleaned_data["ends_on"],
-                form.cleaned_data["name"],
-            )
-            for form in self.forms
-            if form.cleaned_data
-            and not form.cleaned_data.get("DELETE")
-            and form.cleaned_data.get("starts_on")
-            and form.cleaned_data.get("ends_on")
+        check_peak_seasons(
+            (data.get("name", ""), data["starts_on"], data["ends_on"])
+            for data in _kept(self)
+            if data.get("starts_on") and data.get("ends_on")
         )
-        for (_, end, name), (start, _, other) in pairwise(ranges):
-            if start <= end:
-                raise ValidationError(f"Peak seasons {name!r} and {other!r} overlap.")
 
 
 class PeakSeasonInline(admin.TabularInline):
@@ -172,25 +172,17 @@ class SlaPolicyAdmin(admin.ModelAdmin):
 
 
 class WorkingHoursFormSet(forms.BaseInlineFormSet):
+    """Judges the calendar's periods as one set, with the rule the model and services use."""
+
     def clean(self) -> None:
         super().clean()
-        by_day: dict[int, list[tuple[int, int]]] = {}
-        for form in self.forms:
-            data = form.cleaned_data
-            if not data or data.get("DELETE") or data.get("opens_at") is None:
-                continue
-            if data.get("closes_at") is None:
-                continue
-            opens = data["opens_at"].hour * 60 + data["opens_at"].minute
-            closes = data["closes_at"].hour * 60 + data["closes_at"].minute or 1440
-            if closes <= opens:
-                raise ValidationError("A period must close after it opens (00:00 = midnight).")
-            by_day.setdefault(data["weekday"], []).append((opens, closes))
-        for periods in by_day.values():
-            periods.sort()
-            for (_, end), (start, _) in pairwise(periods):
-                if start < end:
-                    raise ValidationError("Working periods on the same day overlap.")
+        check_working_hours(
+            (data["weekday"], data["opens_at"], data["closes_at"])
+            for data in _kept(self)
+            if data.get("weekday") is not None
+            and data.get("opens_at") is not None
+            and data.get("closes_at") is not None
+        )
 
 
 class WorkingHoursInline(admin.TabularInline):
@@ -217,7 +209,7 @@ class BusinessCalendarAdmin(admin.ModelAdmin):
 
     @admin.display(description="hours")
     def hours_text(self, obj: BusinessCalendar) -> str:
-        return describe(working_calendar(obj, obj.hours.all(), obj.holidays.all()))
+        return calendar_description(obj, obj.hours.all(), obj.holidays.all())
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

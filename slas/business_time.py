@@ -68,12 +68,18 @@ class WorkingCalendar:
     non-overlapping ``(open_minute, close_minute)`` pairs counted from local midnight
     (1440 = end of day). Adjacent periods such as (0, 600), (600, 1440) are allowed and
     behave as one. Frozen and hashable so calendars can be cached and shared.
+
+    ``fallback`` is empty for a calendar that is what its owner configured; otherwise
+    it says why this calendar stands in for the configured one (an invalid calendar
+    row runs 24×7 rather than stop ingestion), and `describe` quotes it, so every
+    deadline explanation built on this calendar names the fallback.
     """
 
     tz: ZoneInfo
     hours: tuple[DayHours, ...]
     holidays: frozenset[date] = frozenset()
     name: str = ""
+    fallback: str = ""
 
     def __post_init__(self) -> None:
         """Refuse calendars the arithmetic cannot honour, before any deadline uses them."""
@@ -89,6 +95,7 @@ class WorkingCalendar:
         tz: ZoneInfo,
         holidays: Iterable[date] = frozenset(),
         name: str = "24×7",
+        fallback: str = "",
     ) -> WorkingCalendar:
         """A round-the-clock calendar, for SLAs measured in plain elapsed time."""
         return cls(
@@ -96,6 +103,7 @@ class WorkingCalendar:
             hours=(((0, MINUTES_PER_DAY),),) * 7,
             holidays=frozenset(holidays),
             name=name,
+            fallback=fallback,
         )
 
     @property
@@ -446,6 +454,8 @@ def describe(cal: WorkingCalendar) -> str:
     if cal.holidays:
         count = len(cal.holidays)
         text += f", {count} holiday" if count == 1 else f", {count} holidays"
+    if cal.fallback:
+        text += f" (fallback: {cal.fallback})"
     return text
 
 

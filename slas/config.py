@@ -11,12 +11,13 @@ corrects.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.db import connection
@@ -25,10 +26,13 @@ from django.db.models.signals import post_delete, post_save
 
 from orders.models import Order, Tenant
 
-from .business_time import WorkingCalendar
+from .business_time import WorkingCalendar, describe
 from .deadlines import forget_factors
 from .defaults import ensure_default_policy
+from .metrics import INVALID_CALENDARS
 from .models import BusinessCalendar, Holiday, PeakSeason, SlaPolicy, WorkingHours
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +114,68 @@ def working_calendar(
     )
 
 
+def _calendar_problem(
+    row: BusinessCalendar, hours: Iterable[WorkingHours], holidays: Iterable[Holiday]
+) -> tuple[WorkingCalendar | None, str]:
+    """The maths form of a calendar row, or None and what makes it unusable."""
+    try:
+        return working_calendar(row, hours, holidays), ""
+    except ZoneInfoNotFoundError:
+        return None, f"unknown time zone {row.timezone!r}"
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def calendar_description(
+    row: BusinessCalendar, hours: Iterable[WorkingHours], holidays: Iterable[Holiday]
+) -> str:
+    """How the admin shows a calendar's hours, including why the clock cannot use it."""
+    working, problem = _calendar_problem(row, hours, holidays)
+    if working is None:
+        return f"invalid, the clock runs 24×7: {problem}"
+    return describe(working)
+
+
+def usable_calendar(
+    row: BusinessCalendar,
+    hours: Iterable[WorkingHours],
+    holidays: Iterable[Holiday],
+    *,
+    tenant: Tenant,
+    tenant_tz: ZoneInfo,
+) -> WorkingCalendar:
+    """The calendar the clock counts in: the row's, or 24×7 if the row is unusable.
+
+    A calendar that breaks the rules (written before the database refused that, or
+    on SQLite past the services, or with an unknown time zone) must not fail
+    ingestion: every event of the tenant would answer 500 until someone fixed it.
+    The clock runs 24×7 instead (in the calendar's zone when that is valid), the
+    fallback is named in every explanation built on it (`WorkingCalendar.fallback`),
+    and the problem is logged and counted so that someone does fix it.
+    """
+    working, problem = _calendar_problem(row, hours, holidays)
+    if working is not None:
+        return working
+    log.error(
+        "invalid business calendar: its clocks run 24x7 until it is fixed",
+        extra={
+            "tenant": tenant.slug,
+            "calendar_id": row.pk,
+            "calendar": row.name,
+            "warehouse": row.warehouse,
+            "problem": problem,
+        },
+    )
+    INVALID_CALENDARS.labels(tenant.slug).inc()
+    try:
+        tz = ZoneInfo(row.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = tenant_tz
+    return WorkingCalendar.always_open(
+        tz, name=row.name, fallback=f"calendar {row.name!r} is invalid: {problem}"
+    )
+
+
 def _policy_versions(tenant: Tenant) -> dict[tuple[int | None, str, str], list[SlaPolicy]]:
     versions: dict[tuple[int | None, str, str], list[SlaPolicy]] = {}
     policies = (
@@ -128,17 +194,17 @@ def _load(tenant: Tenant) -> TenantSlaConfig:
     if (None, "", "") not in versions:  # the default is gone (a flushed database)
         ensure_default_policy()
         versions = _policy_versions(tenant)
+    tz = ZoneInfo(tenant.timezone)
     calendars = {
         row.warehouse: CalendarChoice(
-            row, working_calendar(row, row.hours.all(), row.holidays.all())
+            row,
+            usable_calendar(row, row.hours.all(), row.holidays.all(), tenant=tenant, tenant_tz=tz),
         )
         for row in BusinessCalendar.objects.filter(tenant=tenant).prefetch_related(
             "hours", "holidays"
         )
     }
-    return TenantSlaConfig(
-        tenant_id=tenant.pk, tz=ZoneInfo(tenant.timezone), versions=versions, calendars=calendars
-    )
+    return TenantSlaConfig(tenant_id=tenant.pk, tz=tz, versions=versions, calendars=calendars)
 
 
 _cache: dict[int, tuple[float, TenantSlaConfig]] = {}

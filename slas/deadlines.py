@@ -205,6 +205,8 @@ def _plan_delivery(
     level = facts.service_level or "standard"
     formula = _formula(f"{base_days} {unit} ({level})", factors, f"{days} days")
     text = f"delivery due {_local(calendar, due)} = {formula} after handover, {calendar.tz.key}"
+    if calendar.fallback:  # warehouse stages say it through describe()
+        text += f" (fallback: {calendar.fallback})"
     return DeadlinePlan(
         stage=Stage.DELIVERY,
         started_at=start,

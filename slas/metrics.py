@@ -29,6 +29,15 @@ SCAN_CLAIMED = Counter(
     "e2a_sla_scan_claimed_total", "Clock rows the scan claimed, by what it did.", ["action"]
 )
 
+INVALID_CALENDARS = Counter(
+    "e2a_sla_invalid_calendars_total",
+    "Loads of a tenant's SLA configuration that met a business calendar the clock "
+    "cannot use (overlapping hours, unknown time zone); its clocks ran 24×7 instead. "
+    "Each process counts once per load (SLA_CONFIG_CACHE_SECONDS), so any rise means "
+    "a calendar to fix.",
+    ["tenant"],
+)
+
 
 def count_breaches(rows: list[tuple[str, str, str, str]]) -> None:
     """Count (tenant slug, stage, reason, detected_by) tuples; call after commit."""

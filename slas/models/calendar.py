@@ -11,11 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 
+from django.contrib.postgres.fields import RangeOperators
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 
 from orders.models import Tenant
+
+from ..calendar_rules import check_working_hours, period_minutes
+from .constraints import PostgresExclusionConstraint, working_period_range
 
 WEEKDAYS = [(0, "Monday"), (1, "Tuesday"), (2, "Wednesday"), (3, "Thursday"), (4, "Friday"),
             (5, "Saturday"), (6, "Sunday")]  # fmt: skip
@@ -70,6 +74,16 @@ class WorkingHours(models.Model):
             models.UniqueConstraint(
                 fields=["calendar", "weekday", "opens_at"], name="hours_unique_opening"
             ),
+            # Overlapping periods on one day used to fail every event of the tenant;
+            # PostgreSQL refuses them whoever writes (SQLite: see the services).
+            PostgresExclusionConstraint(
+                name="hours_no_overlap",
+                expressions=[
+                    ("calendar", RangeOperators.EQUAL),
+                    ("weekday", RangeOperators.EQUAL),
+                    (working_period_range(), RangeOperators.OVERLAPS),
+                ],
+            ),
         ]
 
     def __str__(self) -> str:
@@ -78,8 +92,27 @@ class WorkingHours(models.Model):
     @property
     def minutes(self) -> tuple[int, int]:
         """(open, close) in minutes after local midnight; close 1440 for midnight."""
-        close = self.closes_at.hour * 60 + self.closes_at.minute
-        return self.opens_at.hour * 60 + self.opens_at.minute, close or 1440
+        return period_minutes(self.opens_at, self.closes_at)
+
+    def clean(self) -> None:
+        """Refuse a period that overlaps another of the same calendar and weekday.
+
+        Compared with the rows already saved (minus this one, when it is being
+        edited): the admin's formset compares the rows of one form among
+        themselves with the same rule (`slas.calendar_rules`).
+        """
+        super().clean()
+        if None in (self.opens_at, self.closes_at, self.weekday) or self.calendar_id is None:
+            return
+        others = WorkingHours.objects.filter(calendar_id=self.calendar_id, weekday=self.weekday)
+        if self.pk is not None:
+            others = others.exclude(pk=self.pk)
+        check_working_hours(
+            [
+                (self.weekday, self.opens_at, self.closes_at),
+                *others.values_list("weekday", "opens_at", "closes_at"),
+            ]
+        )
 
 
 class Holiday(models.Model):

@@ -12,12 +12,16 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.postgres.fields import RangeOperators
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, ProtectedError, Q
 from django.utils import timezone
 
 from orders.models import Order, ServiceLevel, Tenant
+
+from ..calendar_rules import check_peak_seasons
+from .constraints import PostgresExclusionConstraint, season_range
 
 
 class ClockMode(models.TextChoices):
@@ -237,7 +241,31 @@ class PeakSeason(models.Model):
             models.CheckConstraint(
                 condition=Q(ends_on__gte=F("starts_on")), name="peak_season_ends_after_start"
             ),
+            # Two seasons covering one day would make the multiplier's stated reason
+            # depend on row order; PostgreSQL refuses them (SQLite: see the services).
+            PostgresExclusionConstraint(
+                name="peak_season_no_overlap",
+                expressions=[
+                    ("policy", RangeOperators.EQUAL),
+                    (season_range(), RangeOperators.OVERLAPS),
+                ],
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.name} {self.starts_on}–{self.ends_on}"
+
+    def clean(self) -> None:
+        """Refuse a season overlapping another of the same policy (rule: slas.calendar_rules)."""
+        super().clean()
+        if self.starts_on is None or self.ends_on is None or self.policy_id is None:
+            return
+        others = PeakSeason.objects.filter(policy_id=self.policy_id)
+        if self.pk is not None:
+            others = others.exclude(pk=self.pk)
+        check_peak_seasons(
+            [
+                (self.name, self.starts_on, self.ends_on),
+                *others.values_list("name", "starts_on", "ends_on"),
+            ]
+        )
