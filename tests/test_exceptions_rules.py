@@ -445,3 +445,26 @@ def test_a_condition_that_cleared_and_holds_again_reopens(shopify):
     exc = codes()["ADDRESS_INVALID"]
     assert exc.status == "OPEN"
     assert actions_of(exc) == ["opened", "auto_resolved", "reopened"]
+
+
+def test_an_existing_catalogue_learns_the_flags_but_keeps_an_operators_edits():
+    """The data migration for databases whose catalogue predates the flags."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from exceptions.models import ReasonCode
+
+    migration = import_module("exceptions.migrations.0004_catalogue_sender_flags")
+    ReasonCode.objects.filter(code="INVENTORY_SHORTAGE").update(
+        auto_resolve=False, ops_note_template=migration.OLD_SHORTAGE_NOTE
+    )
+    edited = "Payment for {{ order.external_id }}: call the merchant."
+    ReasonCode.objects.filter(code="PAYMENT_FAILED").update(ops_note_template=edited)
+
+    migration.forwards(apps, None)
+
+    shortage = ReasonCode.objects.get(code="INVENTORY_SHORTAGE")
+    assert shortage.auto_resolve is True
+    assert "flagged short by the store" in shortage.ops_note_template
+    assert ReasonCode.objects.get(code="PAYMENT_FAILED").ops_note_template == edited
