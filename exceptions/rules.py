@@ -2,8 +2,9 @@
 
 Two kinds, because they behave differently over time:
 
-* **Conditions** hold on the order's current state (payment not through, an
-  address that cannot be delivered to, repeated failed deliveries). They are
+* **Conditions** hold on the order's current state (payment not through or
+  flagged, lines the sender marks short of stock, an address that cannot be
+  delivered to, repeated failed deliveries). They are
   re-evaluated after every batch of events; while one holds its exception stays
   open, and when it stops holding an auto-resolving code resolves itself.
 * **Reports** are single events that say something went wrong (the WMS's
@@ -39,24 +40,64 @@ WORK_STARTED = (
 
 
 def payment_finding(order: Order) -> Finding | None:
-    """PAYMENT_FAILED: payment failed, or still pending while the warehouse works on it.
+    """PAYMENT_FAILED: payment failed, flagged, or still pending while the warehouse works.
 
     A freshly placed order is often `pending` for a moment (card authorisation);
-    that alone is not a problem, shipping unpaid goods is.
+    that alone is not a problem, shipping unpaid goods is. The earlier E²A's
+    senders say more than the status: their `payment_issues: true` (usually next to
+    `pending`) is a problem on its own, and clearing it clears the condition.
     """
     status = (order.financial_status or "").lower()
     working = [name for name in WORK_STARTED if getattr(order, name)]
-    if status in FAILED_PAYMENT or (status in PENDING_PAYMENT and working):
+    if order.payment_issues or status in FAILED_PAYMENT or (status in PENDING_PAYMENT and working):
         return Finding(
             "PAYMENT_FAILED",
             {
                 "source": "order",
                 "rule": "payment",
                 "financial_status": status,
+                # Always present, so refreshing the evidence also clears an old True.
+                "payment_issues": order.payment_issues,
                 "warehouse_activity": [name.removesuffix("_at") for name in working],
             },
         )
     return None
+
+
+# --- stock flags on the order's lines -----------------------------------------------
+def inventory_finding(order: Order) -> Finding | None:
+    """INVENTORY_SHORTAGE from the order's own lines, as the earlier senders mark it.
+
+    A line is short when the sender flags it (`inventory_shortage: true`) or its
+    `available_quantity` is below its `quantity`. Unlike an inventory snapshot an
+    event reports (a one-off occurrence, `report_findings`), this is the order's
+    current state: a later event that clears the flags resolves it. The evidence
+    lines have the snapshot's shape (sku, ordered, available) so one note template
+    serves both; `available` is None for a flagged line that gave no count.
+    """
+    lines: list[dict[str, Any]] = []
+    for item in order.line_items or []:
+        if not isinstance(item, Mapping):
+            continue
+        ordered = item.get("quantity")
+        available = item.get("available_quantity")
+        available = available if _whole(available) else None
+        flagged = item.get("inventory_shortage") is True
+        below = available is not None and _whole(ordered) and available < ordered
+        if flagged or below:
+            lines.append(
+                {
+                    "sku": str(item.get("sku") or ""),
+                    "title": str(item.get("title") or ""),
+                    "line_item_id": item.get("id"),
+                    "ordered": ordered,
+                    "available": available,
+                    "flagged": flagged,
+                }
+            )
+    if not lines:
+        return None
+    return Finding("INVENTORY_SHORTAGE", {"source": "order", "rule": "line_items", "lines": lines})
 
 
 # --- address ----------------------------------------------------------------------
@@ -136,12 +177,17 @@ def attempts_finding(order: Order) -> Finding | None:
 
 def condition_findings(order: Order) -> dict[str, Finding]:
     """Every condition that holds on the order now, by reason code."""
-    found = [payment_finding(order), attempts_finding(order), *address_findings(order)]
+    found = [
+        payment_finding(order),
+        inventory_finding(order),
+        attempts_finding(order),
+        *address_findings(order),
+    ]
     return {f.reason_code: f for f in found if f is not None}
 
 
 # Codes whose open exception a condition rule owns (it may resolve them when clear).
-CONDITION_RULES = {"payment", "address_incomplete", "postal_code", "failed_attempts"}
+CONDITION_RULES = {"payment", "line_items", "address_incomplete", "postal_code", "failed_attempts"}
 
 # --- reports ----------------------------------------------------------------------
 # A reported reason's words → reason code, first match wins. Senders that name a

@@ -34,6 +34,7 @@ ATTRIBUTE_FIELDS: dict[str, str] = {
         "total_amount_cents",
         "currency",
         "financial_status",
+        "payment_issues",
         "carrier",
         "tracking_number",
         "warehouse",

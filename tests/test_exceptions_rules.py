@@ -59,8 +59,8 @@ def event(api, run_followups):
     return send
 
 
-def codes(status: str | None = None) -> dict[str, OrderException]:
-    scope = OrderException.objects.filter(order__external_id=ORDER)
+def codes(status: str | None = None, order: str = ORDER) -> dict[str, OrderException]:
+    scope = OrderException.objects.filter(order__external_id=order)
     if status:
         scope = scope.filter(status=status)
     return {e.reason_code_id: e for e in scope}
@@ -180,6 +180,180 @@ def test_a_reported_inventory_shortage_is_an_exception(event):
     assert codes()["INVENTORY_SHORTAGE"].evidence["lines"][0]["sku"] == "A-1"
 
 
+def test_a_reported_shortage_is_not_resolved_by_an_order_without_stock_flags(shopify, event):
+    """Auto-resolution belongs to the line-item condition, not to the WMS's report."""
+    event("inventory_shortage", payload={"lines": [{"sku": "A-1", "ordered": 4, "available": 0}]})
+    shopify("orders/create", sample("orders_create.json"))  # no stock flags on its lines
+    assert codes()["INVENTORY_SHORTAGE"].status == ExceptionStatus.OPEN
+
+
+# --- flags the earlier E²A's senders set on the order itself --------------------------
+SHORT = "#1002"  # orders_create_inventory_shortage.json
+UNPAID = "#1003"  # orders_create_payment_issues.json
+
+
+def flagged(name: str, **changes) -> dict:
+    body = copy.deepcopy(sample(name))
+    body.update(changes)
+    return body
+
+
+def with_lines(name: str, *lines: dict, **changes) -> dict:
+    """The sample order with each line item updated by the matching dict (None: as is)."""
+    body = flagged(name, **changes)
+    for item, line in zip(body["line_items"], lines, strict=False):
+        item.update(line or {})
+    return body
+
+
+LATER = "2026-11-23T13:00:00+01:00"
+
+
+def test_payment_issues_alone_opens_payment_failed(shopify):
+    shopify("orders/create", sample("orders_create_payment_issues.json"))  # pending, no work yet
+    exc = codes(order=UNPAID)["PAYMENT_FAILED"]
+    assert exc.status == ExceptionStatus.OPEN
+    assert exc.evidence["payment_issues"] is True
+    assert exc.evidence["financial_status"] == "pending"
+    assert exc.evidence["warehouse_activity"] == []
+    assert "payment is pending" in exc.ops_note
+    assert "payment issues" in exc.ops_note
+
+
+def test_no_payment_issues_on_a_paid_order_is_no_exception(shopify):
+    body = flagged(
+        "orders_create_payment_issues.json", payment_issues=False, financial_status="paid"
+    )
+    shopify("orders/create", body)
+    assert codes(order=UNPAID) == {}
+
+
+def test_payment_issues_cleared_by_a_later_update_resolve_themselves(shopify):
+    shopify("orders/create", sample("orders_create_payment_issues.json"))
+    exc = codes(order=UNPAID)["PAYMENT_FAILED"]
+
+    cleared = flagged(
+        "orders_create_payment_issues.json",
+        payment_issues=False,
+        financial_status="paid",
+        updated_at=LATER,
+    )
+    shopify("orders/updated", cleared)
+    exc.refresh_from_db()
+    assert (exc.status, exc.resolution_code) == ("RESOLVED", "CONDITION_CLEARED")
+    assert actions_of(exc) == ["opened", "auto_resolved"]
+
+
+def test_an_older_update_still_flagged_does_not_undo_a_newer_clearing(shopify):
+    """Out of order: the flag of the newest event that carried it wins."""
+    shopify("orders/create", sample("orders_create_payment_issues.json"))
+    cleared = flagged("orders_create_payment_issues.json", payment_issues=False, updated_at=LATER)
+    shopify("orders/updated", cleared)
+    older = flagged("orders_create_payment_issues.json", updated_at="2026-11-23T12:00:00+01:00")
+    shopify("orders/updated", older)
+    assert codes(order=UNPAID)["PAYMENT_FAILED"].status == "RESOLVED"
+
+
+def test_short_lines_open_inventory_shortage_with_the_lines_as_evidence(shopify):
+    shopify("orders/create", sample("orders_create_inventory_shortage.json"))
+    found = codes(order=SHORT)
+    assert set(found) == {"INVENTORY_SHORTAGE"}  # paid, payment_issues false
+    exc = found["INVENTORY_SHORTAGE"]
+    assert exc.evidence["rule"] == "line_items"
+    assert exc.evidence["lines"] == [
+        {
+            "sku": "MUG-CER-350-BLU",
+            "title": "Ceramic mug 350 ml",
+            "line_item_id": 13801456240082,
+            "ordered": 2,
+            "available": 1,
+            "flagged": True,
+        },
+        {  # not flagged by the sender, but none left
+            "sku": "GLS-TPT-1L",
+            "title": "Glass teapot 1 l",
+            "line_item_id": 13801456305618,
+            "ordered": 1,
+            "available": 0,
+            "flagged": False,
+        },
+    ]
+    assert "MUG-CER-350-BLU needs 2, 1 available; GLS-TPT-1L needs 1, 0 available" in (exc.ops_note)
+
+
+def test_a_line_flagged_short_without_a_count_is_a_shortage(shopify):
+    body = with_lines(
+        "orders_create_payment_issues.json",
+        {"inventory_shortage": True, "available_quantity": None},
+        payment_issues=False,
+        financial_status="paid",
+    )
+    shopify("orders/create", body)
+    exc = codes(order=UNPAID)["INVENTORY_SHORTAGE"]
+    assert [(line["sku"], line["available"]) for line in exc.evidence["lines"]] == [
+        ("MUG-CER-350-BLU", None)
+    ]
+    assert "MUG-CER-350-BLU needs 2, flagged short by the store" in exc.ops_note
+
+
+def test_enough_available_and_no_flag_is_no_shortage(shopify):
+    shopify("orders/create", flagged("orders_create_payment_issues.json", payment_issues=False))
+    assert "INVENTORY_SHORTAGE" not in codes(order=UNPAID)
+
+
+def test_restored_quantities_resolve_the_shortage(shopify):
+    shopify("orders/create", sample("orders_create_inventory_shortage.json"))
+    exc = codes(order=SHORT)["INVENTORY_SHORTAGE"]
+
+    restocked = with_lines(
+        "orders_create_inventory_shortage.json",
+        {"inventory_shortage": False, "available_quantity": 12},
+        None,
+        {"available_quantity": 4},
+        updated_at=LATER,
+    )
+    shopify("orders/updated", restocked)
+    exc.refresh_from_db()
+    assert (exc.status, exc.resolution_code) == ("RESOLVED", "CONDITION_CLEARED")
+    assert actions_of(exc) == ["opened", "auto_resolved"]
+
+
+def test_a_shortage_that_changes_keeps_one_exception_with_the_new_lines(shopify):
+    shopify("orders/create", sample("orders_create_inventory_shortage.json"))
+    only_mugs = with_lines(
+        "orders_create_inventory_shortage.json",
+        None,
+        None,
+        {"available_quantity": 4},
+        updated_at=LATER,
+    )
+    shopify("orders/updated", only_mugs)
+    exc = codes(order=SHORT)["INVENTORY_SHORTAGE"]
+    assert exc.status == ExceptionStatus.OPEN
+    assert [line["sku"] for line in exc.evidence["lines"]] == ["MUG-CER-350-BLU"]
+
+
+def test_flags_sent_in_a_batch_open_the_same_exceptions(api, run_followups):
+    """The batch path projects a Shopify order embedded under data.order the same way."""
+    events = [
+        event_body(
+            source="shopify",
+            event_type="order_created",
+            order_id=name,
+            occurred_at="2026-11-24T09:00:00Z",
+            data={"order": sample(fixture)},
+        )
+        for name, fixture in (
+            (SHORT, "orders_create_inventory_shortage.json"),
+            (UNPAID, "orders_create_payment_issues.json"),
+        )
+    ]
+    with time_machine.travel("2026-11-24T10:00:00Z", tick=False):
+        run_followups(api.post, "/ingest/v2/events/batch", {"events": events})
+    assert set(codes(order=SHORT)) == {"INVENTORY_SHORTAGE"}
+    assert set(codes(order=UNPAID)) == {"PAYMENT_FAILED"}
+
+
 # --- reports from the WMS and the carrier ---------------------------------------------
 @pytest.mark.parametrize(
     ("fields", "code"),
@@ -271,3 +445,26 @@ def test_a_condition_that_cleared_and_holds_again_reopens(shopify):
     exc = codes()["ADDRESS_INVALID"]
     assert exc.status == "OPEN"
     assert actions_of(exc) == ["opened", "auto_resolved", "reopened"]
+
+
+def test_an_existing_catalogue_learns_the_flags_but_keeps_an_operators_edits():
+    """The data migration for databases whose catalogue predates the flags."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from exceptions.models import ReasonCode
+
+    migration = import_module("exceptions.migrations.0004_catalogue_sender_flags")
+    ReasonCode.objects.filter(code="INVENTORY_SHORTAGE").update(
+        auto_resolve=False, ops_note_template=migration.OLD_SHORTAGE_NOTE
+    )
+    edited = "Payment for {{ order.external_id }}: call the merchant."
+    ReasonCode.objects.filter(code="PAYMENT_FAILED").update(ops_note_template=edited)
+
+    migration.forwards(apps, None)
+
+    shortage = ReasonCode.objects.get(code="INVENTORY_SHORTAGE")
+    assert shortage.auto_resolve is True
+    assert "flagged short by the store" in shortage.ops_note_template
+    assert ReasonCode.objects.get(code="PAYMENT_FAILED").ops_note_template == edited

@@ -124,6 +124,33 @@ def test_signed_order_is_accepted_and_its_details_land_on_the_order(client, shop
     assert order.channel == "web"
 
 
+def test_the_earlier_senders_problem_flags_land_on_the_order(client, shop):
+    deliver(client, "orders/create", sample("orders_create_inventory_shortage.json"))
+    deliver(client, "orders/create", sample("orders_create_payment_issues.json"))
+
+    short = Order.objects.get(external_id="#1002")
+    assert [
+        (i["sku"], i["quantity"], i["available_quantity"], i["inventory_shortage"])
+        for i in short.line_items
+    ] == [
+        ("MUG-CER-350-BLU", 2, 1, True),
+        ("TEA-EGR-250", 3, 40, False),
+        ("GLS-TPT-1L", 1, 0, False),
+    ]
+    assert short.payment_issues is False
+    assert Order.objects.get(external_id="#1003").payment_issues is True
+
+
+def test_an_order_without_payment_issues_keeps_the_flag_it_had(client, shop):
+    """Shopify itself never sends the key: its absence says nothing either way."""
+    deliver(client, "orders/create", sample("orders_create_payment_issues.json"))
+    body = sample("orders_create_payment_issues.json")
+    del body["payment_issues"]
+    body["updated_at"] = "2026-11-23T13:00:00+01:00"
+    deliver(client, "orders/updated", body)
+    assert Order.objects.get(external_id="#1003").payment_issues is True
+
+
 @pytest.mark.parametrize(
     ("title", "code", "level"),
     [

@@ -48,7 +48,20 @@ _SERVICE_LEVEL_WORDS = (
     (re.compile(r"overnight|next[\s_-]?day|same[\s_-]?day", re.I), ServiceLevel.OVERNIGHT),
     (re.compile(r"express|expedited|priority", re.I), ServiceLevel.EXPRESS),
 )
-_LINE_ITEM_KEYS = ("id", "sku", "title", "variant_id", "product_id", "quantity", "price", "grams")
+# `available_quantity` and `inventory_shortage` are not Shopify's: the earlier E²A's
+# senders mark stock trouble on the line itself, and detection reads them there.
+_LINE_ITEM_KEYS = (
+    "id",
+    "sku",
+    "title",
+    "variant_id",
+    "product_id",
+    "quantity",
+    "price",
+    "grams",
+    "available_quantity",
+    "inventory_shortage",
+)
 _CUSTOMER_KEYS = ("id", "email", "first_name", "last_name", "phone")
 
 
@@ -86,6 +99,23 @@ def service_level_from_shipping(shipping_lines: list[Mapping[str, Any]]) -> str 
             if pattern.search(text):
                 return level.value
     return ServiceLevel.STANDARD.value if shipping_lines else None
+
+
+_TRUE_WORDS = frozenset({"true", "yes", "1"})
+_FALSE_WORDS = frozenset({"false", "no", "0", ""})
+
+
+def sender_flag(value: Any) -> bool | None:
+    """A yes/no flag as the earlier senders wrote it; None when it says neither.
+
+    Mostly JSON booleans, sometimes words: a flag that cannot be read is left out
+    (the order keeps what it knew) rather than refusing the whole order over it.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE_WORDS | _FALSE_WORDS:
+        return value.strip().lower() in _TRUE_WORDS
+    return None
 
 
 def shopify_order_attributes(order: Mapping[str, Any]) -> dict[str, Any]:
@@ -127,6 +157,9 @@ def shopify_order_attributes(order: Mapping[str, Any]) -> dict[str, Any]:
         attributes["currency"] = currency.upper()
     if isinstance(order.get("financial_status"), str):
         attributes["financial_status"] = order["financial_status"][:32]
+    payment_issues = sender_flag(order.get("payment_issues"))
+    if payment_issues is not None:
+        attributes["payment_issues"] = payment_issues
     if isinstance(order.get("source_name"), str):
         attributes["channel"] = order["source_name"][:64]
     customer = order.get("customer")

@@ -78,6 +78,13 @@ class Order(models.Model):
     total_amount_cents = models.BigIntegerField(null=True, blank=True)
     currency = models.CharField(max_length=3, blank=True)
     financial_status = models.CharField(max_length=32, blank=True)
+    # The earlier E²A's senders say "payment trouble" here rather than in the status.
+    # A database default too: ingestion inserts orders with raw SQL (orders.db).
+    payment_issues = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="The sender flagged payment issues (payment_issues: true on its order).",
+    )
     carrier = models.CharField(max_length=64, blank=True)
     tracking_number = models.CharField(max_length=128, blank=True)
     warehouse = models.CharField(max_length=64, blank=True)
