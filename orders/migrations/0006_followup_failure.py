@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0004_order_sla_deadlines'),
+        ('orders', '0005_order_payment_issues'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('exceptions', '0003_stats_indexes'),
+        ('exceptions', '0004_catalogue_sender_flags'),
     ]
 
     operations = [
