@@ -253,7 +253,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["orders.authentication.IsTenantAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["e2a_project.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["e2a_project.renderers.ORJSONRenderer"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "e2a_project.openapi.E2AAutoSchema",
     "EXCEPTION_HANDLER": "e2a_project.api_errors.json_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }

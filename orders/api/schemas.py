@@ -61,11 +61,6 @@ class EventAcceptedSchema(serializers.Serializer):
     correlation_id = serializers.CharField()
 
 
-class ErrorSchema(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField()
-    errors = serializers.DictField(required=False, help_text="Field name → list of problems.")
-    dead_letter_id = serializers.IntegerField(required=False)
 
 
 class BatchSchema(serializers.Serializer):

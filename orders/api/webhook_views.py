@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from e2a_project.openapi import ErrorSchema
 from e2a_project.parsers import loads_strict
 
 from .. import metrics
@@ -85,7 +86,7 @@ class ShopifyWebhookView(_SignedWebhookView):
         responses={
             200: schemas.EventAcceptedSchema,
             202: schemas.EventAcceptedSchema,
-            401: schemas.ErrorSchema,
+            401: ErrorSchema,
         },
         summary="Receive a Shopify webhook (X-Shopify-Hmac-Sha256)",
     )
@@ -168,8 +169,8 @@ class StandardWebhookView(_SignedWebhookView):
         responses={
             202: schemas.EventAcceptedSchema,
             200: schemas.EventAcceptedSchema,
-            400: schemas.ErrorSchema,
-            401: schemas.ErrorSchema,
+            400: ErrorSchema,
+            401: ErrorSchema,
         },
         summary="Receive a Standard Webhooks-signed event",
     )
