@@ -61,8 +61,6 @@ class EventAcceptedSchema(serializers.Serializer):
     correlation_id = serializers.CharField()
 
 
-
-
 class BatchSchema(serializers.Serializer):
     events = EventSchema(many=True)
     batch_id = serializers.CharField(required=False, max_length=128)
