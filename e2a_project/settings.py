@@ -268,6 +268,13 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
+    # What Django's path converters accept, so generated clients (and Schemathesis)
+    # know a value outside them is a 404 from the router, not a valid request.
+    "PATH_CONVERTER_OVERRIDES": {
+        "int": {"type": "integer", "minimum": 0},
+        "slug": {"type": "string", "pattern": r"^[-a-zA-Z0-9_]+$"},
+        "path": {"type": "string", "minLength": 1},
+    },
 }
 
 # --- Celery ----------------------------------------------------------------------

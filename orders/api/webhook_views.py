@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -84,9 +84,11 @@ class ShopifyWebhookView(_SignedWebhookView):
     @extend_schema(
         request={"application/json": dict},
         responses={
-            200: schemas.EventAcceptedSchema,
+            200: OpenApiResponse(
+                schemas.SHOPIFY_OK, "A duplicate delivery, or one kept as a dead letter."
+            ),
             202: schemas.EventAcceptedSchema,
-            401: ErrorSchema,
+            401: OpenApiResponse(ErrorSchema, "Unknown tenant or a signature that does not match."),
         },
         summary="Receive a Shopify webhook (X-Shopify-Hmac-Sha256)",
     )
