@@ -114,3 +114,24 @@ def test_the_ingest_contract_documents_the_fields_the_validator_reads(schema):
     documented = set(schema["components"]["schemas"]["EventSchemaRequest"]["properties"])
     assert documented == DOCUMENTED_FIELDS
     assert "/ingest/v2/events/batch" in schema["paths"]
+
+
+def test_a_throttled_operation_documents_429_with_retry_after():
+    from django.urls import path
+    from drf_spectacular.generators import SchemaGenerator
+    from rest_framework.response import Response
+    from rest_framework.throttling import AnonRateThrottle
+    from rest_framework.views import APIView
+
+    class Throttled(APIView):
+        throttle_classes = [AnonRateThrottle]
+
+        def get(self, request):  # pragma: no cover - only its schema is read
+            return Response({})
+
+    generated = SchemaGenerator(patterns=[path("api/throttled", Throttled.as_view())]).get_schema(
+        request=None, public=True
+    )
+    responses = generated["paths"]["/api/throttled"]["get"]["responses"]
+    assert responses["429"]["headers"]["Retry-After"]["schema"]["type"] == "integer"
+    assert "404" not in responses and "413" not in responses  # no path parameter, no body
