@@ -258,7 +258,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["orders.authentication.IsTenantAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["e2a_project.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["e2a_project.renderers.ORJSONRenderer"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "e2a_project.openapi.E2AAutoSchema",
     "EXCEPTION_HANDLER": "e2a_project.api_errors.json_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
@@ -273,6 +273,13 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
+    # What Django's path converters accept, so generated clients (and Schemathesis)
+    # know a value outside them is a 404 from the router, not a valid request.
+    "PATH_CONVERTER_OVERRIDES": {
+        "int": {"type": "integer", "minimum": 0},
+        "slug": {"type": "string", "pattern": r"^[-a-zA-Z0-9_]+$"},
+        "path": {"type": "string", "minLength": 1},
+    },
 }
 
 # --- Celery ----------------------------------------------------------------------

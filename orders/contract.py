@@ -226,8 +226,10 @@ def validate_event(
             errors["currency"] = ["Must be a three-letter ISO 4217 code."]
     if obj.get("service_level") is not None:
         level = obj["service_level"]
-        level = level.strip().lower() if isinstance(level, str) else level
-        if level in _SERVICE_LEVELS:
+        # Only a string can name a level; a list or object is not hashable, so
+        # testing it against the set would raise instead of being refused.
+        if isinstance(level, str) and level.strip().lower() in _SERVICE_LEVELS:
+            level = level.strip().lower()
             attributes["service_level"] = level
         else:
             errors["service_level"] = [f"Must be one of {', '.join(ServiceLevel.values)}."]

@@ -425,6 +425,14 @@ def test_assign_by_username_id_or_null(caller, tenant, alice):
 
 
 @pytest.mark.django_db
+def test_an_assignee_holding_a_nul_is_a_400(caller, tenant):
+    """Found by Schemathesis on PostgreSQL: the lookup of such a username was a 500."""
+    response = caller.post(url(raised(tenant), "assign"), {"assignee": "al\u0000ice"})
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"assignee": ["Null characters are not allowed."]}
+
+
+@pytest.mark.django_db
 def test_snooze_by_minutes_counts_from_now(caller, tenant, clock):
     exception = raised(tenant)
     body = caller.post(url(exception, "snooze"), {"minutes": 90, "note": "lunch"}).json()

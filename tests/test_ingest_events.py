@@ -91,6 +91,23 @@ def test_every_bad_field_is_named_and_the_body_is_dead_lettered(api):
     assert OrderEvent.objects.count() == 0 and Order.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("service_level", ["express"]),
+        ("service_level", {"name": "express"}),
+        ("service_level", 2),
+        ("currency", ["EUR"]),
+        ("handling", {"fragile": True}),
+    ],
+)
+def test_a_field_of_the_wrong_json_type_is_a_400_naming_it(api, field, value):
+    """Found by Schemathesis: a list or object where a word belongs was a 500."""
+    response = api.post("/ingest/events", event_body(**{field: value}))
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == [field]
+
+
 def test_a_retried_bad_body_counts_on_one_dead_letter(api):
     body = event_body(occurred_at="not a time")
     api.post("/ingest/events", body)

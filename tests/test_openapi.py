@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from orders.contract import DOCUMENTED_FIELDS
 
@@ -19,8 +20,6 @@ HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
 
 @pytest.fixture(scope="module")
 def schema() -> dict[str, Any]:
-    from django.test import Client
-
     response = Client().get("/api/schema/", HTTP_ACCEPT="application/json")
     assert response.status_code == 200
     return json.loads(response.content)
@@ -111,7 +110,28 @@ def test_per_view_answers_win_over_the_defaults(schema):
     assert "WWW-Authenticate" not in shopify["401"]["headers"]  # signed, not authenticated
 
 
-def test_openapi_schema_documents_the_contract_the_validator_enforces(schema):
+def test_the_ingest_contract_documents_the_fields_the_validator_reads(schema):
     documented = set(schema["components"]["schemas"]["EventSchemaRequest"]["properties"])
     assert documented == DOCUMENTED_FIELDS
     assert "/ingest/v2/events/batch" in schema["paths"]
+
+
+def test_a_throttled_operation_documents_429_with_retry_after():
+    from django.urls import path
+    from drf_spectacular.generators import SchemaGenerator
+    from rest_framework.response import Response
+    from rest_framework.throttling import AnonRateThrottle
+    from rest_framework.views import APIView
+
+    class Throttled(APIView):
+        throttle_classes = [AnonRateThrottle]
+
+        def get(self, request):  # pragma: no cover - only its schema is read
+            return Response({})
+
+    generated = SchemaGenerator(patterns=[path("api/throttled", Throttled.as_view())]).get_schema(
+        request=None, public=True
+    )
+    responses = generated["paths"]["/api/throttled"]["get"]["responses"]
+    assert responses["429"]["headers"]["Retry-After"]["schema"]["type"] == "integer"
+    assert "404" not in responses and "413" not in responses  # no path parameter, no body

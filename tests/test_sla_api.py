@@ -56,6 +56,15 @@ def test_order_detail_is_scoped_to_the_keys_tenant(api, client):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("order_id", ["%00x", "tab%09id", "x" * 256])
+def test_an_order_id_ingestion_could_not_store_is_a_404(api, order_id):
+    """Found by Schemathesis on PostgreSQL: a NUL in the path was a 500 (DataError)."""
+    response = api.get(f"/api/orders/{order_id}")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+@pytest.mark.django_db
 def test_at_risk_lists_stages_past_warning_soonest_due_first(api):
     send(api, "order_paid", "2026-06-03T10:00:00Z", order="due-12:00")  # warn 11:36
     send(api, "order_paid", "2026-06-03T09:50:00Z", order="due-11:50")  # warn 11:26

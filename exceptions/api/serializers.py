@@ -223,6 +223,7 @@ class AssigneeField(serializers.Field):
     default_error_messages = {
         "unknown": "No operator named {value!r}.",
         "invalid": "Give a username, a user id, or null.",
+        "null_characters": "Null characters are not allowed.",
     }
 
     def to_internal_value(self, data: Any) -> int:
@@ -230,6 +231,8 @@ class AssigneeField(serializers.Field):
             return data
         if not isinstance(data, str) or not data.strip():
             self.fail("invalid")
+        if "\x00" in data:  # no username holds one, and PostgreSQL refuses to compare it
+            self.fail("null_characters")
         user_id = user_id_for(data.strip())
         if user_id is None:
             self.fail("unknown", value=data.strip())

@@ -21,7 +21,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from orders.api.schemas import ErrorSchema
+from e2a_project.openapi import ErrorSchema
 from slas.api.views import order_body
 
 from ..models import OrderException

@@ -12,6 +12,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from e2a_project.openapi import ErrorSchema
+
 from .. import metrics
 from ..authentication import check_tenant_claims
 from ..contract import ContractError, EventIn
@@ -34,11 +36,11 @@ class IngestEventView(APIView):
         responses={
             202: schemas.EventAcceptedSchema,
             200: OpenApiResponse(schemas.EventAcceptedSchema, "Duplicate of a stored event"),
-            400: schemas.ErrorSchema,
-            401: schemas.ErrorSchema,
-            403: schemas.ErrorSchema,
-            413: schemas.ErrorSchema,
-            415: schemas.ErrorSchema,
+            400: ErrorSchema,
+            401: ErrorSchema,
+            403: ErrorSchema,
+            413: ErrorSchema,
+            415: ErrorSchema,
         },
         summary="Ingest one order-lifecycle event",
     )
@@ -69,8 +71,8 @@ class IngestBatchView(APIView):
         request=schemas.BatchSchema,
         responses={
             200: schemas.BatchResultSchema,
-            400: schemas.ErrorSchema,
-            413: schemas.ErrorSchema,
+            400: ErrorSchema,
+            413: ErrorSchema,
         },
         summary="Ingest a batch of events",
     )

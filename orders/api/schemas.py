@@ -6,14 +6,17 @@ checks these documents name the same fields.
 
 from __future__ import annotations
 
+from drf_spectacular.utils import PolymorphicProxySerializer
 from rest_framework import serializers
 
+from ..contract import MAX_AMOUNT_CENTS, MAX_COUNT, SOURCE_RE
 from ..models.order import HANDLING_FLAGS, ServiceLevel
 
 
 class EventSchema(serializers.Serializer):
-    source = serializers.CharField(
-        help_text="shopify, wms, carrier or another word; fixed on /ingest/<source>."
+    source = serializers.RegexField(
+        SOURCE_RE.pattern,
+        help_text="shopify, wms, carrier or another word; fixed on /ingest/<source>.",
     )
     event_type = serializers.RegexField(
         r"^[a-z0-9_.]{1,64}$", help_text="e.g. order_paid, pick_completed."
@@ -24,8 +27,9 @@ class EventSchema(serializers.Serializer):
     order_id = serializers.CharField(
         max_length=255, help_text="The sender's order id; any printable characters."
     )
-    occurred_at = serializers.CharField(
-        help_text="ISO 8601 with offset or Z; without an offset, read in the tenant's time zone."
+    occurred_at = serializers.DateTimeField(
+        help_text="ISO 8601 with offset or Z (without an offset it is read in the tenant's "
+        "time zone); from 2000-01-01, and not more than INGEST_MAX_FUTURE_SKEW_SECONDS ahead."
     )
     payload = serializers.DictField(required=False)
     data = serializers.DictField(
@@ -42,10 +46,12 @@ class EventSchema(serializers.Serializer):
     station = serializers.CharField(required=False, max_length=64)
     worker_id = serializers.CharField(required=False, max_length=64)
     zone = serializers.CharField(required=False, max_length=64)
-    line_count = serializers.IntegerField(required=False, min_value=0)
-    items_count = serializers.IntegerField(required=False, min_value=0)
-    total_amount_cents = serializers.IntegerField(required=False, min_value=0)
-    currency = serializers.CharField(required=False, min_length=3, max_length=3)
+    line_count = serializers.IntegerField(required=False, min_value=0, max_value=MAX_COUNT)
+    items_count = serializers.IntegerField(required=False, min_value=0, max_value=MAX_COUNT)
+    total_amount_cents = serializers.IntegerField(
+        required=False, min_value=0, max_value=MAX_AMOUNT_CENTS
+    )
+    currency = serializers.RegexField(r"^[A-Za-z]{3}$", required=False, help_text="ISO 4217.")
     customer = serializers.DictField(required=False)
     shipping_address = serializers.DictField(required=False)
     service_level = serializers.ChoiceField(choices=ServiceLevel.values, required=False)
@@ -55,17 +61,29 @@ class EventSchema(serializers.Serializer):
 
 
 class EventAcceptedSchema(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["accepted", "duplicate", "dead_lettered"])
+    status = serializers.ChoiceField(choices=["accepted", "duplicate"])
     event_id = serializers.CharField()
     order_id = serializers.CharField()
     correlation_id = serializers.CharField()
 
 
-class ErrorSchema(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField()
-    errors = serializers.DictField(required=False, help_text="Field name → list of problems.")
-    dead_letter_id = serializers.IntegerField(required=False)
+class DeadLetteredSchema(serializers.Serializer):
+    """A Shopify delivery that could not be applied: acknowledged, kept for replay.
+
+    Shopify drops a subscription whose deliveries keep failing, so this is a 200.
+    """
+
+    status = serializers.ChoiceField(choices=["dead_lettered"])
+    dead_letter_id = serializers.IntegerField()
+    errors = serializers.DictField(help_text="Field name → list of problems.")
+    correlation_id = serializers.CharField()
+
+
+SHOPIFY_OK = PolymorphicProxySerializer(
+    component_name="ShopifyReceiptSchema",
+    serializers=[EventAcceptedSchema, DeadLetteredSchema],
+    resource_type_field_name=None,
+)
 
 
 class BatchSchema(serializers.Serializer):

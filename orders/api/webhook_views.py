@@ -6,13 +6,14 @@ import time
 from typing import Any
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from e2a_project.openapi import ErrorSchema
 from e2a_project.parsers import loads_strict
 
 from .. import metrics
@@ -83,9 +84,11 @@ class ShopifyWebhookView(_SignedWebhookView):
     @extend_schema(
         request={"application/json": dict},
         responses={
-            200: schemas.EventAcceptedSchema,
+            200: OpenApiResponse(
+                schemas.SHOPIFY_OK, "A duplicate delivery, or one kept as a dead letter."
+            ),
             202: schemas.EventAcceptedSchema,
-            401: schemas.ErrorSchema,
+            401: OpenApiResponse(ErrorSchema, "Unknown tenant or a signature that does not match."),
         },
         summary="Receive a Shopify webhook (X-Shopify-Hmac-Sha256)",
     )
@@ -168,8 +171,8 @@ class StandardWebhookView(_SignedWebhookView):
         responses={
             202: schemas.EventAcceptedSchema,
             200: schemas.EventAcceptedSchema,
-            400: schemas.ErrorSchema,
-            401: schemas.ErrorSchema,
+            400: ErrorSchema,
+            401: ErrorSchema,
         },
         summary="Receive a Standard Webhooks-signed event",
     )

@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from orders.contract import MAX_ID_LENGTH
 from orders.event_types import STAGE_EVENTS
 from orders.models import Order
 
@@ -32,6 +33,16 @@ class AtRiskPagination(LimitOffsetPagination):
     max_limit = 500
 
 
+def can_name_an_order(external_id: str) -> bool:
+    """Whether ingestion could have stored an order under this id.
+
+    It stores only printable ids of at most MAX_ID_LENGTH characters; anything
+    else is a 404 without a query, which also keeps a NUL (which PostgreSQL
+    cannot compare a text column with) from becoming a 500.
+    """
+    return len(external_id) <= MAX_ID_LENGTH and external_id.isprintable()
+
+
 class OrderDetailView(APIView):
     @extend_schema(
         parameters=[
@@ -45,7 +56,11 @@ class OrderDetailView(APIView):
     )
     def get(self, request: Request, external_id: str) -> Response:
         now = timezone.now()
-        found = order_sla(tenant=request.user.tenant, external_id=external_id, now=now)
+        found = (
+            order_sla(tenant=request.user.tenant, external_id=external_id, now=now)
+            if can_name_an_order(external_id)
+            else None
+        )
         if found is None:
             raise exceptions.NotFound(f"No order {external_id!r} for this tenant.")
         with_payload = request.query_params.get("payload", "").lower() in ("1", "true", "yes")
