@@ -271,9 +271,13 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Celery ----------------------------------------------------------------------
-BROKER_DIR = VAR_DIR / "broker"
+# The embedded broker's folder; every process of one `make run` must name the same one.
+BROKER_DIR = Path(env.str("CELERY_BROKER_DIR", default="") or VAR_DIR / "broker").resolve()
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's own filesystem transport loses messages a worker reads while they are
+    # being written; e2a_project.broker writes each one atomically (see there).
+    CELERY_BROKER_TRANSPORT = "e2a_project.broker:Transport"
     BROKER_DIR.mkdir(parents=True, exist_ok=True)
     (BROKER_DIR / "processed").mkdir(exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
