@@ -253,7 +253,7 @@ def _stop(process: subprocess.Popen) -> None:
     """SIGTERM (gunicorn and Celery shut down gracefully), then the whole group if stuck."""
     if process.poll() is not None:
         return
-    process.terminate()
+    process.terminate()  # again, if already sent: harmless for both
     try:
         process.wait(timeout=STOP_SECONDS)
     except subprocess.TimeoutExpired:
@@ -320,6 +320,9 @@ def served_app(
         app.wait_for("gunicorn answering /healthz", healthy, timeout=STARTUP_SECONDS, every=0.1)
         yield app
     finally:
+        for process in app.processes.values():  # all at once: their shutdowns overlap
+            if process.poll() is None:
+                process.terminate()
         for process in app.processes.values():
             _stop(process)
         installation.remove()

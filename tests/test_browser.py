@@ -15,7 +15,6 @@ Skipped on a laptop without chromium/chromium-driver (conftest.py says why); in 
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -28,7 +27,7 @@ from .served import ROOT, ServedApp
 pytestmark = pytest.mark.browser
 
 SCREENSHOTS = ROOT / "var" / "screenshots"
-TENANT = "browser-3pl"
+TENANT = "demo-3pl"  # bootstrap_demo's
 OPERATOR = "ops-lead"
 
 
@@ -59,9 +58,19 @@ def browser() -> Iterator[object]:
         driver.quit()
 
 
-def _open_pick_delay(app: ServedApp) -> int:
+def _bootstrap(app: ServedApp) -> tuple[str, str]:
+    """`make run`'s first-run set-up: the demo tenant's API key and a superuser's password.
+
+    One management command for both (each costs a Django start-up).
+    """
+    out = app.manage("bootstrap_demo", "--admin-user", OPERATOR)
+    key = next(word for word in out.split() if word.startswith("e2a_"))
+    [login] = [line for line in out.splitlines() if "Admin login:" in line]
+    return key, login.rsplit("/", 1)[1].strip()
+
+
+def _open_pick_delay(app: ServedApp, key: str) -> int:
     """A PICK_DELAY exception, the way one arises in production; its id."""
-    key = app.create_tenant_with_key(TENANT)
     paid_at = (datetime.now(UTC) - timedelta(hours=5)).replace(microsecond=0)
     status, body = app.request(
         "POST",
@@ -105,10 +114,8 @@ def test_an_operator_logs_in_triages_an_exception_and_reads_the_docs(serve, brow
     from selenium.webdriver.support.ui import WebDriverWait
 
     app = serve(worker=True)
-    exception_id = _open_pick_delay(app)
-    password = secrets.token_urlsafe(16)
-    app.env["DJANGO_SUPERUSER_PASSWORD"] = password
-    app.manage("createsuperuser", "--no-input", "--username", OPERATOR, "--email", "ops@e2a.test")
+    key, password = _bootstrap(app)
+    exception_id = _open_pick_delay(app, key)
     wait = WebDriverWait(browser, 15)
 
     # Login: the page is styled by the admin's own stylesheet, served by WhiteNoise.
