@@ -249,11 +249,11 @@ class _Installation:
                 client.close()
 
 
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM (gunicorn and Celery shut down gracefully), then the whole group if stuck."""
-    if process.poll() is not None:
-        return
-    process.terminate()  # again, if already sent: harmless for both
+def _wait_or_kill(process: subprocess.Popen) -> None:
+    """Wait for a process sent SIGTERM; kill its whole group if it is stuck.
+
+    SIGTERM only once: a second one turns Celery's warm shutdown into a cold one.
+    """
     try:
         process.wait(timeout=STOP_SECONDS)
     except subprocess.TimeoutExpired:
@@ -324,7 +324,7 @@ def served_app(
             if process.poll() is None:
                 process.terminate()
         for process in app.processes.values():
-            _stop(process)
+            _wait_or_kill(process)
         installation.remove()
 
 
