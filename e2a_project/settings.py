@@ -160,11 +160,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis (optional: locks and cache) ---------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+# Prepended to every key E²A writes to Redis (locks, cache, and the broker's when it
+# is Redis), so installations sharing one Redis server stay apart.
+REDIS_KEY_PREFIX = env.str("REDIS_KEY_PREFIX", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
+            "KEY_PREFIX": REDIS_KEY_PREFIX,
         }
     }
 else:
@@ -283,9 +287,13 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Celery ----------------------------------------------------------------------
-BROKER_DIR = VAR_DIR / "broker"
+# The embedded broker's folder; every process of one `make run` must name the same one.
+BROKER_DIR = Path(env.str("CELERY_BROKER_DIR", default="") or VAR_DIR / "broker").resolve()
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's own filesystem transport loses messages a worker reads while they are
+    # being written; e2a_project.broker writes each one atomically (see there).
+    CELERY_BROKER_TRANSPORT = "e2a_project.broker:Transport"
     BROKER_DIR.mkdir(parents=True, exist_ok=True)
     (BROKER_DIR / "processed").mkdir(exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -299,6 +307,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 else:
     # Redis redelivers unacknowledged messages after this; no task runs that long.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    if REDIS_KEY_PREFIX and CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = REDIS_KEY_PREFIX
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

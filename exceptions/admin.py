@@ -185,6 +185,12 @@ class OrderExceptionAdmin(admin.ModelAdmin):
         names = [f for _, opts in self.fieldsets for f in opts["fields"]]
         return [name for name in names if name not in self.editable]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # The change page's title and breadcrumb name the order (OrderException.__str__).
+        # Django's list skips list_select_related once a queryset selects anything, so
+        # this names everything the list needs too.
+        return super().get_queryset(request).select_related(*self.list_select_related)
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # exceptions are raised by detection, never typed in
 
@@ -319,7 +325,12 @@ class OrderExceptionInline(_ReadOnlyInline):
     show_change_link = True
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).select_related("reason_code", "assignee")
+        # The order and tenant name each row (OrderException.__str__).
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("reason_code", "assignee", "order", "tenant")
+        )
 
 
 ORDER_INLINES.append(OrderExceptionInline)

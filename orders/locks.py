@@ -77,7 +77,8 @@ def reset_state() -> None:
 
 
 def lock_key(tenant_id: int, source: str, event_id: str) -> str:
-    return f"e2a:ingest:{tenant_id}:{source}:{event_id}"
+    # Tenant ids repeat across installations (and test databases) sharing one Redis.
+    return f"{settings.REDIS_KEY_PREFIX}e2a:ingest:{tenant_id}:{source}:{event_id}"
 
 
 @contextmanager

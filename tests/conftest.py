@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from .factories import TenantFactory, api_key_for
+from .served import serve, served_static  # noqa: F401  (fixtures for tests that start the app)
 
 
 class ApiClient:

@@ -17,7 +17,6 @@ import json
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,8 @@ import pytest
 
 from conftest import postgres_server_bin
 
+from .served import free_port, procfile_command
+
 pytestmark = pytest.mark.pg_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,12 +42,6 @@ EVENTS_PER_SENDER = 60
 OUTAGE_SECONDS = 3.0
 RETRY_AFTER = 1  # the setting, kept short so the stream resumes quickly
 DEADLINE_SECONDS = 45  # for the stream; the whole test stays well under a minute
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class PrivatePostgres:
@@ -62,7 +57,7 @@ class PrivatePostgres:
         self.bin = Path(bin_dir)
         self.dir = Path(tempfile.mkdtemp(prefix="e2a-pg-outage-", dir="/tmp"))
         self.data = self.dir / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self._as_postgres = os.geteuid() == 0
         if self._as_postgres:
             owner = pwd.getpwnam("postgres")
@@ -196,7 +191,7 @@ def _get(url: str) -> int:
         return exc.code
 
 
-def test_database_outage_under_a_stream_of_senders(tmp_path):
+def test_database_outage_under_a_stream_of_senders(tmp_path, served_static):
     started = time.monotonic()
     cluster = PrivatePostgres()
     gunicorn: subprocess.Popen | None = None
@@ -205,14 +200,14 @@ def test_database_outage_under_a_stream_of_senders(tmp_path):
         cluster.init()
         cluster.start()
         cluster.query("postgres", "CREATE DATABASE e2a")
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "DATABASE_URL": cluster.url("e2a"),
             # Follow-up tasks stay in this process's memory: no worker is part of this
             # test, and none elsewhere may pick up ids of a database that is gone after it.
             "CELERY_BROKER_URL": "memory://",
-            "STATIC_ROOT": str(tmp_path / "static"),
+            "STATIC_ROOT": str(served_static),  # collected once for the session
             "BIND": f"127.0.0.1:{port}",
             "WEB_CONCURRENCY": "2",
             "ACCESS_LOG": "",
@@ -222,21 +217,12 @@ def test_database_outage_under_a_stream_of_senders(tmp_path):
         }
         env.pop("E2A_REQUIRE_SERVICES", None)
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # gunicorn.conf.py sets its own
-        setup = [
-            subprocess.Popen(
-                [sys.executable, "manage.py", step, "--no-input", "-v0"], cwd=ROOT, env=env
-            )
-            for step in ("migrate", "collectstatic")
-        ]
-        assert [process.wait(timeout=60) for process in setup] == [0, 0]
+        _manage(env, "migrate", "--no-input", "-v0")
         _manage(env, "create_tenant", "outage")
         key = next(w for w in _manage(env, "create_api_key", "outage").split() if w[:4] == "e2a_")
         set_up = time.monotonic() - started
 
-        # The Procfile's web line, verbatim.
-        procfile = (ROOT / "Procfile").read_text().splitlines()
-        command = next(line for line in procfile if line.startswith("web:"))[4:].split()
-        command[0] = str(Path(sys.executable).parent / command[0])
+        command = procfile_command("web")  # the Procfile's web line, verbatim
         with web_log.open("w") as log:
             gunicorn = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
         base = f"http://127.0.0.1:{port}"

@@ -43,6 +43,33 @@ def test_the_detail_page_shows_activity_and_what_is_allowed(admin_client):
     assert "opened" in body and "acknowledge, start, resolve" in body
 
 
+def test_the_detail_page_is_titled_by_the_order_number_not_a_database_id(admin_client):
+    """The heading and breadcrumb said "PICK_DELAY on 1 (OPEN)": 1 was the order's row id."""
+    make_order(TenantFactory(slug="filler"), "#1")  # so the order's id and number differ
+    order = make_order(TenantFactory(slug="acme"), "#1001")
+    exc = raise_exception(order, "PICK_DELAY", late_minutes=45.0)
+    page = admin_client.get(reverse("admin:exceptions_orderexception_change", args=[exc.pk]))
+    body = page.content.decode()
+    title = "PICK_DELAY on acme #1001 (Open)"
+    assert f"<h2>{title}</h2>" in body
+    assert body.count(title) >= 3  # <title>, breadcrumb, heading
+    assert f"on {order.pk} (" not in body
+
+
+def test_the_order_page_lists_its_exceptions_by_name_without_a_query_each(
+    admin_client, django_assert_max_num_queries
+):
+    order = make_order(TenantFactory(slug="acme"), "#1001")
+    url = reverse("admin:orders_order_change", args=[order.pk])
+    raise_exception(order, "PICK_DELAY")
+    with CaptureQueriesContext(connection) as one:
+        assert "PICK_DELAY on acme #1001 (Open)" in admin_client.get(url).content.decode()
+    for code in ("ADDRESS_INVALID", "PAYMENT_FAILED", "CARRIER_ISSUE"):
+        raise_exception(order, code)
+    with django_assert_max_num_queries(len(one)):
+        assert admin_client.get(url).status_code == 200
+
+
 def test_acknowledge_action_acts_as_the_operator(admin_client, admin_user):
     [exc] = populate(1)
     response = admin_client.post(

@@ -1,81 +1,32 @@
-"""The web command of the Procfile (and docker-compose) serves the app for real."""
+"""The web command of the Procfile (and docker-compose) serves the app for real.
+
+On PostgreSQL and Redis in CI, SQLite and the embedded broker on a laptop (tests/served.py).
+"""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from .served import ROOT, ServedApp, served_app
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
-@pytest.fixture
-def gunicorn(tmp_path):
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'served.sqlite3'}",
-        "STATIC_ROOT": str(tmp_path / "static"),
-        "BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": "2",
-        "ACCESS_LOG": "",
-        "LOG_LEVEL": "WARNING",
-        "HOME": str(tmp_path / "home"),  # where gunicorn's own default control socket goes
-    }
-    env.pop("E2A_REQUIRE_SERVICES", None)
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # gunicorn.conf.py sets its own
-    bin_dir = Path(sys.executable).parent
-    for step in (["migrate"], ["collectstatic"]):
-        subprocess.run(
-            [sys.executable, "manage.py", *step, "--no-input", "-v0"], cwd=ROOT, env=env, check=True
-        )
-    # The Procfile's web line, verbatim.
-    procfile = (ROOT / "Procfile").read_text()
-    web = next(line for line in procfile.splitlines() if line.startswith("web:"))
-    command = web.removeprefix("web:").split()
-    command[0] = str(bin_dir / command[0])
-    process = subprocess.Popen(command, cwd=ROOT, env=env)
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if _get(f"http://127.0.0.1:{port}/healthz")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+@pytest.fixture(scope="module")
+def gunicorn(tmp_path_factory, served_static) -> Iterator[ServedApp]:
+    """One served app for this module's checks: each start costs a migrate and a boot."""
+    with served_app(tmp_path_factory.mktemp("gunicorn"), served_static) as app:
+        yield app
 
 
 def test_the_procfile_web_command_serves_probes_metrics_and_docs(gunicorn):
-    assert _get(f"{gunicorn}/healthz") == (200, '{"status": "ok"}')
-    status, body = _get(f"{gunicorn}/readyz")
-    assert status == 200, body
+    assert gunicorn.get("/healthz") == (200, '{"status": "ok"}')
+    status, body = gunicorn.get("/readyz")
+    assert status == 200, body  # the served app's own database and broker answer
     for _ in range(4):  # spread over both workers
-        _get(f"{gunicorn}/healthz")
-    status, metrics = _get(f"{gunicorn}/metrics")
+        gunicorn.get("/healthz")
+    status, metrics = gunicorn.get("/metrics")
     assert status == 200
     # Multiprocess mode: the counter sums what every worker served (at least 6 /healthz).
     healthz = [
@@ -85,24 +36,25 @@ def test_the_procfile_web_command_serves_probes_metrics_and_docs(gunicorn):
         and 'view="healthz"' in line
     ]
     assert sum(healthz) >= 6
-    status, docs = _get(f"{gunicorn}/docs")
+    status, docs = gunicorn.get("/docs")
     assert status == 200
     # Swagger UI's files come from WhiteNoise, with hashed names, not from a CDN.
     script = docs.split('src="', 2)[1].split('"', 1)[0] if 'src="' in docs else ""
-    assert script.startswith("/static/") and _get(f"{gunicorn}{script}")[0] == 200, script
+    assert script.startswith("/static/") and gunicorn.get(script)[0] == 200, script
 
 
-def test_each_gunicorn_keeps_its_control_socket_in_the_checkout(gunicorn, tmp_path):
+def test_each_gunicorn_keeps_its_control_socket_in_the_checkout(gunicorn):
     """Two gunicorns on one host no longer take one control socket from each other."""
     import stat
+    from pathlib import Path
 
-    port = gunicorn.rsplit(":", 1)[1]
+    port = gunicorn.url.rsplit(":", 1)[1]
     control = ROOT / "var" / "run" / f"gunicorn-{port}.ctl"
     deadline = time.monotonic() + 10
     while not control.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert stat.S_ISSOCK(control.stat().st_mode)
-    assert not (tmp_path / "home" / ".gunicorn").exists()
+    assert not (Path(gunicorn.env["HOME"]) / ".gunicorn").exists()
 
 
 def _post_chunked(base: str, path: str, key: str, chunks: list[bytes]) -> tuple[int, str]:
@@ -125,18 +77,11 @@ def _post_chunked(base: str, path: str, key: str, chunks: list[bytes]) -> tuple[
         conn.close()
 
 
-def test_a_chunked_body_is_read_and_bounded(gunicorn, tmp_path):
+def test_a_chunked_body_is_read_and_bounded(gunicorn):
     """Senders that stream their body (no Content-Length) are heard, within the limit."""
     import json
 
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'served.sqlite3'}"}
-    env.pop("E2A_REQUIRE_SERVICES", None)
-    manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "create_tenant", "chunky"], cwd=ROOT, env=env, check=True)
-    out = subprocess.run(
-        [*manage, "create_api_key", "chunky"], cwd=ROOT, env=env, check=True, capture_output=True
-    ).stdout.decode()
-    key = next(word for word in out.split() if word.startswith("e2a_"))
+    key = gunicorn.create_tenant_with_key("chunky")
     event = json.dumps(
         {
             "source": "wms",
@@ -146,10 +91,10 @@ def test_a_chunked_body_is_read_and_bounded(gunicorn, tmp_path):
             "occurred_at": "2026-11-27T10:00:00Z",
         }
     ).encode()
-    status, body = _post_chunked(gunicorn, "/ingest/events", key, [event[:20], event[20:]])
+    status, body = _post_chunked(gunicorn.url, "/ingest/events", key, [event[:20], event[20:]])
     assert status == 202, body
     assert json.loads(body)["event_id"] == "chunked-1"
 
     too_big = [b" " * 65536] * 17 + [event]  # over the 1 MiB single-event limit
-    status, body = _post_chunked(gunicorn, "/ingest/events", key, too_big)
+    status, body = _post_chunked(gunicorn.url, "/ingest/events", key, too_big)
     assert status == 413 and json.loads(body)["code"] == "payload_too_large"

@@ -172,7 +172,11 @@ class OrderException(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.reason_code_id} on {self.order_id} ({self.status})"
+        # What the console shows as the record's title and breadcrumb: the merchant's
+        # order number, as operators say it, not the order's database id. Admin
+        # querysets select the order and tenant, so this costs no query there.
+        order = f"{self.tenant.slug} {self.order.external_id}"
+        return f"{self.reason_code_id} on {order} ({self.get_status_display()})"
 
     @property
     def is_active(self) -> bool:

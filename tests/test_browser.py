@@ -1,0 +1,170 @@
+"""What an operator sees first, in a real browser: the console styled, the docs alive.
+
+Headless Debian Chromium, driven by Selenium through Debian's matching chromedriver
+(nothing is downloaded), against the app served as `make run` serves it
+(tests/served.py: gunicorn and the Celery worker from the Procfile, DEBUG off, static
+files from WhiteNoise after collectstatic). The exception it opens is made by the
+real pipeline: an order paid hours ago is ingested over HTTP with an API key, and
+the SLA scan, run by the worker, finds its pick overdue. Screenshots land in
+var/screenshots/ for a person to look at.
+
+Skipped on a laptop without chromium/chromium-driver (conftest.py says why); in CI
+(E2A_REQUIRE_SERVICES=1) it runs, and fails if they are missing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from conftest import CHROMEDRIVER, CHROMIUM
+
+from .served import ROOT, ServedApp
+
+pytestmark = pytest.mark.browser
+
+SCREENSHOTS = ROOT / "var" / "screenshots"
+TENANT = "demo-3pl"  # bootstrap_demo's
+OPERATOR = "ops-lead"
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    # Selenium Manager must never fetch a browser or driver: both paths are given,
+    # and offline mode makes any attempt an error rather than a download.
+    os.environ["SE_OFFLINE"] = "true"
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",  # the suite may run as root in a container
+        "--disable-dev-shm-usage",  # small /dev/shm in containers
+        "--window-size=1366,900",
+        "--disable-gpu",
+        "--no-first-run",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(20)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _bootstrap(app: ServedApp) -> tuple[str, str]:
+    """`make run`'s first-run set-up: the demo tenant's API key and a superuser's password.
+
+    One management command for both (each costs a Django start-up).
+    """
+    out = app.manage("bootstrap_demo", "--admin-user", OPERATOR)
+    key = next(word for word in out.split() if word.startswith("e2a_"))
+    [login] = [line for line in out.splitlines() if "Admin login:" in line]
+    return key, login.rsplit("/", 1)[1].strip()
+
+
+def _open_pick_delay(app: ServedApp, key: str) -> int:
+    """A PICK_DELAY exception, the way one arises in production; its id."""
+    paid_at = (datetime.now(UTC) - timedelta(hours=5)).replace(microsecond=0)
+    status, body = app.request(
+        "POST",
+        "/ingest/events",
+        key=key,
+        body={
+            "source": "shopify",
+            "event_type": "order_paid",
+            "event_id": "paid-1001",
+            "order_id": "#1001",
+            "occurred_at": paid_at.isoformat().replace("+00:00", "Z"),
+            "warehouse": "BER-1",
+        },
+    )
+    assert status == 202, body
+    app.celery_call("slas.scan")  # what beat sends every minute
+
+    def opened() -> int | None:
+        status, page = app.request("GET", "/api/exceptions?reason_code=PICK_DELAY", key=key)
+        assert status == 200, page
+        found = [e for e in page["results"] if e["reason_code"] == "PICK_DELAY"]
+        return found[0]["id"] if found else None
+
+    return app.wait_for("the worker's SLA scan opening PICK_DELAY", opened, timeout=30)
+
+
+def _shot(driver: object, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    assert driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+
+
+def _header_background(driver: object) -> str:
+    return driver.execute_script(
+        "return getComputedStyle(document.getElementById('header')).backgroundColor"
+    )
+
+
+def test_an_operator_logs_in_triages_an_exception_and_reads_the_docs(serve, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    app = serve(worker=True)
+    key, password = _bootstrap(app)
+    exception_id = _open_pick_delay(app, key)
+    wait = WebDriverWait(browser, 15)
+
+    # Login: the page is styled by the admin's own stylesheet, served by WhiteNoise.
+    browser.get(f"{app.url}/admin/")
+    wait.until(ready.presence_of_element_located((By.ID, "id_username")))
+    background = _header_background(browser)
+    assert background not in ("", "transparent", "rgba(0, 0, 0, 0)"), background
+    admin_header = browser.execute_script(
+        "return getComputedStyle(document.documentElement).getPropertyValue('--header-bg')"
+    ).strip()
+    assert admin_header, "the admin's base.css (its colour variables) did not load"
+    _shot(browser, "01-login")
+    browser.find_element(By.ID, "id_username").send_keys(OPERATOR)
+    browser.find_element(By.ID, "id_password").send_keys(password)
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    wait.until(ready.presence_of_element_located((By.ID, "user-tools")))
+
+    # The exception list, with the one the pipeline opened.
+    browser.get(f"{app.url}/admin/exceptions/orderexception/")
+    rows = wait.until(
+        ready.presence_of_all_elements_located((By.CSS_SELECTOR, "#result_list tbody tr"))
+    )
+    assert len(rows) == 1, [row.text for row in rows]
+    assert "PICK_DELAY" in rows[0].text and "#1001" in rows[0].text, rows[0].text
+    assert _header_background(browser) == background
+    _shot(browser, "02-exception-list")
+
+    # One exception: its page, as an operator opens it from the list.
+    browser.get(f"{app.url}/admin/exceptions/orderexception/{exception_id}/change/")
+    wait.until(ready.presence_of_element_located((By.ID, "content")))
+    title = browser.find_element(By.CSS_SELECTOR, "#content h2").text
+    assert title == f"PICK_DELAY on {TENANT} #1001 (Open)", title  # the order, as said aloud
+    assert "has not been picked" in browser.find_element(By.ID, "id_ops_note").get_attribute(
+        "value"
+    )
+    assert _header_background(browser) == background
+    _shot(browser, "03-exception")
+
+    # The API docs: Swagger UI from the sidecar's files, listing the operations.
+    browser.get(f"{app.url}/docs")
+    operations = WebDriverWait(browser, 20).until(
+        lambda driver: (
+            len(found := driver.find_elements(By.CSS_SELECTOR, ".opblock")) >= 5 and found
+        )
+    )
+    assert len(operations) >= 5
+    _shot(browser, "04-docs")
+    assert not [
+        entry
+        for entry in browser.get_log("browser")
+        if entry["level"] == "SEVERE" and "favicon" not in entry["message"]
+    ], "the console reported errors"
