@@ -742,7 +742,7 @@ def ingest_batch(
     sides' bodies built and encoded to JSON bytes. Returns the elapsed time and the
     outcomes that were not an acceptance (status, or HTTP status code), counted.
     """
-    from orders.api.common import TenantEventValidator
+    from orders.services.delivery import TenantEventValidator
     from orders.services.ingest import events_ingest
 
     bodies = [event_body(side.prefix, next(side.counter)) for _ in range(count)]

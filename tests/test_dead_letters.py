@@ -252,3 +252,49 @@ def test_a_rejected_batch_envelope_replays_event_by_event(api, settings):
     letter.refresh_from_db()
     assert letter.replayed_at is not None
     assert "2 accepted" in letter.replay_result
+
+
+def _stored(tenant) -> tuple:
+    """What a delivery left behind for a tenant, minus ids, channel and arrival times."""
+    event = OrderEvent.objects.get(tenant=tenant)
+    order = event.order
+    return (
+        event.source,
+        event.event_type,
+        event.event_id,
+        event.occurred_at,
+        event.payload,
+        order.external_id,
+        order.status,
+        order.financial_status,
+        order.shipping_address,
+        order.line_items,
+    )
+
+
+def test_a_replayed_shopify_delivery_stores_exactly_what_a_live_one_does(client, tenant):
+    from orders.services.tenants import webhook_secret_set
+
+    from .test_webhooks_shopify import SECRET, deliver, sample
+
+    webhook_secret_set(tenant=tenant, kind="shopify", secret=SECRET)
+    body = sample("orders_create.json")
+    live = deliver(client, "orders/create", body, webhook_id="same-delivery")
+    assert live.status_code == 202
+
+    other = TenantFactory(slug="other", timezone=tenant.timezone)
+    letter = dead_letter_record(
+        tenant=other,
+        kind="shopify",
+        source="shopify",
+        raw_body=json.dumps(body),
+        reason="kept while the adapter could not read it",
+        headers={
+            "X-Shopify-Topic": "orders/create",
+            "X-Shopify-Webhook-Id": "same-delivery",
+            "X-Shopify-Triggered-At": "2026-11-26T09:00:00.000000000Z",
+        },
+    )
+    assert dead_letter_replay(dead_letter=letter).ok
+    assert _stored(other) == _stored(tenant)
+    assert OrderEvent.objects.get(tenant=other).channel == "replay"

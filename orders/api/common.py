@@ -1,64 +1,18 @@
-"""Pieces shared by the ingest and webhook views: validation in a tenant's terms and responses."""
+"""Pieces shared by the ingest and webhook views: handing a request to delivery_receive,
+and the answers."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from django.conf import settings
-from django.utils import timezone
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .. import metrics
-from ..contract import ContractError, EventIn, validate_event
 from ..models import Tenant
-from ..services.dead_letters import dead_letter_record, kept_headers
-from ..services.ingest import EventResult, events_ingest
-
-
-@dataclass(frozen=True, slots=True)
-class TenantEventValidator:
-    """validate_event in one tenant's terms, with the clock and settings read once.
-
-    A batch validates up to a thousand events; reading the time zone, the clock
-    and the settings once per request instead of per event is most of its cost.
-    """
-
-    tenant_tz: tzinfo
-    now: datetime
-    max_future: timedelta
-
-    @classmethod
-    def for_tenant(cls, tenant: Tenant) -> TenantEventValidator:
-        return cls(
-            tenant_tz=ZoneInfo(tenant.timezone),
-            now=timezone.now(),
-            max_future=timedelta(seconds=settings.INGEST_MAX_FUTURE_SKEW_SECONDS),
-        )
-
-    def __call__(
-        self, body: Any, *, fixed_source: str | None = None, may_contain_nul: bool = True
-    ) -> EventIn:
-        return validate_event(
-            body,
-            tenant_tz=self.tenant_tz,
-            now=self.now,
-            max_future=self.max_future,
-            fixed_source=fixed_source,
-            may_contain_nul=may_contain_nul,
-        )
-
-
-def validate_for_tenant(
-    body: Any, tenant: Tenant, *, fixed_source: str | None = None, may_contain_nul: bool = True
-) -> EventIn:
-    return TenantEventValidator.for_tenant(tenant)(
-        body, fixed_source=fixed_source, may_contain_nul=may_contain_nul
-    )
+from ..services.dead_letters import kept_headers
+from ..services.delivery import Delivery, Received, delivery_receive
+from ..services.ingest import EventResult
 
 
 def escapes_nul(raw: bytes) -> bool:
@@ -94,34 +48,32 @@ def invalid_response(errors: dict[str, Any], dead_letter_id: int, correlation_id
     )
 
 
-def ingest_single(
+def receive(
     request: Request,
     *,
     tenant: Tenant,
-    body: Any,
     kind: str,
-    channel: str,
-    fixed_source: str | None,
-) -> Response:
-    correlation_id = request.correlation_id
-    try:
-        event = validate_for_tenant(
-            body, tenant, fixed_source=fixed_source, may_contain_nul=escapes_nul(request.body)
-        )
-    except ContractError as exc:
-        letter = dead_letter_record(
+    body: Any,
+    fixed_source: str | None = None,
+) -> Received:
+    """delivery_receive for this request's body, headers and correlation id."""
+    return delivery_receive(
+        Delivery(
             tenant=tenant,
             kind=kind,
-            source=fixed_source or "",
+            body=body,
             raw_body=raw_text(request),
-            reason="invalid event: " + str(exc),
-            errors=exc.errors,
             headers=kept_headers(request.headers),
-            correlation_id=correlation_id,
+            fixed_source=fixed_source,
+            correlation_id=request.correlation_id,
+            may_contain_nul=escapes_nul(request.body),
         )
-        metrics.count_event(tenant.slug, fixed_source or "", "", "rejected")
-        return invalid_response(exc.errors, letter.pk, correlation_id)
-    [result] = events_ingest(
-        tenant=tenant, events=[(0, event)], channel=channel, correlation_id=correlation_id
     )
+
+
+def event_response(received: Received, correlation_id: str) -> Response:
+    """A single event's answer: 202/200 once stored, 400 naming its dead letter if not."""
+    if received.dead_letter is not None:
+        return invalid_response(received.errors, received.dead_letter.pk, correlation_id)
+    [result] = received.results
     return single_response(result, correlation_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
@@ -17,16 +16,11 @@ from e2a_project.openapi import ErrorSchema
 from e2a_project.parsers import loads_strict
 
 from .. import metrics
-from ..adapters.shopify import UnsupportedWebhook, shopify_webhook_event
-from ..contract import ContractError
 from ..models import Tenant, WebhookSecret, WebhookSecretKind
 from ..models.dead_letter import DeadLetterKind
-from ..models.event import IngestChannel
-from ..services.dead_letters import dead_letter_record, kept_headers
-from ..services.ingest import events_ingest
 from ..signatures import shopify_verify, standard_verify
 from . import schemas
-from .common import ingest_single, single_response, validate_for_tenant
+from .common import event_response, receive, single_response
 
 
 class _SignedWebhookView(APIView):
@@ -114,50 +108,23 @@ class ShopifyWebhookView(_SignedWebhookView):
                 status=status.HTTP_400_BAD_REQUEST,
             )
         correlation_id = request.correlation_id
-        try:
-            event = validate_for_tenant(
-                shopify_webhook_event(
-                    topic=request.headers.get("X-Shopify-Topic", "").strip(),
-                    webhook_id=webhook_id,
-                    body=body,
-                    triggered_at=request.headers.get("X-Shopify-Triggered-At")
-                    or timezone.now().isoformat(),
-                ),
-                tenant,
-                fixed_source="shopify",
-            )
-        except (UnsupportedWebhook, ContractError) as exc:
+        received = receive(
+            request, tenant=tenant, kind=DeadLetterKind.SHOPIFY, body=body, fixed_source="shopify"
+        )
+        metrics.INGEST_LATENCY.labels("shopify").observe(time.perf_counter() - started)
+        if received.dead_letter is not None:
             # Shopify removes a subscription that keeps failing, so the delivery is
             # acknowledged and kept for an operator to replay.
-            errors = (
-                exc.errors if isinstance(exc, ContractError) else {"non_field_errors": [str(exc)]}
-            )
-            letter = dead_letter_record(
-                tenant=tenant,
-                kind=DeadLetterKind.SHOPIFY,
-                source="shopify",
-                raw_body=raw.decode("utf-8", errors="replace"),
-                reason=f"shopify webhook not applied: {exc}",
-                errors=errors,
-                headers=kept_headers(request.headers),
-                correlation_id=correlation_id,
-            )
             return Response(
                 {
                     "status": "dead_lettered",
-                    "dead_letter_id": letter.pk,
-                    "errors": errors,
+                    "dead_letter_id": received.dead_letter.pk,
+                    "errors": received.errors,
                     "correlation_id": correlation_id,
                 },
                 status=status.HTTP_200_OK,
             )
-        [result] = events_ingest(
-            tenant=tenant,
-            events=[(0, event)],
-            channel=IngestChannel.SHOPIFY,
-            correlation_id=correlation_id,
-        )
-        metrics.INGEST_LATENCY.labels("shopify").observe(time.perf_counter() - started)
+        [result] = received.results
         return single_response(result, correlation_id)
 
 
@@ -188,18 +155,9 @@ class StandardWebhookView(_SignedWebhookView):
         body = self._parse_json(request)
         if body is _UNSUPPORTED:
             return _unsupported_media(request)
-        if isinstance(body, dict) and not body.get("event_id"):
-            body = {
-                **body,
-                "event_id": headers["webhook-id"],
-            }  # the message id is stable across retries
-        response = ingest_single(
-            request,
-            tenant=tenant,
-            body=body,
-            kind=DeadLetterKind.STANDARD,
-            channel=IngestChannel.STANDARD,
-            fixed_source=None,
-        )
+        # Without an event id in the body, the Webhook-Id (stable across the
+        # sender's retries) is the event id: delivery_receive applies it.
+        received = receive(request, tenant=tenant, kind=DeadLetterKind.STANDARD, body=body)
+        response = event_response(received, request.correlation_id)
         metrics.INGEST_LATENCY.labels("standard").observe(time.perf_counter() - started)
         return response

@@ -6,21 +6,15 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from .. import metrics
-from ..adapters.shopify import UnsupportedWebhook, shopify_webhook_event
-from ..contract import ContractError, EventIn, validate_event
 from ..models import DeadLetter, OrderEvent, Tenant
 from ..models.dead_letter import DeadLetterKind
-from ..models.event import IngestChannel
 
 log = logging.getLogger(__name__)
 
@@ -111,36 +105,6 @@ class ReplayResult:
     detail: str
 
 
-def _event_objects(dead_letter: DeadLetter) -> list[Any]:
-    """The event objects a dead letter holds, rebuilt as they were on receipt."""
-    body = json.loads(dead_letter.raw_body)
-    headers = kept_headers(dead_letter.headers)
-    if dead_letter.kind == DeadLetterKind.SHOPIFY:
-        return [
-            shopify_webhook_event(
-                topic=headers.get("X-Shopify-Topic", ""),
-                webhook_id=headers.get("X-Shopify-Webhook-Id", ""),
-                body=body,
-                triggered_at=headers.get("X-Shopify-Triggered-At")
-                or dead_letter.received_at.isoformat(),
-            )
-        ]
-    # As on receipt: a Standard Webhooks Webhook-Id is the event id when the body has none.
-    if (
-        dead_letter.kind == DeadLetterKind.STANDARD
-        and isinstance(body, dict)
-        and not body.get("event_id")
-        and headers.get("Webhook-Id")
-    ):
-        body = {**body, "event_id": headers["Webhook-Id"]}
-    if dead_letter.kind == DeadLetterKind.BATCH:
-        events = body.get("events") if isinstance(body, dict) else None
-        if not isinstance(events, list):
-            raise UnsupportedWebhook("The batch has no 'events' list.")
-        return events  # envelope limits do not apply to a replay: each event stands alone
-    return [body]
-
-
 def _mark_failed(dead_letter: DeadLetter, now: Any, detail: str, errors: dict[str, Any]) -> None:
     DeadLetter.objects.filter(pk=dead_letter.pk).update(
         replay_attempts=F("replay_attempts") + 1,
@@ -153,11 +117,13 @@ def _mark_failed(dead_letter: DeadLetter, now: Any, detail: str, errors: dict[st
 def dead_letter_replay(*, dead_letter: DeadLetter) -> ReplayResult:
     """Run a dead letter through ingestion again (signatures were checked on receipt).
 
-    A single event replays whole or not at all. A batch envelope replays like a
-    live batch: its valid events are stored and each invalid one becomes its own
-    batch-item dead letter, so the envelope itself is done.
+    It takes the live path (`delivery_receive`), so what a replay stores is what
+    the delivery would have stored had it been valid then. A single event
+    replays whole or not at all. A batch envelope replays like a live batch: its
+    valid events are stored and each invalid one becomes its own batch-item dead
+    letter, so the envelope itself is done.
     """
-    from .ingest import events_ingest  # local: ingest imports nothing from here
+    from .delivery import Delivery, delivery_receive  # local: delivery records dead letters
 
     # Re-read: the caller's copy may predate a replay by another caller.
     replayed_at = (
@@ -169,65 +135,43 @@ def dead_letter_replay(*, dead_letter: DeadLetter) -> ReplayResult:
     tenant = dead_letter.tenant
     now = timezone.now()
     try:
-        objects = _event_objects(dead_letter)
-    except (ValueError, UnsupportedWebhook) as exc:
+        body = json.loads(dead_letter.raw_body)
+    except ValueError as exc:
         _mark_failed(dead_letter, now, str(exc), {"non_field_errors": [str(exc)]})
         return ReplayResult(dead_letter.pk, False, str(exc))
-
-    valid: list[tuple[int, EventIn]] = []
-    invalid: dict[int, ContractError] = {}
-    for index, obj in enumerate(objects):
-        try:
-            valid.append(
-                (
-                    index,
-                    validate_event(
-                        obj,
-                        tenant_tz=ZoneInfo(tenant.timezone),
-                        now=now,
-                        max_future=timedelta(seconds=settings.INGEST_MAX_FUTURE_SKEW_SECONDS),
-                        fixed_source=dead_letter.source or None,
-                    ),
-                )
-            )
-        except ContractError as exc:
-            invalid[index] = exc
-    is_batch = dead_letter.kind == DeadLetterKind.BATCH
-    if invalid and not is_batch:
-        [exc] = invalid.values()
-        _mark_failed(dead_letter, now, str(exc), exc.errors)
-        return ReplayResult(dead_letter.pk, False, str(exc))
-    for index, exc in invalid.items():
-        dead_letter_record(
+    received = delivery_receive(
+        Delivery(
             tenant=tenant,
-            kind=DeadLetterKind.BATCH_ITEM,
-            raw_body=json.dumps(objects[index], sort_keys=True),
-            reason=f"invalid batch item {index} (replay of dead letter {dead_letter.pk}): {exc}",
-            errors=exc.errors,
+            kind=dead_letter.kind,
+            body=body,
+            raw_body=dead_letter.raw_body,
+            headers=dead_letter.headers,
+            fixed_source=dead_letter.source or None,
             correlation_id=dead_letter.correlation_id,
+            received_at=dead_letter.received_at,
+            replay_of=dead_letter,
         )
-    results = events_ingest(
-        tenant=tenant,
-        events=valid,
-        channel=IngestChannel.REPLAY,
-        correlation_id=dead_letter.correlation_id,
     )
+    if received.refused:
+        _mark_failed(dead_letter, now, received.refused, received.errors)
+        return ReplayResult(dead_letter.pk, False, received.refused)
+
     stored_pk = None
-    if not is_batch and valid:
-        event = valid[0][1]
+    if dead_letter.kind != DeadLetterKind.BATCH:
+        [result] = received.results
         # A duplicate was stored earlier (e.g. the sender retried after a fix): link that one.
-        stored_pk = results[0].event_pk or (
-            OrderEvent.objects.filter(tenant=tenant, source=event.source, event_id=event.event_id)
+        stored_pk = result.event_pk or (
+            OrderEvent.objects.filter(tenant=tenant, source=result.source, event_id=result.event_id)
             .values_list("pk", flat=True)
             .first()
         )
-        detail = results[0].status
-        summary = f"{detail}: {event.source}:{event.event_id}"
+        detail = result.status
+        summary = f"{detail}: {result.source}:{result.event_id}"
     else:
-        counts = {s: sum(r.status == s for r in results) for s in ("accepted", "duplicate")}
+        counts = received.counts()
         summary = (
             f"batch: {counts['accepted']} accepted, {counts['duplicate']} duplicate, "
-            f"{len(invalid)} kept as batch-item dead letters"
+            f"{counts['rejected']} kept as batch-item dead letters"
         )
         detail = summary
     # Only the first successful replay marks it; a concurrent one found duplicates.
