@@ -16,9 +16,9 @@ work at the same time (measured: about 5 of 4,000 lost):
 Here a message is written to a hidden temporary file in the same folder and
 renamed into place (`os.replace`, atomic within one filesystem), so a file under a
 message name is always complete; consumers claim a message by renaming it into the
-processed folder next to it, which exactly one of them can do. The settings select
-this transport for `filesystem://` URLs (`CELERY_BROKER_TRANSPORT`); the URL that
-operators write stays kombu's.
+processed folder next to it, which exactly one of them can do. The settings make
+`filesystem://` name this transport (`use_for_filesystem_urls`), so the URL operators
+write stays kombu's.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from queue import Empty
 from time import monotonic
 from typing import Any
 
+from kombu import transport as kombu_transport
 from kombu.exceptions import ChannelError
 from kombu.transport import filesystem
 from kombu.utils.encoding import bytes_to_str, str_to_bytes
@@ -40,7 +41,7 @@ from kombu.utils.json import dumps, loads
 #: kombu's own name matching (`<stamp>_<uuid>.<queue>.msg`) never takes them either.
 PARTIAL_SUFFIX = ".partial"
 
-#: The transport as `CELERY_BROKER_TRANSPORT` names it (kombu imports it by this path).
+#: The transport as kombu imports it.
 TRANSPORT_PATH = "e2a_project.broker:Transport"
 
 
@@ -127,3 +128,15 @@ class Transport(filesystem.Transport):
     global_state = filesystem.virtual.BrokerState()
     driver_type = "filesystem"
     driver_name = "e2a-filesystem"
+
+
+def use_for_filesystem_urls() -> None:
+    """Make every `filesystem://` URL in this process mean this transport.
+
+    An alias rather than Celery's `broker_transport` setting: that one would also
+    override a Redis URL given later (Celery lets the CELERY_BROKER_URL environment
+    variable win over the settings), while an alias applies to filesystem URLs only.
+    kombu caches resolved names, so a cached stock class is dropped as well.
+    """
+    kombu_transport.TRANSPORT_ALIASES["filesystem"] = TRANSPORT_PATH
+    kombu_transport._transport_cache.pop("filesystem", None)

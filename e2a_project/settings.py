@@ -17,6 +17,7 @@ from pathlib import Path
 import environ
 from kombu import Queue
 
+from .broker import use_for_filesystem_urls
 from .production import refuse_unsafe_production
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -290,10 +291,10 @@ SPECTACULAR_SETTINGS = {
 # The embedded broker's folder; every process of one `make run` must name the same one.
 BROKER_DIR = Path(env.str("CELERY_BROKER_DIR", default="") or VAR_DIR / "broker").resolve()
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+# kombu's own filesystem transport loses messages a worker reads while they are
+# being written; e2a_project.broker writes each one atomically (see there).
+use_for_filesystem_urls()
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    # kombu's own filesystem transport loses messages a worker reads while they are
-    # being written; e2a_project.broker writes each one atomically (see there).
-    CELERY_BROKER_TRANSPORT = "e2a_project.broker:Transport"
     BROKER_DIR.mkdir(parents=True, exist_ok=True)
     (BROKER_DIR / "processed").mkdir(exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
