@@ -277,7 +277,8 @@ def _short(text: str, width: int = 84) -> str:
 
 
 # One running pick clock per open order, in the order's memo and deadline columns
-# (`sla_clocks`, `sla_due_at`, `sla_warn_at`, `sla_stage`, as ingestion leaves them)
+# (`sla_clocks`, `sla_due_at`, `sla_warn_at`, `sla_stage`, as ingestion leaves them;
+# the memo entry is `pick_entry_template`'s, with each row's own start, key and times)
 # and in its clock row (as the worker's follow-up writes it). Order g (1..n) is due
 # when g is a multiple of `stride`, so the due rows are spread evenly over B's table
 # rather than packed into a few pages. A due clock's deadline passed 1 s to 10 min
@@ -294,9 +295,9 @@ SELECT %(tenant)s, 'SCAN-' || g, 'shopify', 'web', 'paid', paid, paid,
     0, 'standard', '[]', 1 + g %% 5, 'EUR',
     'paid', '', '', 'BER-1', '', '{{"id": "C1"}}',
     '{{"city": "Berlin", "country": "DE"}}', '[]', '[]', '[]', '{{}}',
-    jsonb_build_object('pick', jsonb_build_object(
-        's', paid, 'hv', false, 'k', md5('SCAN-' || g), 'p', %(policy)s, 'c', NULL,
-        'bt', false, 'a', %(allowed)s, 'd', due, 'w', warn, 'm', NULL, 'x', NULL, 'xb', '')),
+    jsonb_build_object('pick', %(entry)s::jsonb || jsonb_build_object(
+        %(key_s)s::text, paid, %(key_k)s::text, md5('SCAN-' || g),
+        %(key_d)s::text, due, %(key_w)s::text, warn)),
     due, warn, 'pick', 1, paid, paid, paid
 FROM (
     SELECT g, due, due - make_interval(mins => %(allowed)s) AS paid,
@@ -332,6 +333,33 @@ ORDER BY o.id
 """
 
 
+def pick_entry_template(policy: int, now: datetime) -> dict[str, Any]:
+    """The memo entry of a running pick clock on the default policy, built by ClockEntry as
+    ingestion builds it; _ORDERS_SQL puts each row's start, inputs key, due and warning
+    times (under the keys `slas.memo.KEYS` names) over its placeholders."""
+    from slas.deadlines import DeadlinePlan
+    from slas.memo import ClockEntry
+
+    plan = DeadlinePlan(
+        stage="pick", started_at=now, business_time=False, allowed_minutes=PICK_MINUTES,
+        due_at=now, warn_at=now, explanation="",
+    )  # fmt: skip
+    return ClockEntry.start(
+        started_at=now, high_volume=False, plan=plan, policy_id=policy, calendar_id=None,
+        inputs_key="",
+    ).to_json()  # fmt: skip
+
+
+def _memo_keys() -> dict[str, str]:
+    """The memo keys the bench's SQL reads or overwrites, by their ClockEntry field."""
+    from slas.memo import KEYS
+
+    return {
+        f"key_{KEYS[name]}": KEYS[name]
+        for name in ("started_at", "inputs_key", "due_at", "warn_at", "breached_at")
+    }
+
+
 def _tables(schema: str) -> dict[str, sql.Composable]:
     return {name: sql.Identifier(schema, name) for name in SCAN_TABLES}
 
@@ -359,6 +387,8 @@ def load_scenario(
         "only_due": only_due,
         "allowed": PICK_MINUTES,
         "warn": WARN_MINUTES,
+        "entry": json.dumps(pick_entry_template(policy, now)),
+        **_memo_keys(),
     }
     started = time.perf_counter()
     # The rows are consistent by construction: skip the per-row foreign-key triggers
@@ -547,15 +577,16 @@ def reset_due(conn: psycopg.Connection, sc: Scenario, tenant: int) -> None:
         ).format(t["slas_stageclock"]),
         [sc.due_ids],
     )
-    # Their orders: the breach out of the memo, the pick deadline back in the columns.
+    # Their orders: the breach out of the memo (ClockEntry.withdraw, in bulk), the pick
+    # deadline back in the columns.
     conn.execute(
         sql.SQL(
-            "UPDATE {} AS o SET sla_clocks = o.sla_clocks #- '{{pick,b}}',"
-            " sla_due_at = (o.sla_clocks #>> '{{pick,d}}')::timestamptz,"
-            " sla_warn_at = (o.sla_clocks #>> '{{pick,w}}')::timestamptz, sla_stage = 'pick'"
-            " FROM {} AS c WHERE c.id = ANY(%s) AND o.id = c.order_id"
+            "UPDATE {} AS o SET sla_clocks = o.sla_clocks #- ARRAY['pick', %(key_b)s::text],"
+            " sla_due_at = (o.sla_clocks #>> ARRAY['pick', %(key_d)s::text])::timestamptz,"
+            " sla_warn_at = (o.sla_clocks #>> ARRAY['pick', %(key_w)s::text])::timestamptz,"
+            " sla_stage = 'pick' FROM {} AS c WHERE c.id = ANY(%(ids)s) AND o.id = c.order_id"
         ).format(t["orders_order"], t["slas_stageclock"]),
-        [sc.due_ids],
+        {"ids": sc.due_ids, **_memo_keys()},
     )
     # Children first: notifications and activity, breach links, exceptions, breaches.
     for name in (*reversed(EXCEPTION_TABLES[1:]), EXCEPTION_TABLES[0], "slas_breach"):
