@@ -1,17 +1,26 @@
-"""What both benchmarks need around their measurements: safety checks on the
+"""What the benchmarks need around their measurements: safety checks on the
 targets they wipe, the database they recreate, progress lines and the machine
-line, and an entry point that always unwinds through their clean-up."""
+line, an entry point that always unwinds through their clean-up, the `/proc` CPU
+meter, the HTTP load client, a per-statement profile of Django's queries, and the
+ratio table they end with. Kept here so each
+script holds only what it measures and how it reports it."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import platform
+import re
+import selectors
 import signal
+import socket
 import sys
 import time
-from collections.abc import Callable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -92,3 +101,419 @@ def run(main: Callable[[], int], *, interrupted: str) -> None:
     except KeyboardInterrupt:
         print(interrupted, file=sys.stderr)
         sys.exit(130)
+
+
+# ------------------------------------------------------------------- CPU accounting
+
+
+ProcessCpu = dict[int, tuple[str, float]]  # pid → (command name, CPU seconds so far)
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rfind(")") + 2 :].split()
+
+
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) process `pid` has used so far; 0 once it is gone."""
+    fields = _stat_fields(pid)
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK if fields else 0.0
+
+
+def children_of(ppid: int) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat_fields(int(entry))
+            if fields and int(fields[1]) == ppid:
+                pids.append(int(entry))
+    return pids
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    total = sum(values) / CLK_TCK
+    idle = (values[3] + values[4]) / CLK_TCK
+    return total - idle, total
+
+
+def all_process_cpu() -> ProcessCpu:
+    out = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                text = Path(f"/proc/{entry}/stat").read_text()
+                comm = text[text.find("(") + 1 : text.rfind(")")]
+                fields = text[text.rfind(")") + 2 :].split()
+                out[int(entry)] = (comm, (int(fields[11]) + int(fields[12])) / CLK_TCK)
+    return out
+
+
+@dataclass(slots=True)
+class CpuSnapshot:
+    groups: dict[str, dict[int, float]]
+    everyone: dict[int, tuple[str, float]]
+    machine: tuple[float, float]
+
+
+class CpuMeter:
+    """CPU seconds used during a measurement by named groups of processes (the script
+    says which pids make up each group), and by whatever else ran on the machine."""
+
+    def __init__(
+        self, names: tuple[str, ...], find: Callable[[ProcessCpu], dict[str, list[int]]]
+    ) -> None:
+        self.names = names
+        self.find = find  # every process's CPU so far → the pids of each group now
+
+    def snapshot(self) -> CpuSnapshot:
+        everyone = all_process_cpu()
+        pids = self.find(everyone)
+        groups = {
+            name: {pid: everyone[pid][1] for pid in found if pid in everyone}
+            for name, found in pids.items()
+        }
+        return CpuSnapshot(groups, everyone, machine_busy())
+
+    def delta(self, before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
+        """CPU seconds per group, the machine's busy/total seconds, and per other
+        process name (key "other:<name>") what it used meanwhile."""
+        out: dict[str, float] = {}
+        ours: set[int] = set()
+        for name in self.names:
+            b, a = before.groups[name], after.groups[name]
+            out[name] = sum(v - b.get(pid, 0.0) for pid, v in a.items())
+            ours.update(a)
+        out["machine_busy"] = after.machine[0] - before.machine[0]
+        out["machine_total"] = after.machine[1] - before.machine[1]
+        for pid, (comm, cpu) in after.everyone.items():
+            used = cpu - before.everyone.get(pid, (comm, 0.0))[1]
+            if pid not in ours and used > 0:
+                label = "other:" + (_describe(pid, comm) if used > 0.05 else comm)
+                out[label] = out.get(label, 0.0) + used
+        return out
+
+
+def _describe(pid: int, comm: str) -> str:
+    """`comm`, plus the script a Python process runs (python is not telling)."""
+    if not comm.startswith("python"):
+        return comm
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return comm
+    words = [a.decode(errors="replace") for a in argv[1:4] if a and not a.startswith(b"-")]
+    return f"{comm} {Path(words[0]).name}" if words else comm
+
+
+# -------------------------------------------------------------------- load client
+
+
+@dataclass(slots=True)
+class LoadResult:
+    name: str
+    unit_per_request: int = 1
+    ok: int = 0
+    errors: Counter = field(default_factory=Counter)
+    samples: dict[str, str] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    elapsed: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def requests(self) -> int:
+        return self.ok + sum(self.errors.values())
+
+    @property
+    def rate(self) -> float:
+        """Successful units (requests or events) per second."""
+        return self.ok * self.unit_per_request / self.elapsed if self.elapsed else 0.0
+
+    def merge(self, other: LoadResult) -> None:
+        self.ok += other.ok
+        self.errors.update(other.errors)
+        for label, sample in other.samples.items():
+            self.samples.setdefault(label, sample)
+        self.latencies.extend(other.latencies)
+        self.elapsed += other.elapsed
+        for key, value in other.cpu.items():
+            self.cpu[key] = self.cpu.get(key, 0.0) + value
+
+    def pct(self, q: float) -> float:
+        if not self.latencies:
+            return 0.0
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class _Conn:
+    __slots__ = ("buf", "out", "sock", "started")
+
+    def __init__(self) -> None:
+        self.sock: socket.socket | None = None
+        self.out = memoryview(b"")
+        self.buf = bytearray()
+        self.started = 0.0
+
+
+def _parse_response(buf: bytearray) -> tuple[int, bytes, bool] | None:
+    """(status, body, server_closes) once `buf` holds a whole response, else None."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    head = bytes(buf[:end]).decode("latin-1").split("\r\n")
+    status = int(head[0].split(" ", 2)[1])
+    length = None
+    closes = head[0].startswith("HTTP/1.0")
+    for line in head[1:]:
+        name, _, value = line.partition(":")
+        name = name.strip().lower()
+        if name == "content-length":
+            length = int(value)
+        elif name == "connection":
+            closes = value.strip().lower() == "close"
+        elif name == "transfer-encoding" and "chunked" in value.lower():
+            raise ValueError("chunked responses are not supported by the bench client")
+    if length is None:
+        raise ValueError("response without Content-Length")
+    if len(buf) < end + 4 + length:
+        return None
+    return status, bytes(buf[end + 4 : end + 4 + length]), closes
+
+
+def run_load(
+    name: str,
+    port: int,
+    make_request: Callable[[], bytes],
+    check: Callable[[int, bytes], str | None],
+    *,
+    concurrency: int,
+    seconds: float,
+    max_requests: int,
+    unit_per_request: int = 1,
+    stall_timeout: float = 60.0,
+) -> LoadResult:
+    """Keep `concurrency` requests in flight for `seconds` (or `max_requests`).
+
+    One thread, non-blocking sockets: the client costs little CPU, which matters
+    when it shares the machine with the server. Connections are kept alive when
+    the server allows it (gunicorn's sync workers close after each response).
+    """
+    result = LoadResult(name=name, unit_per_request=unit_per_request)
+    sel = selectors.DefaultSelector()
+    t0 = time.perf_counter()
+    deadline = t0 + seconds
+    issued = 0
+    last_done = t0
+    last_progress = t0
+
+    def send(conn: _Conn) -> bool:
+        nonlocal issued
+        if time.perf_counter() >= deadline or issued >= max_requests:
+            return False
+        if conn.sock is None:
+            try:
+                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            except OSError as exc:
+                result.errors["connect failed"] += 1
+                result.samples.setdefault("connect failed", repr(exc))
+                return False
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setblocking(False)
+            conn.sock = sock
+            sel.register(sock, selectors.EVENT_WRITE, conn)
+        else:
+            sel.modify(conn.sock, selectors.EVENT_WRITE, conn)
+        issued += 1
+        conn.out = memoryview(make_request())
+        conn.buf.clear()
+        conn.started = time.perf_counter()
+        return True
+
+    def close(conn: _Conn) -> None:
+        sock, conn.sock = conn.sock, None
+        if sock is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                sel.unregister(sock)
+            sock.close()
+
+    def fail(conn: _Conn, label: str, detail: str = "") -> None:
+        result.errors[label] += 1
+        result.samples.setdefault(label, detail[:300])
+        close(conn)
+
+    conns = [_Conn() for _ in range(concurrency)]
+    active = sum(send(c) for c in conns)
+    try:
+        while active:
+            now = time.perf_counter()
+            if now - last_progress > stall_timeout:
+                for conn in conns:
+                    if conn.sock is not None:
+                        fail(conn, "no response", f"nothing for {stall_timeout:.0f} s")
+                break
+            for key, _events in sel.select(timeout=1.0):
+                conn: _Conn = key.data
+                sock = conn.sock
+                assert sock is not None
+                try:
+                    if conn.out:
+                        sent = sock.send(conn.out)
+                        conn.out = conn.out[sent:]
+                        if not conn.out:
+                            sel.modify(sock, selectors.EVENT_READ, conn)
+                        continue
+                    chunk = sock.recv(262144)
+                except BlockingIOError:
+                    continue
+                except OSError as exc:
+                    fail(conn, "socket error", repr(exc))
+                    active -= 0 if send(conn) else 1
+                    continue
+                if not chunk:
+                    fail(conn, "closed early", bytes(conn.buf[:200]).decode("latin-1"))
+                    active -= 0 if send(conn) else 1
+                    continue
+                conn.buf += chunk
+                try:
+                    parsed = _parse_response(conn.buf)
+                except ValueError as exc:
+                    fail(conn, "bad response", str(exc))
+                    active -= 0 if send(conn) else 1
+                    continue
+                if parsed is None:
+                    continue
+                status, body, closes = parsed
+                done = time.perf_counter()
+                last_done = last_progress = done
+                problem = check(status, body)
+                if problem is None:
+                    result.ok += 1
+                    result.latencies.append(done - conn.started)
+                else:
+                    result.errors[problem] += 1
+                    result.samples.setdefault(problem, body[:300].decode("utf-8", "replace"))
+                if closes:
+                    close(conn)
+                if not send(conn):
+                    close(conn)
+                    active -= 1
+    finally:
+        for conn in conns:
+            close(conn)
+        sel.close()
+    result.elapsed = last_done - t0
+    return result
+
+
+def http_request(port: int, method: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    if body or method == "POST":
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+# --------------------------------------------------------------- statement profile
+
+
+_SPACES = re.compile(r"\s+")
+_PARAM_LISTS = re.compile(r"(%s(::\w+)?,\s*)+%s(::\w+)?")
+_LABEL_RULES = (
+    (re.compile(r"\b[a-z_]+\.(?=[a-z_])"), ""),  # table qualifiers
+    (re.compile(r"^SELECT (DISTINCT )?.*? FROM "), "SELECT … FROM "),
+    (re.compile(r"( (?:INNER|LEFT OUTER) JOIN \S+) ON \([^()]*\)"), r"\1"),
+    (re.compile(r"^INSERT INTO (\S+) \([^)]*\)"), r"INSERT INTO \1 (…)"),
+    (re.compile(r" RETURNING .*$"), " RETURNING …"),
+    (re.compile(r"DO UPDATE SET .*?( WHERE .*| RETURNING …)?$"), r"DO UPDATE SET …\1"),
+    (re.compile(r"^UPDATE (\S+) SET (\w+) = CASE .*? WHERE "), r"UPDATE \1 SET \2 = CASE … WHERE "),
+    (re.compile(r" ORDER BY .*$"), ""),
+)
+
+
+def label(statement: str) -> str:
+    """A statement's shape without column lists and parameter lists."""
+    text = _PARAM_LISTS.sub("%s…", _SPACES.sub(" ", statement.replace('"', "")).strip())
+    for pattern, repl in _LABEL_RULES:
+        text = pattern.sub(repl, text)
+    return text
+
+
+class StatementLog:
+    """A Django execute wrapper: wall time and calls per (scope, statement label).
+
+    `scope` names the part of the code running (sla_scan.py sets "hook" while the SLA
+    projection hook runs), else "main".
+    """
+
+    def __init__(self) -> None:
+        self.seconds: dict[tuple[str, str], float] = defaultdict(float)
+        self.calls: dict[tuple[str, str], int] = defaultdict(int)
+        self.scope = "main"
+        self.hook_seconds = 0.0
+
+    def __call__(self, execute: Callable, statement: str, params: Any, many: bool, context: Any):
+        started = time.perf_counter()
+        try:
+            return execute(statement, params, many, context)
+        finally:
+            key = (self.scope, label(statement))
+            self.seconds[key] += time.perf_counter() - started
+            self.calls[key] += 1
+
+    def total(self, scope: str | None = None) -> tuple[int, float]:
+        """(statements, seconds) in one scope, or in all."""
+        keys = [k for k in self.calls if scope is None or k[0] == scope]
+        return sum(self.calls[k] for k in keys), sum(self.seconds[k] for k in keys)
+
+
+@contextlib.contextmanager
+def statement_log() -> Iterator[StatementLog]:
+    from django.db import connection
+
+    log = StatementLog()
+    with connection.execute_wrapper(log):
+        yield log
+
+
+def short(text: str, width: int = 84) -> str:
+    """`text` cut to `width` characters, an ellipsis marking the cut."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# --------------------------------------------------------------------- ratio table
+
+
+@dataclass(frozen=True, slots=True)
+class Ratio:
+    """One line of a benchmark's verdict: a ratio measured in the run against its goal."""
+
+    label: str
+    value: float
+    goal: float
+    at_least: bool  # the goal is a floor (≥), else a ceiling (≤)
+    judged: bool = True  # False: shown for information ("info"), never a MISS
+
+    @property
+    def met(self) -> bool:
+        return self.value >= self.goal if self.at_least else self.value <= self.goal
+
+    @property
+    def verdict(self) -> str:
+        if not self.judged:
+            return "info"
+        return "PASS" if self.met else "MISS"
+
+
+def print_ratios(ratios: Sequence[Ratio], *, width: int) -> None:
+    """The ratio table both benchmarks end with, labels `width` characters wide."""
+    header = f"{'ratio':<{width}} {'value':>8} {'goal':>8}  result"
+    print(header)
+    print("-" * len(header))
+    for r in ratios:
+        goal = (">= " if r.at_least else "<= ") + format(r.goal, "g")
+        print(f"{r.label:<{width}} {r.value:>7.3f}x {goal:>8}  {r.verdict}")

@@ -23,7 +23,6 @@ import argparse
 import contextlib
 import json
 import os
-import selectors
 import shutil
 import signal
 import socket
@@ -34,9 +33,8 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -44,14 +42,21 @@ from urllib.parse import urlsplit
 import psycopg
 import redis
 from common import (
-    CLK_TCK,
     BenchError,
+    CpuMeter,
+    LoadResult,
+    ProcessCpu,
+    Ratio,
+    children_of,
+    http_request,
     libpq_url,
     machine_notes,
+    print_ratios,
     progress,
     recreate_database,
     require_loopback,
     run,
+    run_load,
 )
 from lifecycle import lifecycle_event
 
@@ -277,323 +282,27 @@ class Server:
 
 # ------------------------------------------------------------------- CPU accounting
 
-
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text[text.rfind(")") + 2 :].split()
+CPU_GROUPS = ("gunicorn", "postgres", "redis", "client")
 
 
-def children_of(ppid: int) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            fields = _stat_fields(int(entry))
-            if fields and int(fields[1]) == ppid:
-                pids.append(int(entry))
-    return pids
-
-
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    total = sum(values) / CLK_TCK
-    idle = (values[3] + values[4]) / CLK_TCK
-    return total - idle, total
-
-
-def all_process_cpu() -> dict[int, tuple[str, float]]:
-    out = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                text = Path(f"/proc/{entry}/stat").read_text()
-                comm = text[text.find("(") + 1 : text.rfind(")")]
-                fields = text[text.rfind(")") + 2 :].split()
-                out[int(entry)] = (comm, (int(fields[11]) + int(fields[12])) / CLK_TCK)
-    return out
-
-
-@dataclass(slots=True)
-class CpuSnapshot:
-    groups: dict[str, dict[int, float]]
-    everyone: dict[int, tuple[str, float]]
-    machine: tuple[float, float]
-
-
-class CpuMeter:
+def cpu_meter(server: Server, monitor: psycopg.Connection, dbname: str) -> CpuMeter:
     """CPU seconds used during a measurement by gunicorn, the PostgreSQL backends of
     the bench database, redis-server, this client, and whatever else ran."""
 
-    GROUPS = ("gunicorn", "postgres", "redis", "client")
-
-    def __init__(self, server: Server, monitor: psycopg.Connection, dbname: str) -> None:
-        self.server = server
-        self.monitor = monitor
-        self.dbname = dbname
-
-    def _pg_pids(self) -> list[int]:
-        rows = self.monitor.execute(
+    def find(everyone: ProcessCpu) -> dict[str, list[int]]:
+        assert server.proc is not None
+        backends = monitor.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            [self.dbname],
+            [dbname],
         ).fetchall()
-        return [pid for (pid,) in rows]
-
-    def snapshot(self) -> CpuSnapshot:
-        assert self.server.proc is not None
-        everyone = all_process_cpu()
-        pids = {
-            "gunicorn": [self.server.proc.pid, *self.server.worker_pids()],
-            "postgres": self._pg_pids(),
+        return {
+            "gunicorn": [server.proc.pid, *server.worker_pids()],
+            "postgres": [pid for (pid,) in backends],
             "redis": [pid for pid, (comm, _) in everyone.items() if comm == "redis-server"],
             "client": [os.getpid()],
         }
-        groups = {
-            name: {pid: everyone[pid][1] for pid in found if pid in everyone}
-            for name, found in pids.items()
-        }
-        return CpuSnapshot(groups, everyone, machine_busy())
 
-    @staticmethod
-    def delta(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
-        """CPU seconds per group, the machine's busy/total seconds, and per other
-        process name (key "other:<name>") what it used meanwhile."""
-        out: dict[str, float] = {}
-        ours: set[int] = set()
-        for name in CpuMeter.GROUPS:
-            b, a = before.groups[name], after.groups[name]
-            out[name] = sum(v - b.get(pid, 0.0) for pid, v in a.items())
-            ours.update(a)
-        out["machine_busy"] = after.machine[0] - before.machine[0]
-        out["machine_total"] = after.machine[1] - before.machine[1]
-        for pid, (comm, cpu) in after.everyone.items():
-            used = cpu - before.everyone.get(pid, (comm, 0.0))[1]
-            if pid not in ours and used > 0:
-                label = "other:" + (_describe(pid, comm) if used > 0.05 else comm)
-                out[label] = out.get(label, 0.0) + used
-        return out
-
-
-def _describe(pid: int, comm: str) -> str:
-    """`comm`, plus the script a Python process runs (python is not telling)."""
-    if not comm.startswith("python"):
-        return comm
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return comm
-    words = [a.decode(errors="replace") for a in argv[1:4] if a and not a.startswith(b"-")]
-    return f"{comm} {Path(words[0]).name}" if words else comm
-
-
-# -------------------------------------------------------------------- load client
-
-
-@dataclass(slots=True)
-class LoadResult:
-    name: str
-    unit_per_request: int = 1
-    ok: int = 0
-    errors: Counter = field(default_factory=Counter)
-    samples: dict[str, str] = field(default_factory=dict)
-    latencies: list[float] = field(default_factory=list)
-    elapsed: float = 0.0
-    cpu: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def requests(self) -> int:
-        return self.ok + sum(self.errors.values())
-
-    @property
-    def rate(self) -> float:
-        """Successful units (requests or events) per second."""
-        return self.ok * self.unit_per_request / self.elapsed if self.elapsed else 0.0
-
-    def merge(self, other: LoadResult) -> None:
-        self.ok += other.ok
-        self.errors.update(other.errors)
-        for label, sample in other.samples.items():
-            self.samples.setdefault(label, sample)
-        self.latencies.extend(other.latencies)
-        self.elapsed += other.elapsed
-        for key, value in other.cpu.items():
-            self.cpu[key] = self.cpu.get(key, 0.0) + value
-
-    def pct(self, q: float) -> float:
-        if not self.latencies:
-            return 0.0
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-class _Conn:
-    __slots__ = ("buf", "out", "sock", "started")
-
-    def __init__(self) -> None:
-        self.sock: socket.socket | None = None
-        self.out = memoryview(b"")
-        self.buf = bytearray()
-        self.started = 0.0
-
-
-def _parse_response(buf: bytearray) -> tuple[int, bytes, bool] | None:
-    """(status, body, server_closes) once `buf` holds a whole response, else None."""
-    end = buf.find(b"\r\n\r\n")
-    if end < 0:
-        return None
-    head = bytes(buf[:end]).decode("latin-1").split("\r\n")
-    status = int(head[0].split(" ", 2)[1])
-    length = None
-    closes = head[0].startswith("HTTP/1.0")
-    for line in head[1:]:
-        name, _, value = line.partition(":")
-        name = name.strip().lower()
-        if name == "content-length":
-            length = int(value)
-        elif name == "connection":
-            closes = value.strip().lower() == "close"
-        elif name == "transfer-encoding" and "chunked" in value.lower():
-            raise ValueError("chunked responses are not supported by the bench client")
-    if length is None:
-        raise ValueError("response without Content-Length")
-    if len(buf) < end + 4 + length:
-        return None
-    return status, bytes(buf[end + 4 : end + 4 + length]), closes
-
-
-def run_load(
-    name: str,
-    port: int,
-    make_request: Callable[[], bytes],
-    check: Callable[[int, bytes], str | None],
-    *,
-    concurrency: int,
-    seconds: float,
-    max_requests: int,
-    unit_per_request: int = 1,
-    stall_timeout: float = 60.0,
-) -> LoadResult:
-    """Keep `concurrency` requests in flight for `seconds` (or `max_requests`).
-
-    One thread, non-blocking sockets: the client costs little CPU, which matters
-    when it shares the machine with the server. Connections are kept alive when
-    the server allows it (gunicorn's sync workers close after each response).
-    """
-    result = LoadResult(name=name, unit_per_request=unit_per_request)
-    sel = selectors.DefaultSelector()
-    t0 = time.perf_counter()
-    deadline = t0 + seconds
-    issued = 0
-    last_done = t0
-    last_progress = t0
-
-    def send(conn: _Conn) -> bool:
-        nonlocal issued
-        if time.perf_counter() >= deadline or issued >= max_requests:
-            return False
-        if conn.sock is None:
-            try:
-                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-            except OSError as exc:
-                result.errors["connect failed"] += 1
-                result.samples.setdefault("connect failed", repr(exc))
-                return False
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.setblocking(False)
-            conn.sock = sock
-            sel.register(sock, selectors.EVENT_WRITE, conn)
-        else:
-            sel.modify(conn.sock, selectors.EVENT_WRITE, conn)
-        issued += 1
-        conn.out = memoryview(make_request())
-        conn.buf.clear()
-        conn.started = time.perf_counter()
-        return True
-
-    def close(conn: _Conn) -> None:
-        sock, conn.sock = conn.sock, None
-        if sock is not None:
-            with contextlib.suppress(KeyError, ValueError):
-                sel.unregister(sock)
-            sock.close()
-
-    def fail(conn: _Conn, label: str, detail: str = "") -> None:
-        result.errors[label] += 1
-        result.samples.setdefault(label, detail[:300])
-        close(conn)
-
-    conns = [_Conn() for _ in range(concurrency)]
-    active = sum(send(c) for c in conns)
-    try:
-        while active:
-            now = time.perf_counter()
-            if now - last_progress > stall_timeout:
-                for conn in conns:
-                    if conn.sock is not None:
-                        fail(conn, "no response", f"nothing for {stall_timeout:.0f} s")
-                break
-            for key, _events in sel.select(timeout=1.0):
-                conn: _Conn = key.data
-                sock = conn.sock
-                assert sock is not None
-                try:
-                    if conn.out:
-                        sent = sock.send(conn.out)
-                        conn.out = conn.out[sent:]
-                        if not conn.out:
-                            sel.modify(sock, selectors.EVENT_READ, conn)
-                        continue
-                    chunk = sock.recv(262144)
-                except BlockingIOError:
-                    continue
-                except OSError as exc:
-                    fail(conn, "socket error", repr(exc))
-                    active -= 0 if send(conn) else 1
-                    continue
-                if not chunk:
-                    fail(conn, "closed early", bytes(conn.buf[:200]).decode("latin-1"))
-                    active -= 0 if send(conn) else 1
-                    continue
-                conn.buf += chunk
-                try:
-                    parsed = _parse_response(conn.buf)
-                except ValueError as exc:
-                    fail(conn, "bad response", str(exc))
-                    active -= 0 if send(conn) else 1
-                    continue
-                if parsed is None:
-                    continue
-                status, body, closes = parsed
-                done = time.perf_counter()
-                last_done = last_progress = done
-                problem = check(status, body)
-                if problem is None:
-                    result.ok += 1
-                    result.latencies.append(done - conn.started)
-                else:
-                    result.errors[problem] += 1
-                    result.samples.setdefault(problem, body[:300].decode("utf-8", "replace"))
-                if closes:
-                    close(conn)
-                if not send(conn):
-                    close(conn)
-                    active -= 1
-    finally:
-        for conn in conns:
-            close(conn)
-        sel.close()
-    result.elapsed = last_done - t0
-    return result
-
-
-def http_request(port: int, method: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
-    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}"]
-    lines += [f"{k}: {v}" for k, v in headers.items()]
-    if body or method == "POST":
-        lines.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+    return CpuMeter(CPU_GROUPS, find)
 
 
 # ------------------------------------------------------------------------- events
@@ -645,13 +354,17 @@ def py_spy(out_dir: Path | None, tag: str, pids: list[int]) -> Iterator[None]:
 
 
 def measure(
-    meter: CpuMeter, run: Callable[[], LoadResult], profile_dir: Path | None, tag: str
+    meter: CpuMeter,
+    server: Server,
+    run: Callable[[], LoadResult],
+    profile_dir: Path | None,
+    tag: str,
 ) -> LoadResult:
     """Run one measurement with CPU accounting (and py-spy sampling if asked)."""
-    with py_spy(profile_dir, tag, meter.server.worker_pids()):
+    with py_spy(profile_dir, tag, server.worker_pids()):
         before = meter.snapshot()
         result = run()
-        result.cpu = CpuMeter.delta(before, meter.snapshot())
+        result.cpu = meter.delta(before, meter.snapshot())
     return result
 
 
@@ -734,9 +447,9 @@ def cpu_line(result: LoadResult) -> str:
     c, units = result.cpu, result.ok * result.unit_per_request
     if not c or not units or not result.elapsed:
         return ""
-    per = {k: 1000 * c.get(k, 0.0) / units for k in CpuMeter.GROUPS}
+    per = {k: 1000 * c.get(k, 0.0) / units for k in CPU_GROUPS}
     busy = 100 * c["machine_busy"] / c["machine_total"] if c["machine_total"] else 0.0
-    attributed = sum(c.get(k, 0.0) for k in CpuMeter.GROUPS)
+    attributed = sum(c.get(k, 0.0) for k in CPU_GROUPS)
     others = sorted(
         ((k.removeprefix("other:"), v) for k, v in c.items() if k.startswith("other:")),
         key=lambda kv: -kv[1],
@@ -800,15 +513,13 @@ def print_report(
         f" (per round, the median of {COPY_REPEATS} COPYs into an emptied table)"
     )
     print()
-    rheader = f"{'ratio':<50} {'value':>8} {'goal':>8}  result"
-    print(rheader)
-    print("-" * len(rheader))
-    for label, value, goal in (
-        ("single-event ingest / trivial JSON view", r_single, GOAL_SINGLE),
-        ("batch ingest events/s / COPY rows/s", r_batch, GOAL_BATCH),
-    ):
-        verdict = "PASS" if value >= goal else "MISS"
-        print(f"{label:<50} {value:>7.3f}x {'>= ' + format(goal, 'g'):>8}  {verdict}")
+    print_ratios(
+        [
+            Ratio("single-event ingest / trivial JSON view", r_single, GOAL_SINGLE, at_least=True),
+            Ratio("batch ingest events/s / COPY rows/s", r_batch, GOAL_BATCH, at_least=True),
+        ],
+        width=50,
+    )
     print()
     print(f"reference: {REFERENCE}")
     for res in (health, single, batch):
@@ -959,7 +670,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         copy = CopyResult()
         with psycopg.connect(libpq_url(cfg.database_url), autocommit=True) as monitor:
-            meter = CpuMeter(server, monitor, dbname)
+            meter = cpu_meter(server, monitor, dbname)
             monitor.execute("CREATE TABLE bench_copy (LIKE orders_orderevent INCLUDING ALL)")
 
             progress(f"warm-up: {cfg.warmup:g} s per endpoint, {cfg.batch_concurrency} batches")
@@ -980,17 +691,33 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 tag = f"r{r + 1}"
                 health.merge(
-                    measure(meter, lambda: bench.health(slice_seconds), cfg.py_spy, f"health-{tag}")
+                    measure(
+                        meter,
+                        server,
+                        lambda: bench.health(slice_seconds),
+                        cfg.py_spy,
+                        f"health-{tag}",
+                    )
                 )
                 single.merge(
-                    measure(meter, lambda: bench.single(slice_seconds), cfg.py_spy, f"single-{tag}")
+                    measure(
+                        meter,
+                        server,
+                        lambda: bench.single(slice_seconds),
+                        cfg.py_spy,
+                        f"single-{tag}",
+                    )
                 )
                 if per_round[r]:
                     prefix = f"b{run_id}r{r}"
                     requests = bench.batch_requests(prefix, per_round[r])  # built off the clock
                     batch.merge(
                         measure(
-                            meter, lambda q=requests: bench.batch(q), cfg.py_spy, f"batch-{tag}"
+                            meter,
+                            server,
+                            lambda q=requests: bench.batch(q),
+                            cfg.py_spy,
+                            f"batch-{tag}",
                         )
                     )
                     rows = fetch_rows(monitor, prefix)

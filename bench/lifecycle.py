@@ -23,6 +23,16 @@ def even_pace(_order_no: int) -> tuple[int, int, int]:
     return (0, 25, 50)
 
 
+LATE_PICK_MINUTES = 480
+
+
+def late_tenth(order_no: int) -> tuple[int, int, int]:
+    """Every tenth order is picked 8 h after payment, past the 120-minute allowance times
+    any product of multipliers a plain order can get (holiday 2 × volume 1.3 × peak 1.4)."""
+    pick_after = LATE_PICK_MINUTES if order_no % 10 == 0 else 25
+    return (0, pick_after, pick_after + 25)
+
+
 def lifecycle_event(
     prefix: str,
     n: int,

@@ -31,8 +31,8 @@ import statistics
 import sys
 import time
 import uuid
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,17 +42,22 @@ from urllib.parse import urlsplit
 import psycopg
 import redis
 from common import (
-    CLK_TCK,
     BenchError,
+    Ratio,
+    StatementLog,
     bench_database_name,
     libpq_url,
     machine_notes,
+    print_ratios,
+    proc_cpu,
     progress,
     recreate_database,
     require_loopback,
     run,
+    short,
+    statement_log,
 )
-from lifecycle import lifecycle_event
+from lifecycle import late_tenth, lifecycle_event
 from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,7 +75,6 @@ EXCEPTION_TABLES = (
 SCAN_TABLES = ("orders_order", "slas_stageclock", "slas_breach", *EXCEPTION_TABLES)
 PICK_MINUTES = 120  # the default policy's pick allowance (fixtures/sla_default_policy.yaml)
 WARN_MINUTES = 96  # its warn_percent, 80 %
-LATE_PICK_MINUTES = 480
 ORDER_BLOCK = 50  # ingest: consecutive events belong to different orders
 # The four ingest sides' order in round r: this, each index + r (mod 4). Over any 4
 # consecutive rounds every side runs once in every position and directly after each
@@ -208,76 +212,12 @@ def flush_redis(cfg: Config) -> None:
             client.close()
 
 
-# --------------------------------------------------------------- statement profile
-
-
-_SPACES = re.compile(r"\s+")
-_PARAM_LISTS = re.compile(r"(%s(::\w+)?,\s*)+%s(::\w+)?")
-_LABEL_RULES = (
-    (re.compile(r"\b[a-z_]+\.(?=[a-z_])"), ""),  # table qualifiers
-    (re.compile(r"^SELECT (DISTINCT )?.*? FROM "), "SELECT … FROM "),
-    (re.compile(r"( (?:INNER|LEFT OUTER) JOIN \S+) ON \([^()]*\)"), r"\1"),
-    (re.compile(r"^INSERT INTO (\S+) \([^)]*\)"), r"INSERT INTO \1 (…)"),
-    (re.compile(r" RETURNING .*$"), " RETURNING …"),
-    (re.compile(r"DO UPDATE SET .*?( WHERE .*| RETURNING …)?$"), r"DO UPDATE SET …\1"),
-    (re.compile(r"^UPDATE (\S+) SET (\w+) = CASE .*? WHERE "), r"UPDATE \1 SET \2 = CASE … WHERE "),
-    (re.compile(r" ORDER BY .*$"), ""),
-)
-
-
-def label(statement: str) -> str:
-    """A statement's shape without column lists and parameter lists."""
-    text = _PARAM_LISTS.sub("%s…", _SPACES.sub(" ", statement.replace('"', "")).strip())
-    for pattern, repl in _LABEL_RULES:
-        text = pattern.sub(repl, text)
-    return text
-
-
-class StatementLog:
-    """A Django execute wrapper: wall time and calls per (scope, statement label).
-
-    `scope` is "hook" while the SLA projection hook runs (see sla_hook), else "main".
-    """
-
-    def __init__(self) -> None:
-        self.seconds: dict[tuple[str, str], float] = defaultdict(float)
-        self.calls: dict[tuple[str, str], int] = defaultdict(int)
-        self.scope = "main"
-        self.hook_seconds = 0.0
-
-    def __call__(self, execute: Callable, statement: str, params: Any, many: bool, context: Any):
-        started = time.perf_counter()
-        try:
-            return execute(statement, params, many, context)
-        finally:
-            key = (self.scope, label(statement))
-            self.seconds[key] += time.perf_counter() - started
-            self.calls[key] += 1
-
-    def total(self, scope: str | None = None) -> tuple[int, float]:
-        """(statements, seconds) in one scope, or in all."""
-        keys = [k for k in self.calls if scope is None or k[0] == scope]
-        return sum(self.calls[k] for k in keys), sum(self.seconds[k] for k in keys)
-
-
-@contextlib.contextmanager
-def statement_log() -> Iterator[StatementLog]:
-    from django.db import connection
-
-    log = StatementLog()
-    with connection.execute_wrapper(log):
-        yield log
-
-
-def _short(text: str, width: int = 84) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 # ------------------------------------------------------------------ scan: data
 
 
 # One running pick clock per open order, in the order's memo and deadline columns
-# (`sla_clocks`, `sla_due_at`, `sla_warn_at`, `sla_stage`, as ingestion leaves them)
+# (`sla_clocks`, `sla_due_at`, `sla_warn_at`, `sla_stage`, as ingestion leaves them;
+# the memo entry is `pick_entry_template`'s, with each row's own start, key and times)
 # and in its clock row (as the worker's follow-up writes it). Order g (1..n) is due
 # when g is a multiple of `stride`, so the due rows are spread evenly over B's table
 # rather than packed into a few pages. A due clock's deadline passed 1 s to 10 min
@@ -294,9 +234,9 @@ SELECT %(tenant)s, 'SCAN-' || g, 'shopify', 'web', 'paid', paid, paid,
     0, 'standard', '[]', 1 + g %% 5, 'EUR',
     'paid', '', '', 'BER-1', '', '{{"id": "C1"}}',
     '{{"city": "Berlin", "country": "DE"}}', '[]', '[]', '[]', '{{}}',
-    jsonb_build_object('pick', jsonb_build_object(
-        's', paid, 'hv', false, 'k', md5('SCAN-' || g), 'p', %(policy)s, 'c', NULL,
-        'bt', false, 'a', %(allowed)s, 'd', due, 'w', warn, 'm', NULL, 'x', NULL, 'xb', '')),
+    jsonb_build_object('pick', %(entry)s::jsonb || jsonb_build_object(
+        %(key_s)s::text, paid, %(key_k)s::text, md5('SCAN-' || g),
+        %(key_d)s::text, due, %(key_w)s::text, warn)),
     due, warn, 'pick', 1, paid, paid, paid
 FROM (
     SELECT g, due, due - make_interval(mins => %(allowed)s) AS paid,
@@ -332,6 +272,33 @@ ORDER BY o.id
 """
 
 
+def pick_entry_template(policy: int, now: datetime) -> dict[str, Any]:
+    """The memo entry of a running pick clock on the default policy, built by ClockEntry as
+    ingestion builds it; _ORDERS_SQL puts each row's start, inputs key, due and warning
+    times (under the keys `slas.memo.KEYS` names) over its placeholders."""
+    from slas.deadlines import DeadlinePlan
+    from slas.memo import ClockEntry
+
+    plan = DeadlinePlan(
+        stage="pick", started_at=now, business_time=False, allowed_minutes=PICK_MINUTES,
+        due_at=now, warn_at=now, explanation="",
+    )  # fmt: skip
+    return ClockEntry.start(
+        started_at=now, high_volume=False, plan=plan, policy_id=policy, calendar_id=None,
+        inputs_key="",
+    ).to_json()  # fmt: skip
+
+
+def _memo_keys() -> dict[str, str]:
+    """The memo keys the bench's SQL reads or overwrites, by their ClockEntry field."""
+    from slas.memo import KEYS
+
+    return {
+        f"key_{KEYS[name]}": KEYS[name]
+        for name in ("started_at", "inputs_key", "due_at", "warn_at", "breached_at")
+    }
+
+
 def _tables(schema: str) -> dict[str, sql.Composable]:
     return {name: sql.Identifier(schema, name) for name in SCAN_TABLES}
 
@@ -359,6 +326,8 @@ def load_scenario(
         "only_due": only_due,
         "allowed": PICK_MINUTES,
         "warn": WARN_MINUTES,
+        "entry": json.dumps(pick_entry_template(policy, now)),
+        **_memo_keys(),
     }
     started = time.perf_counter()
     # The rows are consistent by construction: skip the per-row foreign-key triggers
@@ -547,15 +516,16 @@ def reset_due(conn: psycopg.Connection, sc: Scenario, tenant: int) -> None:
         ).format(t["slas_stageclock"]),
         [sc.due_ids],
     )
-    # Their orders: the breach out of the memo, the pick deadline back in the columns.
+    # Their orders: the breach out of the memo (ClockEntry.withdraw, in bulk), the pick
+    # deadline back in the columns.
     conn.execute(
         sql.SQL(
-            "UPDATE {} AS o SET sla_clocks = o.sla_clocks #- '{{pick,b}}',"
-            " sla_due_at = (o.sla_clocks #>> '{{pick,d}}')::timestamptz,"
-            " sla_warn_at = (o.sla_clocks #>> '{{pick,w}}')::timestamptz, sla_stage = 'pick'"
-            " FROM {} AS c WHERE c.id = ANY(%s) AND o.id = c.order_id"
+            "UPDATE {} AS o SET sla_clocks = o.sla_clocks #- ARRAY['pick', %(key_b)s::text],"
+            " sla_due_at = (o.sla_clocks #>> ARRAY['pick', %(key_d)s::text])::timestamptz,"
+            " sla_warn_at = (o.sla_clocks #>> ARRAY['pick', %(key_w)s::text])::timestamptz,"
+            " sla_stage = 'pick' FROM {} AS c WHERE c.id = ANY(%(ids)s) AND o.id = c.order_id"
         ).format(t["orders_order"], t["slas_stageclock"]),
-        [sc.due_ids],
+        {"ids": sc.due_ids, **_memo_keys()},
     )
     # Children first: notifications and activity, breach links, exceptions, breaches.
     for name in (*reversed(EXCEPTION_TABLES[1:]), EXCEPTION_TABLES[0], "slas_breach"):
@@ -671,13 +641,6 @@ class Side:
 BASE_TIME = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=12)
 
 
-def late_tenth(order_no: int) -> tuple[int, int, int]:
-    """Every tenth order is picked 8 h after payment, past the 120-minute allowance times
-    any product of multipliers a plain order can get (holiday 2 × volume 1.3 × peak 1.4)."""
-    pick_after = LATE_PICK_MINUTES if order_no % 10 == 0 else 25
-    return (0, pick_after, pick_after + 25)
-
-
 def event_body(prefix: str, n: int) -> dict[str, Any]:
     """Event n of the shared lifecycle stream (bench/lifecycle.py), late picks included."""
     return lifecycle_event(prefix, n, base_time=BASE_TIME, order_block=ORDER_BLOCK, pace=late_tenth)
@@ -709,15 +672,6 @@ def sla_hook(enabled: bool, log: StatementLog | None = None) -> Iterator[None]:
         yield
     finally:
         projection_hooks.register("slas.clocks", on_projected, reads=ORDER_FIELDS)
-
-
-def _proc_cpu(pid: int) -> float:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = text[text.rfind(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 @dataclass(slots=True)
@@ -755,7 +709,7 @@ def ingest_batch(
         events = [validate(body) for body in bodies]
         correlation = [uuid.uuid4().hex for _ in range(count)]
     with sla_hook(side.with_sla, log):
-        cpu_py, cpu_pg = time.process_time(), _proc_cpu(pg_pid)
+        cpu_py, cpu_pg = time.process_time(), proc_cpu(pg_pid)
         started = time.perf_counter()
         if side.endpoint:
             for payload in payloads:
@@ -771,7 +725,7 @@ def ingest_batch(
                     failures[result[0].status] += 1
         elapsed = time.perf_counter() - started
         side.cpu_py += time.process_time() - cpu_py
-        side.cpu_pg += _proc_cpu(pg_pid) - cpu_pg
+        side.cpu_pg += proc_cpu(pg_pid) - cpu_pg
     return elapsed, failures
 
 
@@ -781,10 +735,6 @@ def _failed(failures: Counter[str]) -> str:
 
 
 # ------------------------------------------------------------------------- report
-
-
-def _verdict(value: float, goal: float) -> str:
-    return "PASS" if value <= goal else "MISS"
 
 
 def print_scan(a: Scenario, b: Scenario, cfg: Config, notes: dict[str, str]) -> float:
@@ -816,7 +766,7 @@ def print_scan(a: Scenario, b: Scenario, cfg: Config, notes: dict[str, str]) -> 
     for shape in ranked[:6]:
         calls, mb = b.statement_median(shape)
         ma = a.statement_median(shape)[1]
-        print(f"    {1000 * ma:7.2f} → {1000 * mb:7.2f}  {calls:>3g}×  {_short(shape)}")
+        print(f"    {1000 * ma:7.2f} → {1000 * mb:7.2f}  {calls:>3g}×  {short(shape)}")
     return ratio
 
 
@@ -891,7 +841,7 @@ def print_ingest(ing: IngestRun, cfg: Config) -> tuple[float, float]:
         )
         for shape, c in hook:
             mean = prof.seconds[("hook", shape)] / c
-            print(f"    {c / n:5.2f}× {1000 * mean:6.3f} ms  {_short(shape)}")
+            print(f"    {c / n:5.2f}× {1000 * mean:6.3f} ms  {short(shape)}")
     if ing.followup_events:
         print(
             "  Not in the request, by design: the worker's follow-up writes the clock rows"
@@ -1192,18 +1142,15 @@ def main(argv: list[str] | None = None) -> int:
         f" (FOLLOWUP_COALESCE_MS={settings.FOLLOWUP_COALESCE_MS})"
     )
     print()
-    rheader = f"{'ratio':<74} {'value':>8} {'goal':>8}  result"
-    print(rheader)
-    print("-" * len(rheader))
-    for label, value, goal, verdict in (
-        (f"scan time, {cfg.open_orders:,} ÷ {cfg.due:,} open orders (B / A)", scan_ratio,
-         GOAL_SCAN, _verdict(scan_ratio, GOAL_SCAN)),
-        (f"ingest request time with SLA bookkeeping ÷ without, POST {INGEST_PATH}",
-         ingest_ratio, GOAL_INGEST, _verdict(ingest_ratio, GOAL_INGEST)),
-        ("  service only (events_ingest): same hook, smaller base; for information",
-         service_ratio, GOAL_INGEST, "info"),
-    ):  # fmt: skip
-        print(f"{label:<74} {value:>7.3f}x {'<= ' + format(goal, 'g'):>8}  {verdict}")
+    ratios = [
+        Ratio(f"scan time, {cfg.open_orders:,} ÷ {cfg.due:,} open orders (B / A)", scan_ratio,
+              GOAL_SCAN, at_least=False),
+        Ratio(f"ingest request time with SLA bookkeeping ÷ without, POST {INGEST_PATH}",
+              ingest_ratio, GOAL_INGEST, at_least=False),
+        Ratio("  service only (events_ingest): same hook, smaller base; for information",
+              service_ratio, GOAL_INGEST, at_least=False, judged=False),
+    ]  # fmt: skip
+    print_ratios(ratios, width=74)
     print(
         "  The ingest goal is judged on the request a sender makes (POST /ingest/events). The"
         " service-only\n  ratio isolates the hook against the smaller cost of events_ingest"
@@ -1227,7 +1174,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ERROR {problem}")
     if problems:
         return 1
-    if cfg.check and (scan_ratio > GOAL_SCAN or ingest_ratio > GOAL_INGEST):
+    if cfg.check and not all(r.met for r in ratios if r.judged):
         return 1
     return 0
 

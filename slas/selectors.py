@@ -10,6 +10,7 @@ from orders.models import Order, OrderEvent, Tenant
 
 from . import business_time as bt
 from .config import config_for
+from .memo import ClockEntry
 from .models import Breach, StageClock
 from .services.breaches import clock_calendar
 from .services.clock_rows import memo_clock, order_clocks, stored_rows
@@ -108,7 +109,7 @@ class AtRiskStages:
                     config,
                     order,
                     stage,
-                    order.sla_clocks[stage],
+                    ClockEntry.from_json(order.sla_clocks[stage]),
                     now=self.now,
                     row=rows.get((order.pk, stage)),
                 )

@@ -29,7 +29,7 @@ from orders.models import Order, OrderEvent
 
 from ..config import TenantSlaConfig, config_for
 from ..deadlines import OrderFacts, plan_deadline
-from ..memo import dt
+from ..memo import ClockEntry, read_memo
 from ..models import StageClock
 
 # What a row takes from the memo: written on conflict by every writer.
@@ -69,7 +69,7 @@ def facts_of(order: Order) -> OrderFacts:
 
 
 def explain(
-    config: TenantSlaConfig, order: Order, stage: str, entry: dict[str, Any]
+    config: TenantSlaConfig, order: Order, stage: str, entry: ClockEntry
 ) -> tuple[str, dict[str, Any]]:
     """The explanation of a memo deadline, planned again from the inputs it records.
 
@@ -77,31 +77,32 @@ def explain(
     policy version was edited in place since the clock started (which never moves a
     running deadline): then the text says which deadline stands and why.
     """
-    policy = config.policy(entry["p"])
+    policy = config.policy(entry.policy_id)
     plan = plan_deadline(
         stage=stage,
-        started_at=dt(entry["s"]),
+        started_at=entry.started_at,
         facts=facts_of(order),
         policy=policy,
-        calendar=config.working_calendar_by_id(entry["c"]),
+        calendar=config.working_calendar_by_id(entry.calendar_id),
         always_open=config.always_open,
-        high_volume=bool(entry.get("hv")),
+        high_volume=bool(entry.high_volume),
     )
-    if plan.due_at == dt(entry["d"]) and plan.allowed_minutes == entry["a"]:
+    allowed = entry.allowed_minutes
+    if plan.due_at == entry.due_at and plan.allowed_minutes == allowed:
         return plan.explanation, plan.detail
-    due = dt(entry["d"]).astimezone(config.tz)
+    due = entry.due_at.astimezone(config.tz)
     text = (
-        f"{stage} due {due:%a %d %b %H:%M} = {entry['a']} min, as set when the clock started "
+        f"{stage} due {due:%a %d %b %H:%M} = {allowed} min, as set when the clock started "
         f"under {policy.name} (the policy has been edited since; sla_recompute moves it)"
     )
-    return text, {"allowed": entry["a"], "policy": {"id": policy.pk, "name": policy.name}}
+    return text, {"allowed": allowed, "policy": {"id": policy.pk, "name": policy.name}}
 
 
 def memo_clock(
     config: TenantSlaConfig,
     order: Order,
     stage: str,
-    entry: dict[str, Any],
+    entry: ClockEntry,
     *,
     now: datetime,
     row: StageClock | None = None,
@@ -118,25 +119,30 @@ def memo_clock(
         tenant_id=order.tenant_id,
         order=order,
         stage=stage,
-        policy=config.policy(entry["p"]),
-        calendar_id=entry["c"],
-        business_time=entry["bt"],
-        started_at=dt(entry["s"]),
-        allowed_minutes=entry["a"],
-        due_at=dt(entry["d"]),
-        warn_at=dt(entry["w"]),
-        high_volume=bool(entry.get("hv")),
-        inputs_key=entry["k"],
-        met_at=dt(entry.get("m")),
-        stopped_at=dt(entry.get("x")),
-        stopped_by=entry.get("xb") or "",
-        missing_scan_due_at=dt(entry.get("ms")),
-        breached_at=dt(entry.get("b")),
+        policy=config.policy(entry.policy_id),
+        calendar_id=entry.calendar_id,
+        business_time=entry.business_time,
+        started_at=entry.started_at,
+        allowed_minutes=entry.allowed_minutes,
+        due_at=entry.due_at,
+        warn_at=entry.warn_at,
+        high_volume=bool(entry.high_volume),
+        inputs_key=entry.inputs_key,
+        met_at=entry.met_at,
+        stopped_at=entry.stopped_at,
+        stopped_by=entry.stopped_by or "",
+        missing_scan_due_at=entry.missing_scan_due_at,
+        breached_at=entry.breached_at,
         missing_scan_flagged_at=row.missing_scan_flagged_at if row is not None else None,
         severity_next_at=row.severity_next_at if row is not None else None,
         updated_at=now,
     )
-    if explained is None and row is not None and row.explanation and row.inputs_key == entry["k"]:
+    if (
+        explained is None
+        and row is not None
+        and row.explanation
+        and row.inputs_key == entry.inputs_key
+    ):
         explained = (row.explanation, row.explanation_detail)
     clock.explanation, clock.explanation_detail = explained or explain(config, order, stage, entry)
     return clock
@@ -158,7 +164,7 @@ def order_clocks(
     rows = stored_rows([order.pk]) if rows is None else rows
     clocks = [
         memo_clock(config, order, stage, entry, now=now, row=rows.get((order.pk, stage)))
-        for stage, entry in (order.sla_clocks or {}).items()
+        for stage, entry in read_memo(order).items()
     ]
     return sorted(clocks, key=lambda c: (c.started_at, _STAGE_ORDER.get(c.stage, 9)))
 

@@ -15,7 +15,8 @@ scan had breached now completing or stopping (its breach is withdrawn or
 finalised, and the ageing pass must stop). The worker's follow-up writes the
 other rows shortly after (`clock_rows.clock_rows_followup`). The scan breaches a
 stuck stage with the order row locked, and says so in the memo ("b"), so the
-next event knows, as it holds the same lock.
+next event knows, as it holds the same lock. Entries change only through
+`ClockEntry`'s transitions.
 """
 
 from __future__ import annotations
@@ -31,28 +32,13 @@ from orders.projection_hooks import Projected
 
 from .. import business_time as bt
 from ..config import TenantSlaConfig, config_for, is_high_volume, volumes_prefetch
-from ..deadlines import DeadlinePlan, inputs_key, plan_deadline
-from ..memo import DEADLINE_FIELDS, dt, iso, set_deadlines
+from ..deadlines import inputs_key, plan_deadline
+from ..memo import DEADLINE_FIELDS, ClockEntry, Memo, read_memo, set_deadlines
 from ..models import DELAY_REASON, Breach, BreachReason, DetectedBy, StageClock, StopReason
 from ..severity import severity_for
 from ..stages import StageTimes, stage_times
 from .breaches import record_metrics
 from .clock_rows import clocks_save, facts_of, memo_clock
-
-
-def deadline_memo(
-    plan: DeadlinePlan, policy_id: int, calendar_id: int | None, key: str
-) -> dict[str, Any]:
-    """The memo keys that describe a clock's deadline (see the module docstring)."""
-    return {
-        "k": key,
-        "p": policy_id,
-        "c": calendar_id,
-        "bt": plan.business_time,
-        "a": plan.allowed_minutes,
-        "d": iso(plan.due_at),
-        "w": iso(plan.warn_at),
-    }
 
 
 @dataclass(slots=True)
@@ -77,12 +63,15 @@ def on_projected(projected: Projected) -> None:
     if not any(wanted.values()):
         return
     config = config_for(projected.tenant)
-    _prefetch_volumes(config, projected.orders, wanted)
+    memos = {order.pk: read_memo(order) for order in projected.orders}
+    _prefetch_volumes(config, projected.orders, wanted, memos)
     for order in projected.orders:
-        memo = dict(order.sla_clocks or {})
+        memo = memos[order.pk]
+        changed = False
         for stage, times in wanted[order.pk].items():
-            _sync_stage(config, order, stage, times, memo, projected.received_at, pending)
-        if memo != order.sla_clocks:
+            now = projected.received_at
+            changed |= _sync_stage(config, order, stage, times, memo, now, pending)
+        if changed:
             set_deadlines(order, memo)
             projected.mark_changed(order, "sla_clocks", *DEADLINE_FIELDS)
     if pending.rows:
@@ -90,15 +79,19 @@ def on_projected(projected: Projected) -> None:
 
 
 def _prefetch_volumes(
-    config: TenantSlaConfig, orders: Sequence[Order], wanted: dict[int, dict[str, StageTimes]]
+    config: TenantSlaConfig,
+    orders: Sequence[Order],
+    wanted: dict[int, dict[str, StageTimes]],
+    memos: dict[int, Memo],
 ) -> None:
     """Ask for the volume of every clock that starts in this call in one statement."""
     starts: dict[int, list[datetime]] = {}
     for order in orders:
-        memo = order.sla_clocks or {}
+        memo = memos[order.pk]
         facts = facts_of(order)
         for stage, times in wanted[order.pk].items():
-            if (memo.get(stage) or {}).get("s") == iso(times.started_at):
+            entry = memo.get(stage)
+            if entry is not None and entry.started_at == times.started_at:
                 continue  # judged when the clock started
             policy = config.policy_for(
                 warehouse=facts.warehouse, service_level=facts.service_level, at=times.started_at
@@ -114,29 +107,28 @@ def _sync_stage(
     order: Order,
     stage: str,
     times: StageTimes,
-    memo: dict[str, Any],
+    memo: Memo,
     now: datetime,
     pending: _Pending,
-) -> None:
+) -> bool:
+    """Bring one stage's entry in step with the projection; True when it changed."""
     facts = facts_of(order)
-    before: dict[str, Any] = memo.get(stage) or {}
-    started = iso(times.started_at)
-    entry = dict(before)
+    before = memo.get(stage)
+    same_start = before is not None and before.started_at == times.started_at
     explanation = ""
     detail: dict[str, Any] = {}
-    due = None
-    if before.get("s") == started and before.get("p"):
+    if same_start and before.policy_id:
         # A running clock keeps its policy version (sla_recompute may have moved it on).
-        policy = config.policy(before["p"])
+        policy = config.policy(before.policy_id)
     else:
         policy = config.policy_for(
             warehouse=facts.warehouse, service_level=facts.service_level, at=times.started_at
         )
     if policy is None:
-        return  # no policy in force at all then: this stage is not on the clock
+        return False  # no policy in force at all then: this stage is not on the clock
     # Volume is judged once, when the clock starts; the memo remembers the verdict.
-    if before.get("s") == started:
-        high_volume = bool(before.get("hv"))
+    if same_start:
+        high_volume = bool(before.high_volume)
     else:
         high_volume = is_high_volume(
             order.tenant_id, times.started_at, policy.high_volume_orders_per_hour
@@ -151,7 +143,8 @@ def _sync_stage(
         facts=facts,
         high_volume=high_volume,
     )
-    if before.get("k") != key:
+    entry = before
+    if entry is None or entry.inputs_key != key:
         plan = plan_deadline(
             stage=stage,
             started_at=times.started_at,
@@ -161,43 +154,79 @@ def _sync_stage(
             always_open=config.always_open,
             high_volume=high_volume,
         )
-        entry.update(s=started, hv=high_volume, **deadline_memo(plan, policy.pk, calendar_id, key))
+        if entry is None:
+            entry = ClockEntry.start(
+                started_at=times.started_at,
+                high_volume=high_volume,
+                plan=plan,
+                policy_id=policy.pk,
+                calendar_id=calendar_id,
+                inputs_key=key,
+            )
+        else:  # the progress and breaches so far stay with the moved deadline
+            entry = entry.replan(
+                started_at=times.started_at,
+                high_volume=high_volume,
+                plan=plan,
+                policy_id=policy.pk,
+                calendar_id=calendar_id,
+                inputs_key=key,
+            )
         explanation, detail = plan.explanation, plan.detail
-        due = plan.due_at
-    entry.update(m=iso(times.met_at), x=iso(times.stopped_at), xb=times.stopped_by)
-    if times.stopped_by == StopReason.LATER_STAGE and times.met_at is None and not entry.get("ms"):
-        entry["ms"] = iso(now + timedelta(minutes=policy.missing_scan_buffer_minutes))
+    if times.met_at is not None:
+        entry = entry.meet(times.met_at)
+    elif times.stopped_at is not None:
+        entry = entry.stop(times.stopped_at, by=times.stopped_by)
+        if times.stopped_by == StopReason.LATER_STAGE:
+            entry = entry.flag_missing_scan(
+                now + timedelta(minutes=policy.missing_scan_buffer_minutes)
+            )
     if entry == before:
-        return
-    memo[stage] = entry
-    due = due or dt(entry["d"])
+        return False
+    due = entry.due_at
+    was_met = before.met_at if before is not None else None
+    was_stopped = before.stopped_at if before is not None else None
 
     ident = (order.pk, stage)
-    cal = config.working_calendar_by_id(entry["c"]) if entry["bt"] else config.always_open
+    cal = (
+        config.working_calendar_by_id(entry.calendar_id)
+        if entry.business_time
+        else config.always_open
+    )
     # A missing-scan deadline must be on a row for the scan's missing-scan pass.
-    record_now = entry.get("ms") != before.get("ms")
-    if times.met_at is not None and entry["m"] != before.get("m"):
+    record_now = entry.missing_scan_due_at != (
+        before.missing_scan_due_at if before is not None else None
+    )
+    if times.met_at is not None and entry.met_at != was_met:
         pending.newly_met.add(ident)
         # A flagged missing scan or a scan breach to clear or finalise hangs on the row.
-        record_now = record_now or bool(entry.get("ms") or entry.get("b"))
+        record_now = record_now or bool(entry.missing_scan_due_at or entry.breached_at)
         if times.met_at > due:
             late = bt.business_minutes_between(cal, due, times.met_at)
             actual = bt.business_minutes_between(cal, times.started_at, times.met_at)
-            pending.late[ident] = (DELAY_REASON[stage], actual, late, entry["a"], entry["p"])
-            if before.get("lb"):
+            pending.late[ident] = (
+                DELAY_REASON[stage],
+                actual,
+                late,
+                entry.allowed_minutes,
+                entry.policy_id,
+            )
+            if before is not None and before.late_breach_recorded:
                 pending.recorded_before.add(ident)
-            entry["lb"] = True  # this order's late breach is on record
+            entry = entry.record_late_breach()  # this order's late breach is on record
             record_now = True
         else:
             pending.met_in_time.add(ident)
-    elif times.stopped_at is not None and entry["x"] != before.get("x"):
+    elif times.stopped_at is not None and entry.stopped_at != was_stopped:
         late = bt.business_minutes_between(cal, due, times.stopped_at)
         pending.stopped_late[ident] = max(late, 0.0)
-        record_now = record_now or bool(entry.get("b"))
+        record_now = record_now or entry.breached_at is not None
+    memo[stage] = entry
     if record_now:
         pending.rows.append(
             memo_clock(config, order, stage, entry, now=now, explained=(explanation, detail))
         )
+    return True
 
 
 def _write(tenant: Tenant, config: TenantSlaConfig, pending: _Pending, now: datetime) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
@@ -22,11 +21,10 @@ from orders.models import Order, Tenant
 from ..breach_listeners import breaches_changed
 from ..config import TenantSlaConfig, config_for, forget_config
 from ..deadlines import DeadlinePlan, inputs_key, plan_deadline
-from ..memo import DEADLINE_FIELDS, dt, iso, set_deadlines
+from ..memo import DEADLINE_FIELDS, ClockEntry, read_memo, set_deadlines
 from ..models import DELAY_REASON, Breach, DetectedBy, StageClock
 from .breaches import breach_for, breaches_save, elapsed_minutes, next_rise_at
 from .clock_rows import clocks_save, facts_of, memo_clock, stored_rows
-from .clocks import deadline_memo
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +77,9 @@ def clocks_recompute(
         touched: dict[int, Order] = {}
         for order in orders:
             order.tenant = tenant
-            memo = dict(order.sla_clocks or {})
+            memo = read_memo(order)
             for stage, entry in memo.items():
-                if entry.get("m") or entry.get("x"):
+                if entry.met_at is not None or entry.stopped_at is not None:
                     continue
                 found = _recompute_stage(config, order, stage, entry, now, version_at_start)
                 if found is None:
@@ -98,11 +96,11 @@ def clocks_recompute(
                         explained=(plan.explanation, plan.detail),
                     ),
                     order_id=order.external_id,
-                    old_due=dt(entry["d"]),
+                    old_due=entry.due_at,
                     new_due=plan.due_at,
-                    old_allowed=entry["a"],
+                    old_allowed=entry.allowed_minutes,
                     new_allowed=plan.allowed_minutes,
-                    was_breached=bool(entry.get("b")),
+                    was_breached=entry.breached_at is not None,
                     now_breached=plan.due_at <= now,
                     explanation=plan.explanation,
                 )
@@ -121,14 +119,14 @@ def _recompute_stage(
     config: TenantSlaConfig,
     order: Order,
     stage: str,
-    entry: dict[str, Any],
+    entry: ClockEntry,
     now: datetime,
     version_at_start: bool,
-) -> tuple[DeadlinePlan, dict[str, Any]] | None:
+) -> tuple[DeadlinePlan, ClockEntry] | None:
     """The stage's plan under the policy in force, and its memo entry moved onto it;
     None when the deadline does not move."""
     facts = facts_of(order)
-    started = dt(entry["s"])
+    started = entry.started_at
     policy = config.policy_for(
         warehouse=facts.warehouse,
         service_level=facts.service_level,
@@ -137,7 +135,7 @@ def _recompute_stage(
     if policy is None:
         return None
     choice = config.calendar_for(facts.warehouse)
-    high_volume = bool(entry.get("hv"))
+    high_volume = bool(entry.high_volume)
     plan = plan_deadline(
         stage=stage,
         started_at=started,
@@ -147,7 +145,7 @@ def _recompute_stage(
         always_open=config.always_open,
         high_volume=high_volume,  # judged once, when the clock started (see clocks)
     )
-    if plan.due_at == dt(entry["d"]) and plan.allowed_minutes == entry["a"]:
+    if plan.due_at == entry.due_at and plan.allowed_minutes == entry.allowed_minutes:
         return None
     calendar_id = choice.row.pk if choice.row is not None else None
     key = inputs_key(
@@ -158,12 +156,9 @@ def _recompute_stage(
         facts=facts,
         high_volume=high_volume,
     )
-    moved = {**entry, **deadline_memo(plan, policy.pk, calendar_id, key)}
-    if plan.due_at <= now:
-        moved.setdefault("b", iso(now))  # newly breached, or still breached
-    else:
-        moved.pop("b", None)
-    return plan, moved
+    moved = entry.replan(plan=plan, policy_id=policy.pk, calendar_id=calendar_id, inputs_key=key)
+    # Newly breached, or still breached (since then); or the breach no longer stands.
+    return plan, moved.breach(now) if plan.due_at <= now else moved.withdraw()
 
 
 def _apply(

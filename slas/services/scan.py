@@ -41,7 +41,7 @@ from orders.models import Order, Tenant
 from .. import metrics
 from ..breach_listeners import breaches_changed
 from ..config import config_for
-from ..memo import DEADLINE_FIELDS, dt, iso, set_deadlines, waiting
+from ..memo import DEADLINE_FIELDS, ClockEntry, read_memo, set_deadlines
 from ..models import DELAY_REASON, Breach, BreachReason, DetectedBy, StageClock
 from ..severity import severity_for
 from .breaches import breach_for, breaches_save, elapsed_minutes, next_rise_at
@@ -154,14 +154,14 @@ def _due_pass(now: datetime, chunk: int) -> tuple[int, int]:
         .order_by("tenant_id", "external_id")
     )
     tenants = Tenant.objects.in_bulk({o.tenant_id for o in orders})
-    stuck: list[tuple[Order, str]] = []
+    stuck: list[tuple[Order, str, ClockEntry]] = []
     for order in orders:
         order.tenant = tenants[order.tenant_id]
-        memo = dict(order.sla_clocks or {})
+        memo = read_memo(order)
         for stage, entry in memo.items():
-            if waiting(entry) and dt(entry["d"]) <= now:
-                memo[stage] = {**entry, "b": iso(now)}
-                stuck.append((order, stage))
+            if entry.waiting and entry.due_at <= now:
+                memo[stage] = entry.breach(now)
+                stuck.append((order, stage, memo[stage]))
         set_deadlines(order, memo)
     update_fields(Order, orders, ("sla_clocks", *DEADLINE_FIELDS))
     rows = stored_rows(o.pk for o in orders)
@@ -170,13 +170,13 @@ def _due_pass(now: datetime, chunk: int) -> tuple[int, int]:
             config_for(order.tenant),
             order,
             stage,
-            order.sla_clocks[stage],
+            entry,
             now=now,
             row=rows.get((order.pk, stage)),
         )
-        for order, stage in stuck
+        for order, stage, entry in stuck
     ]
-    for clock, (order, _stage) in zip(clocks, stuck, strict=True):
+    for clock, (order, _stage, _entry) in zip(clocks, stuck, strict=True):
         clock.tenant = order.tenant
     clocks_save(clocks)
     breaches = _record(clocks, now, reason=lambda c: DELAY_REASON[c.stage], until=lambda c: now)
