@@ -228,7 +228,8 @@ class OrderExceptionAdmin(admin.ModelAdmin):
 
     @admin.display(description="allowed now")
     def allowed(self, obj: OrderException) -> str:
-        return ", ".join(allowed_actions(obj.status)) or "nothing (closed)"
+        names = [a.replace("_", " ") for a in allowed_actions(obj.status)]
+        return ", ".join(names) or "nothing (closed)"
 
     # --- edits go through the services ---------------------------------------------
     def save_model(

@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
                 ('event', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='followup_failure', to='orders.orderevent')),
             ],
             options={
-                'ordering': ['-last_failed_at'],
+                'ordering': ['-last_failed_at'], 'verbose_name': 'follow-up failure',
                 'indexes': [models.Index(condition=models.Q(('parked_at__isnull', False)), fields=['-last_failed_at'], name='followup_failure_parked')],
                 'constraints': [models.CheckConstraint(condition=models.Q(('parked_at__isnull', True), ('attempts__gte', 1), _connector='OR'), name='followup_failure_parked_after_attempts')],
             },

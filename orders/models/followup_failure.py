@@ -36,6 +36,7 @@ class FollowUpFailure(models.Model):
 
     class Meta:
         ordering = ["-last_failed_at"]
+        verbose_name = "follow-up failure"
         constraints = [
             # Only an event that failed at least once since its last replay is parked.
             models.CheckConstraint(
