@@ -59,6 +59,9 @@ class PrivatePostgres:
         self.data = self.dir / "data"
         self.port = free_port()
         self._as_postgres = os.geteuid() == 0
+        # runuser lives in /usr/sbin, which a bare CI environment's PATH may lack.
+        sbin = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"
+        self._runuser = shutil.which("runuser", path=sbin) or "runuser"
         if self._as_postgres:
             owner = pwd.getpwnam("postgres")
             os.chown(self.dir, owner.pw_uid, owner.pw_gid)
@@ -66,7 +69,7 @@ class PrivatePostgres:
     def _run(self, *command: str, timeout: float = 30) -> None:
         argv = [str(self.bin / command[0]), *command[1:]]
         if self._as_postgres:
-            argv = ["runuser", "-u", "postgres", "--", *argv]
+            argv = [self._runuser, "-u", "postgres", "--", *argv]
         subprocess.run(argv, check=True, capture_output=True, timeout=timeout)
 
     def init(self) -> None:
