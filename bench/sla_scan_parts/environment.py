@@ -1,0 +1,56 @@
+"""The process environment `bench/sla_scan.py` measures in: Django set up in this
+process against the bench's own database and Redis databases, and those Redis
+databases flushed.
+
+Everything runs in-process (no gunicorn, no worker), so Django's settings must be
+fixed here, before `django.setup()`, rather than inherited from a shell prepared for
+the app, which points at the app's own databases.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import redis
+
+from .config import Config
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository, where the Django project is
+
+
+def configure_django(cfg: Config) -> None:
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="e2a_project.settings",
+        DATABASE_URL=cfg.database_url,
+        REDIS_URL=cfg.redis_url,
+        CELERY_BROKER_URL=cfg.broker_url,
+        CELERY_TASK_ALWAYS_EAGER="false",
+        APP_ENV="development",
+        DEBUG="false",
+        LOG_LEVEL="WARNING",
+        SECRET_KEY="bench-" + uuid.uuid4().hex,
+    )
+    # django.test.Client sends Host: testserver. The settings' default list has it,
+    # but a shell or a .env set up for the app may give ALLOWED_HOSTS without it.
+    hosts = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "").split(",") if h.strip()]
+    hosts = hosts or ["localhost", "127.0.0.1", "[::1]"]
+    if "testserver" not in hosts and "*" not in hosts:
+        hosts.append("testserver")
+    os.environ["ALLOWED_HOSTS"] = ",".join(hosts)
+    os.environ.setdefault("FOLLOWUP_COALESCE_MS", "20")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def flush_redis(cfg: Config) -> None:
+    for url in (cfg.redis_url, cfg.broker_url):
+        client = redis.Redis.from_url(url, socket_timeout=5)
+        try:
+            client.flushdb()
+        finally:
+            client.close()
