@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from orders.admin import ORDER_INLINES
+from orders.admin_scoping import TenantScopedAdmin, staff_colleagues
 
 from .actors import Actor
 from .models import (
@@ -38,6 +39,10 @@ from .models import (
 from .notify.outbox import notifications_send_again
 from .services import lifecycle
 from .transitions import TransitionRefused, allowed_actions
+
+# Lifecycle actions are not plain edits: they need `exceptions.act_on_exception`
+# (OrderExceptionAdmin.has_act_on_exception_permission), which Viewers and Finance lack.
+ACT = "act_on_exception"
 
 SEVERITY_COLOURS = {"LOW": "#4a90d9", "MEDIUM": "#d4a017", "HIGH": "#e67e22", "CRITICAL": "#c0392b"}
 
@@ -92,11 +97,11 @@ def _bulk(name: str, description: str, verb: str, service: Callable[..., Any]) -
         self._each(request, queryset, verb, lambda pk, a: service(exception_id=pk, actor=a))
 
     action.__name__ = name
-    return admin.action(description=description)(action)
+    return admin.action(description=description, permissions=[ACT])(action)
 
 
 @admin.register(OrderException)
-class OrderExceptionAdmin(admin.ModelAdmin):
+class OrderExceptionAdmin(TenantScopedAdmin):
     list_display = [
         "id",
         "order_ref",
@@ -199,10 +204,12 @@ class OrderExceptionAdmin(admin.ModelAdmin):
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any):
         if db_field.name == "assignee":
-            from django.contrib.auth import get_user_model
-
-            kwargs["queryset"] = get_user_model().objects.filter(is_active=True, is_staff=True)
+            # Staff who share a tenant with the operator (all staff for a superuser).
+            kwargs["queryset"] = staff_colleagues(request)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_act_on_exception_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(f"exceptions.{ACT}")
 
     # --- columns ------------------------------------------------------------------
     @admin.display(description="order", ordering="order__external_id")
@@ -272,7 +279,7 @@ class OrderExceptionAdmin(admin.ModelAdmin):
 
     start = _bulk("start", "Start work (in progress)", "Started", lifecycle.exception_start)
 
-    @admin.action(description="Snooze 1 h")
+    @admin.action(description="Snooze 1 h", permissions=[ACT])
     def snooze_1h(self, request: HttpRequest, queryset: QuerySet) -> None:
         until = timezone.now() + timedelta(hours=1)
         self._each(
@@ -282,7 +289,7 @@ class OrderExceptionAdmin(admin.ModelAdmin):
             lambda pk, a: lifecycle.exception_snooze(exception_id=pk, until=until, actor=a),
         )
 
-    @admin.action(description="Resolve…")
+    @admin.action(description="Resolve…", permissions=[ACT])
     def resolve(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         form = ResolveForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():
@@ -338,7 +345,8 @@ ORDER_INLINES.append(OrderExceptionInline)
 
 
 @admin.register(ReasonCode)
-class ReasonCodeAdmin(admin.ModelAdmin):
+class ReasonCodeAdmin(TenantScopedAdmin):
+    tenant_field = None  # one catalogue for every tenant: Admin changes it, others read it
     list_display = [
         "code",
         "label",
@@ -379,14 +387,15 @@ class ReasonCodeAdmin(admin.ModelAdmin):
 
 
 @admin.register(TenantAlerting)
-class TenantAlertingAdmin(admin.ModelAdmin):
+class TenantAlertingAdmin(TenantScopedAdmin):
     list_display = ["tenant", "slack_channel", "min_severity", "enabled"]
     list_select_related = ["tenant"]
     autocomplete_fields = ["tenant"]
 
 
 @admin.register(SlackIdentity)
-class SlackIdentityAdmin(admin.ModelAdmin):
+class SlackIdentityAdmin(TenantScopedAdmin):
+    tenant_field = None  # maps Slack users to accounts of any tenant: Admin only
     list_display = ["slack_user_id", "user", "slack_team_id"]
     list_select_related = ["user"]
     search_fields = ["slack_user_id", "user__username"]
@@ -394,7 +403,7 @@ class SlackIdentityAdmin(admin.ModelAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(TenantScopedAdmin):
     list_display = [
         "created_at",
         "tenant",
@@ -416,14 +425,18 @@ class NotificationAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.action(description="Send again (failed or skipped)")
+    def has_act_on_exception_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(f"exceptions.{ACT}")
+
+    @admin.action(description="Send again (failed or skipped)", permissions=[ACT])
     def send_again(self, request: HttpRequest, queryset: QuerySet) -> None:
         count = notifications_send_again(notifications=queryset)
         self.message_user(request, f"{count} notification(s) queued again.", messages.SUCCESS)
 
 
 @admin.register(SlackChannel)
-class SlackChannelAdmin(admin.ModelAdmin):
+class SlackChannelAdmin(TenantScopedAdmin):
+    tenant_field = None  # Slack's rate-limit slots, shared by tenants: Admin only
     list_display = ["name", "next_send_at"]
     readonly_fields = ["name", "next_send_at"]
 

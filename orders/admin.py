@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
+from .admin_scoping import TenantScopedAdmin
 from .models import (
     ApiKey,
     DeadLetter,
@@ -38,7 +39,8 @@ class TenantForm(forms.ModelForm):
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(TenantScopedAdmin):
+    tenant_field = ""  # the row is the tenant
     form = TenantForm
     list_display = ["slug", "name", "timezone", "is_active", "created_at"]
     list_filter = ["is_active"]
@@ -46,7 +48,7 @@ class TenantAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(TenantScopedAdmin):
     list_display = ["prefix", "tenant", "name", "created_at", "last_used_at", "revoked_at"]
     list_filter = ["tenant", ("revoked_at", admin.EmptyFieldListFilter)]
     list_select_related = ["tenant"]
@@ -70,7 +72,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             f"New API key for {obj.tenant.slug} — copy it now, it is not shown again: {issued.raw}",
         )
 
-    @admin.action(description="Revoke selected keys")
+    @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         revoked = sum(api_key_revoke(api_key=key) for key in queryset)
         self.message_user(request, f"Revoked {revoked} key(s).")
@@ -103,7 +105,7 @@ class WebhookSecretForm(forms.ModelForm):
 
 
 @admin.register(WebhookSecret)
-class WebhookSecretAdmin(admin.ModelAdmin):
+class WebhookSecretAdmin(TenantScopedAdmin):
     form = WebhookSecretForm
     list_display = ["tenant", "kind", "masked", "label", "is_active", "created_at"]
     list_filter = ["kind", "is_active", "tenant"]
@@ -149,7 +151,7 @@ ORDER_INLINES: list[type[admin.options.InlineModelAdmin]] = []
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(TenantScopedAdmin):
     list_display = [
         "external_id",
         "tenant",
@@ -196,7 +198,7 @@ class OrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(OrderEvent)
-class OrderEventAdmin(admin.ModelAdmin):
+class OrderEventAdmin(TenantScopedAdmin):
     list_display = [
         "occurred_at",
         "tenant",
@@ -248,7 +250,7 @@ class OrderEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(DeadLetter)
-class DeadLetterAdmin(admin.ModelAdmin):
+class DeadLetterAdmin(TenantScopedAdmin):
     list_display = [
         "id",
         "tenant",
@@ -311,7 +313,10 @@ class DeadLetterAdmin(admin.ModelAdmin):
             text = obj.raw_body
         return format_html("<pre>{}</pre>", text)
 
-    @admin.action(description="Replay selected dead letters")
+    def has_replay_dead_letter_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("orders.replay_dead_letter")
+
+    @admin.action(description="Replay selected dead letters", permissions=["replay_dead_letter"])
     def replay(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
         pending = queryset.filter(replayed_at__isnull=True)
         skipped = queryset.count() - pending.count()
@@ -332,8 +337,10 @@ class DeadLetterAdmin(admin.ModelAdmin):
 
 
 @admin.register(FollowUpFailure)
-class FollowUpFailureAdmin(admin.ModelAdmin):
+class FollowUpFailureAdmin(TenantScopedAdmin):
     """Events whose worker follow-up keeps failing: retrying by themselves, or parked."""
+
+    tenant_field = "event__tenant"
 
     list_display = [
         "event_link",
@@ -384,7 +391,12 @@ class FollowUpFailureAdmin(admin.ModelAdmin):
             return "parked: waits for a replay"
         return f"retrying at {obj.next_attempt_at:%Y-%m-%d %H:%M}"
 
-    @admin.action(description="Replay selected parked follow-ups")
+    def has_replay_followup_failure_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("orders.replay_followup_failure")
+
+    @admin.action(
+        description="Replay selected parked follow-ups", permissions=["replay_followup_failure"]
+    )
     def replay(self, request: HttpRequest, queryset: QuerySet[FollowUpFailure]) -> None:
         replayed = followup_failures_replay(failures=queryset.order_by("pk"))
         skipped = queryset.count() - replayed

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from django.conf import settings
+from django.db.models import QuerySet
 
-from .models import ApiKey
+from .models import ApiKey, Tenant, TenantMembership
 from .services.api_keys import hash_api_key
 
 # Per-process cache of verified keys: {key hash: (ApiKey with its tenant, valid until)}.
@@ -45,3 +47,26 @@ def forget_verified_keys(key_hash: str | None = None) -> None:
         _verified.clear()
     else:
         _verified.pop(key_hash, None)
+
+
+def tenant_ids_for_user(*, user: Any) -> QuerySet[TenantMembership]:
+    """The ids of the tenants a staff user works for, as a subquery (no query of its own).
+
+    Callers filter with `tenant_id__in=…`, so scoping a list costs no extra round
+    trip. Superusers have no rows and are not scoped: check `is_superuser` first.
+    """
+    return TenantMembership.objects.filter(user_id=user.pk).values("tenant_id")
+
+
+def tenants_for_user(*, user: Any) -> QuerySet[Tenant]:
+    """The tenants a staff user may see: all for a superuser, else their memberships."""
+    if user.is_superuser:
+        return Tenant.objects.all()
+    return Tenant.objects.filter(pk__in=tenant_ids_for_user(user=user))
+
+
+def user_is_member(*, user: Any, tenant: Tenant) -> bool:
+    """Whether `user` may work for `tenant` (superusers may work for every tenant)."""
+    if not (user.is_active and user.is_staff):
+        return False
+    return user.is_superuser or TenantMembership.objects.filter(user=user, tenant=tenant).exists()

@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from orders.admin import ORDER_INLINES
+from orders.admin_scoping import TenantScopedAdmin
 
 from .calendar_rules import check_peak_seasons, check_working_hours
 from .config import calendar_description
@@ -72,7 +73,8 @@ class SlaPolicyForm(forms.ModelForm):
 
 
 @admin.register(SlaPolicy)
-class SlaPolicyAdmin(admin.ModelAdmin):
+class SlaPolicyAdmin(TenantScopedAdmin):
+    shared_without_tenant = True  # the default policy: seen by all, changed by superusers
     form = SlaPolicyForm
     inlines = [PeakSeasonInline]
     list_display = [
@@ -197,7 +199,7 @@ class HolidayInline(admin.TabularInline):
 
 
 @admin.register(BusinessCalendar)
-class BusinessCalendarAdmin(admin.ModelAdmin):
+class BusinessCalendarAdmin(TenantScopedAdmin):
     inlines = [WorkingHoursInline, HolidayInline]
     list_display = ["name", "tenant", "warehouse", "timezone", "hours_text"]
     list_filter = ["tenant"]
@@ -212,7 +214,7 @@ class BusinessCalendarAdmin(admin.ModelAdmin):
         return calendar_description(obj, obj.hours.all(), obj.holidays.all())
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(TenantScopedAdmin):
     """Clocks and breaches are written by ingestion and the scan only."""
 
     @admin.display(description="order", ordering="order__external_id")

@@ -15,6 +15,7 @@ Skipped on a laptop without chromium/chromium-driver (conftest.py says why); in 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -58,15 +59,33 @@ def browser() -> Iterator[object]:
         driver.quit()
 
 
-def _bootstrap(app: ServedApp) -> tuple[str, str]:
-    """`make run`'s first-run set-up: the demo tenant's API key and a superuser's password.
+def _bootstrap(app: ServedApp) -> tuple[str, str, dict[str, str]]:
+    """`make run`'s first-run set-up: the demo tenant's API key, a superuser's password
+    and the per-role demo logins ({"demo-viewer": password, …}).
 
-    One management command for both (each costs a Django start-up).
+    One management command for all (each costs a Django start-up).
     """
     out = app.manage("bootstrap_demo", "--admin-user", OPERATOR)
     key = next(word for word in out.split() if word.startswith("e2a_"))
     [login] = [line for line in out.splitlines() if "Admin login:" in line]
-    return key, login.rsplit("/", 1)[1].strip()
+    roles = dict(re.findall(r"^\s+\w+\s+(demo-\w+) / (\S+)$", out, re.MULTILINE))
+    return key, login.rsplit("/", 1)[1].strip(), roles
+
+
+def _log_in(browser: object, app: ServedApp, username: str, password: str) -> None:
+    """A fresh session (cookies dropped) logged in through the console's login form."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.delete_all_cookies()
+    browser.get(f"{app.url}/admin/login/?next=/admin/")
+    wait = WebDriverWait(browser, 15)
+    wait.until(ready.presence_of_element_located((By.ID, "id_username")))
+    browser.find_element(By.ID, "id_username").send_keys(username)
+    browser.find_element(By.ID, "id_password").send_keys(password)
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    wait.until(ready.presence_of_element_located((By.ID, "user-tools")))
 
 
 def _open_pick_delay(app: ServedApp, key: str) -> int:
@@ -114,7 +133,7 @@ def test_an_operator_logs_in_triages_an_exception_and_reads_the_docs(serve, brow
     from selenium.webdriver.support.ui import WebDriverWait
 
     app = serve(worker=True)
-    key, password = _bootstrap(app)
+    key, password, role_logins = _bootstrap(app)
     exception_id = _open_pick_delay(app, key)
     wait = WebDriverWait(browser, 15)
 
@@ -168,3 +187,26 @@ def test_an_operator_logs_in_triages_an_exception_and_reads_the_docs(serve, brow
         for entry in browser.get_log("browser")
         if entry["level"] == "SEVERE" and "favicon" not in entry["message"]
     ], "the console reported errors"
+
+    # An Operator of demo-3pl: the same list, with the bulk actions to work it.
+    _log_in(browser, app, "demo-operator", role_logins["demo-operator"])
+    browser.get(f"{app.url}/admin/exceptions/orderexception/")
+    wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#result_list tbody tr")))
+    actions = browser.find_elements(By.CSS_SELECTOR, "select[name=action] option")
+    assert "Acknowledge" in [option.text for option in actions]
+    _shot(browser, "05-operator-list")
+
+    # A Viewer: sees the exception, but no action bar and no Save button.
+    _log_in(browser, app, "demo-viewer", role_logins["demo-viewer"])
+    browser.get(f"{app.url}/admin/exceptions/orderexception/")
+    rows = wait.until(
+        ready.presence_of_all_elements_located((By.CSS_SELECTOR, "#result_list tbody tr"))
+    )
+    assert len(rows) == 1 and "PICK_DELAY" in rows[0].text
+    assert not browser.find_elements(By.CSS_SELECTOR, "select[name=action]")
+    _shot(browser, "06-viewer-list")
+    browser.get(f"{app.url}/admin/exceptions/orderexception/{exception_id}/change/")
+    wait.until(ready.presence_of_element_located((By.ID, "content")))
+    assert not browser.find_elements(By.CSS_SELECTOR, "input[name=_save]")
+    assert not browser.find_elements(By.ID, "id_ops_note")  # shown, not editable
+    _shot(browser, "07-viewer-exception")

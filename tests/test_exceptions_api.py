@@ -22,6 +22,7 @@ from exceptions.models import ExceptionActivity, ExceptionBreach, OrderException
 from exceptions.services import lifecycle
 from exceptions.services.raising import Finding, exception_raise
 from orders.models import Order, Tenant
+from orders.services.staff import staff_user_save
 from slas.models import Breach
 
 from .factories import TenantFactory, api_key_for
@@ -126,8 +127,11 @@ def caller(client, api_key) -> Caller:
 
 
 @pytest.fixture
-def alice(db):
-    return operator("alice")
+def alice(tenant):
+    """An Operator of acme (the role that may act), as the console's staff are."""
+    user = operator("alice")
+    staff_user_save(username="alice", role="operator", tenant_slugs=[tenant.slug])
+    return user
 
 
 def url(exception: OrderException | int, action: str = "") -> str:
@@ -547,10 +551,13 @@ def test_staff_session_works_for_the_tenant_it_names(client, tenant, alice, cloc
 
 
 @pytest.mark.django_db
-def test_staff_session_must_name_a_known_tenant(client, alice):
+def test_staff_session_must_name_a_known_tenant(client, alice, admin_user):
     client.force_login(alice)
     missing = Caller(client).get("/api/exceptions")
     assert "X-Tenant-Id" in errors_of(missing)
+    # A member of acme only: an unknown tenant is as closed as another one.
+    assert Caller(client, tenant="nope").get("/api/exceptions").status_code == 403
+    client.force_login(admin_user)  # a superuser works for every tenant, so may hear 404
     unknown = Caller(client, tenant="nope").get("/api/exceptions")
     assert unknown.status_code == 404
     assert Caller(client, tenant="99999").get("/api/exceptions").status_code == 404

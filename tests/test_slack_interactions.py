@@ -12,12 +12,12 @@ from urllib.parse import urlencode
 
 import pytest
 import time_machine
-from django.contrib.auth import get_user_model
 
 from exceptions.models import ExceptionActivity, SlackIdentity
 from exceptions.notify.messages import ACTION_ACKNOWLEDGE, ACTION_RESOLVE, ACTION_SNOOZE_1H
 from exceptions.services.raising import Finding, exception_raise
 from orders.models import Order
+from orders.services.staff import staff_user_save
 
 from .slack_server import SIGNING_SECRET, FakeSlack, fake_slack
 
@@ -38,8 +38,9 @@ def clock():
 
 
 @pytest.fixture
-def operator(db):
-    user = get_user_model().objects.create_user("anna", is_staff=True)
+def operator(tenant):
+    """An Operator of acme (the role that may act) linked to a Slack user."""
+    user = staff_user_save(username="anna", role="operator", tenant_slugs=[tenant.slug]).user
     SlackIdentity.objects.create(user=user, slack_user_id="U0ANNA", slack_team_id="T0E2A")
     return user
 

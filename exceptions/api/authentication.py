@@ -2,9 +2,14 @@
 
 Two kinds of caller work exceptions: a tenant's API key (its own tenant only,
 like ingest) and an operator in the admin's browser session (a staff user, who
-works for every tenant and so names the one meant in `X-Tenant-Id`). Both end up
-as the same pair the views need: the tenant every query is scoped by, and the
-actor the audit trail records.
+may work for several tenants and so names the one meant in `X-Tenant-Id`). Both
+end up as the same pair the views need: the tenant every query is scoped by, and
+the actor the audit trail records.
+
+A session is held to what the console would allow the same user: only a tenant
+they belong to (`orders.TenantMembership`; superusers: any), reading with
+`exceptions.view_orderexception` and changing anything (actions, notes) with
+`exceptions.act_on_exception`, so a Viewer's or Finance's POST is a 403.
 """
 
 from __future__ import annotations
@@ -13,16 +18,19 @@ from typing import Any
 
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from orders.authentication import ApiClient, ApiKeyAuthentication, check_tenant_claims
 from orders.models import Tenant
+from orders.selectors import user_is_member
 
 from ..actors import Actor
 
 TENANT_HEADER = "X-Tenant-Id"
+READ_PERMISSION = "exceptions.view_orderexception"
+ACT_PERMISSION = "exceptions.act_on_exception"
 
 
 class IsTenantKeyOrStaff(BasePermission):
@@ -34,7 +42,14 @@ class IsTenantKeyOrStaff(BasePermission):
         user = request.user
         if isinstance(user, ApiClient):
             return True
-        return bool(user is not None and user.is_authenticated and user.is_staff)
+        if not (user is not None and user.is_authenticated and user.is_staff):
+            return False
+        needed = READ_PERMISSION if request.method in SAFE_METHODS else ACT_PERMISSION
+        if not user.has_perm(needed):
+            # DRF sends this as the 403's detail: say what the role lacks.
+            self.message = f"Your role does not allow this ({needed} is needed)."
+            return False
+        return True
 
 
 def tenant_for_request(request: Request) -> Tenant:
@@ -51,8 +66,13 @@ def tenant_for_request(request: Request) -> Tenant:
     tenant = Tenant.objects.filter(slug=claim).first()
     if tenant is None and claim.isdigit() and len(claim) < 19:  # within a bigint
         tenant = Tenant.objects.filter(pk=int(claim)).first()
-    if tenant is None:
-        raise exceptions.NotFound(f"No tenant {claim!r}.")
+    if request.user.is_superuser:
+        if tenant is None:
+            raise exceptions.NotFound(f"No tenant {claim!r}.")
+        return tenant
+    # A non-member hears the same whether the tenant exists or not.
+    if tenant is None or not user_is_member(user=request.user, tenant=tenant):
+        raise exceptions.PermissionDenied(f"You do not work for tenant {claim!r}.")
     return tenant
 
 

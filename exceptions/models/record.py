@@ -105,6 +105,9 @@ class OrderException(models.Model):
     class Meta:
         ordering = ["-last_seen_at", "-pk"]
         verbose_name = "exception"
+        # Lifecycle actions (acknowledge, snooze, resolve, …, and sending a notification
+        # again) go through the services and the audit trail; they are not plain edits.
+        permissions = [("act_on_exception", "Can act on exceptions")]
         constraints = [
             models.UniqueConstraint(
                 fields=["tenant", "order", "reason_code"],

@@ -6,7 +6,10 @@ document, signed with the app's signing secret: `X-Slack-Signature` is
 timestamp more than five minutes off is refused as a possible replay.
 
 The clicking Slack user must be linked (SlackIdentity) to an active staff user,
-the same people who may work exceptions in the admin; the change is then made
+the same people who may work exceptions in the admin, held to the same rules:
+their role must grant `exceptions.act_on_exception` and they must work for the
+exception's tenant (else the click is refused, 200 with a note, as Slack wants,
+and another tenant's exception reads as gone); the change is then made
 by the ordinary lifecycle service with `Actor.for_slack`, so the audit trail and
 the thread reply say who did it.
 
@@ -39,6 +42,8 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from slack_sdk.signature import SignatureVerifier
+
+from orders.models import TenantMembership
 
 from ..actors import Actor
 from ..models import OrderException, SlackIdentity
@@ -175,6 +180,18 @@ HANDLERS: dict[str, Handler] = {
 
 def interaction_apply(*, click: ButtonClick, user: AbstractBaseUser) -> tuple[str, str]:
     """Make the change the button asks for: (outcome, what to tell the user)."""
+    tenant_id = (
+        OrderException.objects.filter(pk=click.exception_id)
+        .values_list("tenant_id", flat=True)
+        .first()
+    )
+    if tenant_id is None or not (
+        user.is_superuser
+        or TenantMembership.objects.filter(user_id=user.pk, tenant_id=tenant_id).exists()
+    ):
+        return "not_found", f"Exception #{click.exception_id} no longer exists."
+    if not user.has_perm("exceptions.act_on_exception"):
+        return "forbidden", "Your role may read exceptions but not act on them."
     actor = Actor.for_slack(user, click.slack_user_id)
     handler = HANDLERS[click.action_id]
     try:

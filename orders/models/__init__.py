@@ -3,6 +3,7 @@
 from .dead_letter import DeadLetter
 from .event import OrderEvent
 from .followup_failure import FollowUpFailure
+from .membership import TenantMembership
 from .order import Order, OrderStatus, ServiceLevel
 from .tenant import ApiKey, Tenant, WebhookSecret, WebhookSecretKind
 
@@ -15,6 +16,7 @@ __all__ = [
     "OrderStatus",
     "ServiceLevel",
     "Tenant",
+    "TenantMembership",
     "WebhookSecret",
     "WebhookSecretKind",
 ]

@@ -48,6 +48,8 @@ class DeadLetter(models.Model):
 
     class Meta:
         ordering = ["-last_received_at"]
+        # Replaying re-runs ingestion on the tenant's behalf: more than an edit.
+        permissions = [("replay_dead_letter", "Can replay dead letters")]
         constraints = [
             models.UniqueConstraint(
                 fields=["tenant", "kind", "body_sha256"], name="dead_letter_unique_body"

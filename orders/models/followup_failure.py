@@ -37,6 +37,8 @@ class FollowUpFailure(models.Model):
     class Meta:
         ordering = ["-last_failed_at"]
         verbose_name = "follow-up failure"
+        # Replaying re-queues the worker's follow-ups: more than an edit.
+        permissions = [("replay_followup_failure", "Can replay parked follow-ups")]
         constraints = [
             # Only an event that failed at least once since its last replay is parked.
             models.CheckConstraint(
