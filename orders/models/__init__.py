@@ -4,10 +4,11 @@ from .dead_letter import DeadLetter
 from .event import OrderEvent
 from .followup_failure import FollowUpFailure
 from .order import Order, OrderStatus, ServiceLevel
-from .tenant import ApiKey, Tenant, WebhookSecret, WebhookSecretKind
+from .tenant import ApiKey, ApiKeyScopeChange, Tenant, WebhookSecret, WebhookSecretKind
 
 __all__ = [
     "ApiKey",
+    "ApiKeyScopeChange",
     "DeadLetter",
     "FollowUpFailure",
     "Order",
