@@ -79,11 +79,12 @@ class MissingScope(exceptions.APIException):
     default_code = "missing_scope"
 
     def __init__(self, scope: str) -> None:
+        name = str(getattr(scope, "value", scope))  # an ApiKeyScope's repr is not its name
         super().__init__(
             {
-                "detail": f"This API key lacks the {scope!r} scope.",
+                "detail": f"This API key lacks the '{name}' scope.",
                 "code": self.default_code,
-                "required_scope": scope,
+                "required_scope": name,
             }
         )
 
