@@ -98,8 +98,6 @@ class NoKeyAccess(exceptions.PermissionDenied):
 
 # HEAD is answered by the GET handler, so it needs what GET needs.
 _SAME_AS = {"HEAD": "GET"}
-# OPTIONS describes the operation and reads no tenant data: any key may ask.
-_FREE_METHODS = frozenset({"OPTIONS"})
 
 
 def required_scope(view: Any, method: str) -> ApiKeyScope | None:
@@ -125,7 +123,12 @@ class HasScope(BasePermission):
         if not isinstance(client, ApiClient):
             return True
         method = request.method or ""
-        if method in _FREE_METHODS:
+        if method == "OPTIONS":
+            # It only describes the view, but a key that may use none of the view's
+            # methods has no business there either: outside its scopes, only 403.
+            declared = list(getattr(view, "required_scopes", {}).values())
+            if declared and not client.api_key.scope_set.intersection(declared):
+                raise MissingScope(declared[0])
             return True
         scope = required_scope(view, method)
         if scope is None:

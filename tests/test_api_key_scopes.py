@@ -352,3 +352,18 @@ def test_the_admin_list_shows_scopes(admin_client):
     api_key_create(tenant=TenantFactory(slug="acme"), scopes=[INGEST, ACT])
     page = admin_client.get(reverse("admin:orders_apikey_changelist")).content.decode()
     assert "ingest act" in page
+
+
+@pytest.mark.django_db
+def test_head_and_options_need_a_scope_of_the_view_too(client):
+    """Outside its scopes a key sees only 403, even for what only describes a view."""
+    tenant = TenantFactory(slug="acme")
+    ingest_only = {"HTTP_AUTHORIZATION": f"Bearer {api_key_for(tenant, scopes=[INGEST])}"}
+    reader = {"HTTP_AUTHORIZATION": f"Bearer {api_key_for(tenant, scopes=[READ])}"}
+
+    assert client.head("/api/sla/at-risk", **ingest_only).status_code == 403
+    assert client.head("/api/sla/at-risk", **reader).status_code == 200
+    refused = client.options("/api/exceptions/1", **ingest_only)
+    assert refused.json()["required_scope"] == "read"
+    assert client.options("/api/exceptions/1", **reader).status_code == 200
+    assert client.options("/ingest/events", **ingest_only).status_code == 200
