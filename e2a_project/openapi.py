@@ -20,6 +20,10 @@ AutoSchema adds them from what the view is actually wired with:
   JSON-only parser).
 * 429 with `Retry-After` only where throttles apply.
 * `X-Correlation-ID` on every answer: `CorrelationIdMiddleware` sets it on all of them.
+* The API-key scope an operation needs (`orders.authentication.HasScope`): named
+  in an `x-required-scope` extension for programs, in a sentence of the
+  description for people, and in the 403's description, whose body then carries
+  `code: missing_scope` and `required_scope`.
 
 A status the view documents itself keeps its schema and description (it knows
 better, e.g. a 409's body); it only gains the headers above that it lacks.
@@ -35,6 +39,9 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
+
+from orders.authentication import required_scope
+from orders.scopes import ApiKeyScope
 
 from .middleware import CORRELATION_HEADER
 
@@ -67,6 +74,11 @@ class ErrorSchema(serializers.Serializer):
     limit_bytes = serializers.IntegerField(required=False, help_text="413: the body limit.")
     dependency = serializers.ChoiceField(
         choices=["database", "redis"], required=False, help_text="503: what is unreachable."
+    )
+    required_scope = serializers.ChoiceField(
+        choices=ApiKeyScope.values,
+        required=False,
+        help_text="403 `missing_scope`: the scope the API key needs for this operation.",
     )
 
 
@@ -109,8 +121,39 @@ _DESCRIPTIONS = {
 }
 
 
+SCOPE_EXTENSION = "x-required-scope"
+
+
+def scope_sentence(scope: str) -> str:
+    return f"API keys need the `{scope}` scope."
+
+
+def scope_refusal(scope: str) -> str:
+    return (
+        f"An API key without the `{scope}` scope is refused with `code: missing_scope` "
+        f"and `required_scope: {scope}`."
+    )
+
+
 class E2AAutoSchema(AutoSchema):
     """AutoSchema that adds the error answers each operation can give (see the module doc)."""
+
+    def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        operation = super().get_operation(*args, **kwargs)
+        scope = self._required_scope()
+        if operation is None or scope is None:
+            return operation
+        operation[SCOPE_EXTENSION] = scope
+        description = operation.get("description", "")
+        operation["description"] = f"{description}\n\n{scope_sentence(scope)}".strip()
+        return operation
+
+    def _required_scope(self) -> str | None:
+        """The scope API keys need here: only where keys authenticate and HasScope judges."""
+        if not self._authenticates():
+            return None
+        scope = required_scope(self.view, self.method)
+        return None if scope is None else str(scope.value)
 
     def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
@@ -125,6 +168,11 @@ class E2AAutoSchema(AutoSchema):
                     media_types=[JSON],
                     direction=direction,
                 )
+        scope = self._required_scope()
+        if scope is not None and "403" in responses:
+            refused = responses["403"]
+            said = refused.get("description", "")
+            refused["description"] = f"{said} {scope_refusal(scope)}".strip()
         for code, response in responses.items():
             headers = response.setdefault("headers", {})
             for name, header in [(CORRELATION_HEADER, CORRELATION), *headers_for.get(code, [])]:

@@ -260,7 +260,11 @@ SLACK_DIGEST_MINUTES = env.int("SLACK_DIGEST_MINUTES", default=60)
 # --- DRF / OpenAPI -------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["orders.authentication.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["orders.authentication.IsTenantAuthenticated"],
+    # HasScope: each view declares the scope an API key needs per method (issue 11).
+    "DEFAULT_PERMISSION_CLASSES": [
+        "orders.authentication.IsTenantAuthenticated",
+        "orders.authentication.HasScope",
+    ],
     "DEFAULT_PARSER_CLASSES": ["e2a_project.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["e2a_project.renderers.ORJSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "e2a_project.openapi.E2AAutoSchema",

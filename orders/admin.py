@@ -15,6 +15,7 @@ from django.utils.html import format_html, format_html_join
 from .admin_scoping import TenantScopedAdmin
 from .models import (
     ApiKey,
+    ApiKeyScopeChange,
     DeadLetter,
     FollowUpFailure,
     Order,
@@ -23,7 +24,8 @@ from .models import (
     WebhookSecret,
 )
 from .projection import ATTRIBUTE_FIELDS
-from .services.api_keys import api_key_create, api_key_revoke
+from .scopes import DEFAULT_SCOPES, ApiKeyScope, UnknownScope, scopes_from_db, scopes_to_db
+from .services.api_keys import api_key_create, api_key_revoke, api_key_set_scopes
 from .services.dead_letters import dead_letter_replay
 from .services.followup_failures import followup_failures_replay
 from .services.tenants import validate_timezone, validate_webhook_secret
@@ -47,24 +49,89 @@ class TenantAdmin(TenantScopedAdmin):
     search_fields = ["slug", "name"]
 
 
+class ApiKeyForm(forms.ModelForm):
+    """Scopes as checkboxes; the form cleans them to the stored canonical string."""
+
+    scopes = forms.MultipleChoiceField(
+        choices=ApiKeyScope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=[scope.value for scope in DEFAULT_SCOPES],
+        help_text="What the key may do. A change reaches every web process within "
+        "API_KEY_CACHE_SECONDS and is recorded below with who made it.",
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ["tenant", "name", "scopes"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            # A list, not the stored string: has_changed would compare its characters.
+            self.initial["scopes"] = sorted(self.instance.scope_set)
+
+    def clean_scopes(self) -> str:
+        try:
+            return scopes_to_db(self.cleaned_data["scopes"])
+        except UnknownScope as exc:
+            raise ValidationError(str(exc), code="invalid_scope") from exc
+
+
+class ApiKeyScopeChangeInline(admin.TabularInline):
+    """The key's scope audit, newest first: read-only, as an audit is."""
+
+    model = ApiKeyScopeChange
+    extra = 0
+    can_delete = False
+    fields = ["changed_at", "changed_by_name", "before", "after"]
+    readonly_fields = fields
+    verbose_name_plural = "Scope changes (who, when, before → after)"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(TenantScopedAdmin):
-    list_display = ["prefix", "tenant", "name", "created_at", "last_used_at", "revoked_at"]
+    form = ApiKeyForm
+    inlines = [ApiKeyScopeChangeInline]
+    list_display = [
+        "prefix",
+        "tenant",
+        "name",
+        "scopes",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     list_filter = ["tenant", ("revoked_at", admin.EmptyFieldListFilter)]
     list_select_related = ["tenant"]
     search_fields = ["prefix", "name", "tenant__slug"]
-    fields = ["tenant", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    fields = ["tenant", "name", "scopes", "prefix", "created_at", "last_used_at", "revoked_at"]
     readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
         return [*self.readonly_fields, "tenant"] if obj else self.readonly_fields
 
+    def get_inlines(self, request: HttpRequest, obj: ApiKey | None) -> list[Any]:
+        return self.inlines if obj else []  # a key being issued has no history yet
+
     def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
+        scopes = scopes_from_db(form.cleaned_data["scopes"])
         if change:
-            super().save_model(request, obj, form, change)
+            # Only the name is saved as a plain edit; the scopes go through the
+            # service, which locks the row, records the audit entry and drops the
+            # cached key, so a concurrent edit is never overwritten unrecorded.
+            obj.save(update_fields=["name"])
+            api_key_set_scopes(api_key=obj, scopes=scopes, changed_by=request.user)
             return
-        issued = api_key_create(tenant=obj.tenant, name=obj.name)
+        issued = api_key_create(
+            tenant=obj.tenant, name=obj.name, scopes=scopes, issued_by=request.user
+        )
         obj.pk = issued.api_key.pk
         obj.prefix = issued.api_key.prefix
         messages.warning(

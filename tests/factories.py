@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ import factory
 from standardwebhooks.webhooks import Webhook
 
 from orders.models import Tenant
+from orders.scopes import ALL_SCOPES
 from orders.services.api_keys import api_key_create
 
 _counter = itertools.count(1)
@@ -26,8 +28,9 @@ class TenantFactory(factory.django.DjangoModelFactory):
     timezone = "UTC"
 
 
-def api_key_for(tenant: Tenant) -> str:
-    return api_key_create(tenant=tenant, name="test").raw
+def api_key_for(tenant: Tenant, scopes: Iterable[str] = ALL_SCOPES) -> str:
+    """A raw key; every scope unless the test is about scopes."""
+    return api_key_create(tenant=tenant, name="test", scopes=scopes).raw
 
 
 def event_body(**overrides: Any) -> dict[str, Any]:

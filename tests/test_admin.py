@@ -136,7 +136,9 @@ def test_change_page_shows_the_row(admin_client, model):
 def test_adding_an_api_key_shows_it_once_and_stores_only_a_hash(admin_client, client):
     tenant = TenantFactory(slug="acme")
     response = admin_client.post(
-        reverse("admin:orders_apikey_add"), {"tenant": tenant.pk, "name": "WMS"}, follow=True
+        reverse("admin:orders_apikey_add"),
+        {"tenant": tenant.pk, "name": "WMS", "scopes": ["ingest"]},
+        follow=True,
     )
 
     assert response.status_code == 200

@@ -2,9 +2,12 @@
 
 Every operation gets at least 100 generated cases (Hypothesis' fuzzing phase,
 positive and negative data) plus Schemathesis' coverage phase, checked with
-exactly the five checks the contract names. `positive_data_acceptance` is left
-out: the API rightly refuses some schema-valid bodies (an `occurred_at` in the
-future, a tenant claim that is not the key's). Hypothesis is derandomized and
+exactly the five checks the contract names, with a key that has every scope.
+A second, shorter run calls with an ingest-only key (a sender's): outside
+ingestion it must see only the 403 that names the missing scope.
+`positive_data_acceptance` is left out: the API rightly refuses some
+schema-valid bodies (an `occurred_at` in the future, a tenant claim that is not
+the key's). Hypothesis is derandomized and
 keeps no example database, so CI runs the same cases every time.
 
 Each operation is its own test (`test_api_contract[POST /ingest/events]`) with
@@ -16,11 +19,14 @@ runs this file alone.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
+from urllib.parse import unquote, urlsplit
 
 import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
+from django.urls import Resolver404, resolve
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -31,6 +37,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from e2a_project.wsgi import application
+from orders.models import Tenant
+from orders.scopes import ApiKeyScope
 from orders.services.tenants import webhook_secret_set
 
 from .contract import DEMO_SLUG, DemoTenant, steer
@@ -100,3 +108,59 @@ def demo(db, _connection_kept_across_requests: None) -> DemoTenant:
 )
 def test_api_contract(case: schemathesis.Case, demo: DemoTenant) -> None:
     case.call_and_validate(checks=CHECKS, **steer(case, demo))
+
+
+@pytest.fixture
+def ingest_only(demo: DemoTenant) -> DemoTenant:
+    """The demo tenant, called with a key that may only ingest (a sender's key)."""
+    tenant = Tenant.objects.get(slug=DEMO_SLUG)
+    return replace(demo, api_key=api_key_for(tenant, scopes=[ApiKeyScope.INGEST]))
+
+
+INGESTION = ("/ingest/", "/webhooks/")
+
+
+def _served(url: str) -> bool:
+    """Whether the URLconf routes this URL to a view (else the router's 404 answers first)."""
+    try:
+        resolve(unquote(urlsplit(url).path))
+    except Resolver404:
+        return False
+    return True
+
+
+@schema.parametrize()
+@settings(
+    # The full run above covers every answer; this one shows the scope boundary,
+    # so fewer examples keep `make schema-check` quick.
+    max_examples=15,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_api_contract_with_an_ingest_only_key(
+    case: schemathesis.Case, ingest_only: DemoTenant
+) -> None:
+    """A sender's key: ingestion as above; outside it, only the 403 naming the scope.
+
+    Outside ingestion nothing succeeds, and every request that carries the key
+    and reaches an operation (its method, a path the router serves) gets 403
+    `missing_scope` naming the operation's `x-required-scope`. What is refused
+    before any view runs (the router's 404, a case that drops the key: 401, a
+    method the operation lacks: 405) is judged by the schema checks alone.
+    """
+    response = case.call_and_validate(checks=CHECKS, **steer(case, ingest_only))
+    if case.path.startswith(INGESTION):
+        return
+    assert not 200 <= response.status_code < 300, response.text
+    reaches_operation = (
+        case.method.upper() == case.operation.method.upper()
+        and response.request.headers.get("Authorization") == f"Bearer {ingest_only.api_key}"
+        and _served(response.request.url)
+    )
+    if reaches_operation:
+        needed = case.operation.definition.raw["x-required-scope"]
+        assert response.status_code == 403, response.text
+        body = response.json()
+        assert (body["code"], body["required_scope"]) == ("missing_scope", needed)

@@ -135,3 +135,33 @@ def test_a_throttled_operation_documents_429_with_retry_after():
     responses = generated["paths"]["/api/throttled"]["get"]["responses"]
     assert responses["429"]["headers"]["Retry-After"]["schema"]["type"] == "integer"
     assert "404" not in responses and "413" not in responses  # no path parameter, no body
+
+
+def test_every_api_key_operation_names_its_scope_and_documents_the_refusal(schema):
+    """A client author sees what a key needs before meeting the 403 (issue 11)."""
+    from orders.scopes import ApiKeyScope
+
+    expected = {
+        ("post", "/ingest/events"): "ingest",
+        ("post", "/ingest/v2/events/batch"): "ingest",
+        ("get", "/api/orders/{external_id}"): "read",
+        ("get", "/api/sla/at-risk"): "read",
+        ("get", "/api/exceptions"): "read",
+        ("patch", "/api/exceptions/{exception_id}"): "act",
+        ("post", "/api/exceptions/{exception_id}/resolve"): "act",
+    }
+    scoped = 0
+    for path, method, operation in operations(schema):
+        scope = operation.get("x-required-scope")
+        if path.startswith("/webhooks/"):
+            assert scope is None, _label(path, method)  # signed, not keyed
+            continue
+        assert scope in ApiKeyScope.values, _label(path, method)
+        assert expected.get((method, path), scope) == scope, _label(path, method)
+        assert f"API keys need the `{scope}` scope." in operation["description"]
+        refused = operation["responses"]["403"]["description"]
+        assert f"`required_scope: {scope}`" in refused, _label(path, method)
+        scoped += 1
+    assert scoped >= 15
+    assert "required_scope" in schema["components"]["schemas"]["ErrorSchema"]["properties"]
+    assert schema["components"]["schemas"]["RequiredScopeEnum"]["enum"] == ApiKeyScope.values

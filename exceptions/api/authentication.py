@@ -22,7 +22,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from orders.authentication import ApiClient, ApiKeyAuthentication, check_tenant_claims
+from orders.authentication import ApiClient, ApiKeyAuthentication, HasScope, check_tenant_claims
 from orders.models import Tenant
 from orders.selectors import user_is_member
 
@@ -90,7 +90,8 @@ class TenantScopedView(APIView):
     """
 
     authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
-    permission_classes = [IsTenantKeyOrStaff]
+    # HasScope judges keys only: a staff session is not a key and has no scopes.
+    permission_classes = [IsTenantKeyOrStaff, HasScope]
 
     tenant: Tenant
     actor: Actor

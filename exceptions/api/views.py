@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from e2a_project.openapi import ErrorSchema
+from orders.scopes import ApiKeyScope
 from slas.api.views import order_body
 
 from ..models import OrderException
@@ -124,6 +125,8 @@ class ExceptionView(TenantScopedView):
 
 
 class ExceptionListView(ExceptionView):
+    required_scopes = {"GET": ApiKeyScope.READ}
+
     @exceptions_schema(
         operation_id="exceptions_list",
         parameters=[io.ExceptionListQuery],
@@ -140,6 +143,10 @@ class ExceptionListView(ExceptionView):
 
 
 class ExceptionDetailView(ExceptionView):
+    # Reading needs `read`; replacing the notes changes what operators and clients
+    # see, so it is an action like the lifecycle's.
+    required_scopes = {"GET": ApiKeyScope.READ, "PATCH": ApiKeyScope.ACT}
+
     @exceptions_schema(
         operation_id="exceptions_retrieve",
         responses={200: io.ExceptionDetailSerializer, **ERRORS},
@@ -168,6 +175,7 @@ class ExceptionDetailView(ExceptionView):
 class ExceptionActionView(ExceptionView):
     """POST /api/exceptions/<id>/<action>: one subclass per lifecycle service."""
 
+    required_scopes = {"POST": ApiKeyScope.ACT}
     service: ClassVar[Callable[..., OrderException]]
     body_class: ClassVar[type[serializers.Serializer]] = io.NoteBody
 
@@ -224,6 +232,8 @@ class CloseView(ExceptionActionView):
 
 
 class ExceptionStatsView(ExceptionView):
+    required_scopes = {"GET": ApiKeyScope.READ}
+
     @exceptions_schema(
         parameters=[io.ExceptionStatsQuery],
         responses={200: io.ExceptionStatsSerializer, **ERRORS},

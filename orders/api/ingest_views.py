@@ -14,6 +14,7 @@ from e2a_project.openapi import ErrorSchema
 from .. import metrics
 from ..authentication import check_tenant_claims
 from ..models.dead_letter import DeadLetterKind
+from ..scopes import ApiKeyScope
 from . import schemas
 from .common import event_response, invalid_response, receive
 
@@ -22,6 +23,7 @@ class IngestEventView(APIView):
     """POST /ingest/events (and /ingest/<source> with the source fixed by the path)."""
 
     fixed_source: str | None = None
+    required_scopes = {"POST": ApiKeyScope.INGEST}
 
     @extend_schema(
         request=schemas.EventSchema,
@@ -55,6 +57,8 @@ class IngestEventView(APIView):
 
 class IngestBatchView(APIView):
     """POST /ingest/v2/events/batch: up to 1000 events, one result each, always 200."""
+
+    required_scopes = {"POST": ApiKeyScope.INGEST}
 
     @extend_schema(
         request=schemas.BatchSchema,

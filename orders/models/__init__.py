@@ -5,10 +5,11 @@ from .event import OrderEvent
 from .followup_failure import FollowUpFailure
 from .membership import TenantMembership
 from .order import Order, OrderStatus, ServiceLevel
-from .tenant import ApiKey, Tenant, WebhookSecret, WebhookSecretKind
+from .tenant import ApiKey, ApiKeyScopeChange, Tenant, WebhookSecret, WebhookSecretKind
 
 __all__ = [
     "ApiKey",
+    "ApiKeyScopeChange",
     "DeadLetter",
     "FollowUpFailure",
     "Order",

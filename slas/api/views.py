@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from orders.contract import MAX_ID_LENGTH
 from orders.event_types import STAGE_EVENTS
 from orders.models import Order
+from orders.scopes import ApiKeyScope
 
 from ..models import Stage
 from ..selectors import OrderSla, at_risk_stages, clock_view, order_sla
@@ -44,6 +45,8 @@ def can_name_an_order(external_id: str) -> bool:
 
 
 class OrderDetailView(APIView):
+    required_scopes = {"GET": ApiKeyScope.READ}
+
     @extend_schema(
         parameters=[
             OpenApiParameter(
@@ -92,6 +95,8 @@ def order_body(found: OrderSla, with_payload: bool, now: Any) -> dict[str, Any]:
 
 
 class AtRiskView(APIView):
+    required_scopes = {"GET": ApiKeyScope.READ}
+
     @extend_schema(
         parameters=[AtRiskQuery],
         responses={200: out.AtRiskPageSerializer},

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from orders.models import Tenant
 from orders.roles import ROLE_BY_OPTION
+from orders.scopes import ALL_SCOPES
 from orders.services.api_keys import api_key_create
 from orders.services.staff import staff_user_save
 from orders.services.tenants import tenant_create
@@ -34,7 +35,8 @@ class Command(BaseCommand):
         tenant = Tenant.objects.filter(slug=DEMO_SLUG).first()
         if tenant is None:
             tenant = tenant_create(slug=DEMO_SLUG, name="Demo 3PL", timezone="UTC")
-            issued = api_key_create(tenant=tenant, name="demo")
+            # Every scope: the README's curl lines ingest, read and act with this key.
+            issued = api_key_create(tenant=tenant, name="demo", scopes=ALL_SCOPES)
             lines.append(f"  API key for {DEMO_SLUG}: {issued.raw}")
         User = get_user_model()
         if not User.objects.filter(username=admin_user).exists():
