@@ -33,7 +33,8 @@ class ApiKeyScope(models.TextChoices):
     # views that need them; the constraint's migration follows from makemigrations.
 
 
-# What every key could do before scopes existed; the migration gives it to existing keys.
+# Every scope there is (the demo key, an operations integration). Keys from before
+# scopes got `ingest read act`, frozen in migration 0007, not this tuple.
 ALL_SCOPES: tuple[ApiKeyScope, ...] = tuple(ApiKeyScope)
 # Most keys belong to a sender that only posts events.
 DEFAULT_SCOPES: tuple[ApiKeyScope, ...] = (ApiKeyScope.INGEST,)
