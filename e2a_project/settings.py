@@ -114,7 +114,8 @@ ASGI_APPLICATION = "e2a_project.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The console's base_site.html (it names the time zone of the page's times).
+        "DIRS": [BASE_DIR / "e2a_project" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -189,6 +190,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# 24-hour, year-first dates and times in the console (e2a_project/formats/en).
+FORMAT_MODULE_PATH = "e2a_project.formats"
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default="") or VAR_DIR / "static").resolve()
 STORAGES = {

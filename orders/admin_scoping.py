@@ -25,6 +25,7 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Model, Q, QuerySet
 from django.http import Http404, HttpRequest
 
+from .admin_time_zone import TenantTimeZoneMixin
 from .models import Tenant, TenantMembership
 from .selectors import tenant_ids_for_user, tenants_for_user
 
@@ -33,7 +34,7 @@ def _is_unscoped(request: HttpRequest) -> bool:
     return bool(request.user.is_superuser)
 
 
-class TenantScopedAdmin(admin.ModelAdmin):
+class TenantScopedAdmin(TenantTimeZoneMixin, admin.ModelAdmin):
     """A ModelAdmin that shows a staff user only their tenants' rows.
 
     `tenant_field` is the lookup path from the model to its `Tenant` ("tenant",

@@ -34,7 +34,7 @@ class ApiKeyScope(models.TextChoices):
 
 
 # Every scope there is (the demo key, an operations integration). Keys from before
-# scopes got `ingest read act`, frozen in migration 0007, not this tuple.
+# scopes got `ingest read act`, frozen in migration 0008, not this tuple.
 ALL_SCOPES: tuple[ApiKeyScope, ...] = tuple(ApiKeyScope)
 # Most keys belong to a sender that only posts events.
 DEFAULT_SCOPES: tuple[ApiKeyScope, ...] = (ApiKeyScope.INGEST,)

@@ -1,0 +1,72 @@
+"""The console shows times in the tenant's (or calendar's) time zone, and names it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from orders.models import Order, TenantMembership
+from orders.roles import VIEWER
+from orders.services.staff import staff_user_save
+
+from .factories import TenantFactory
+
+pytestmark = pytest.mark.django_db
+LAST_EVENT = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+
+
+def _order(tenant, external_id: str) -> Order:
+    return Order.objects.create(
+        tenant=tenant, external_id=external_id, source="wms", last_event_at=LAST_EVENT
+    )
+
+
+def _viewer(client, *tenants):
+    saved = staff_user_save(username="vera", role=VIEWER, tenant_slugs=[t.slug for t in tenants])
+    client.force_login(saved.user)
+    return client
+
+
+def test_an_order_page_shows_its_tenants_local_time_and_names_the_zone(client):
+    berlin = TenantFactory(slug="ber", timezone="Europe/Berlin")
+    order = _order(berlin, "#B1")
+    page = _viewer(client, berlin).get(f"/admin/orders/order/{order.pk}/change/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "Times in Europe/Berlin" in html
+    assert "2026-11-27 11:00" in html  # 10:00 UTC is 11:00 in Berlin
+    assert "2026-11-27 10:00" not in html
+
+
+def test_a_list_of_one_zone_uses_it_and_mixed_zones_fall_back_to_utc(client):
+    berlin = TenantFactory(slug="ber", timezone="Europe/Berlin")
+    chicago = TenantFactory(slug="chi", timezone="America/Chicago")
+    _order(berlin, "#B1")
+    _order(chicago, "#C1")
+    client = _viewer(client, berlin)
+    assert "Times in Europe/Berlin" in client.get("/admin/orders/order/").content.decode()
+
+    TenantMembership.objects.create(user=_user("vera"), tenant=chicago)
+    mixed = client.get("/admin/orders/order/").content.decode()
+    assert "Times in UTC" in mixed
+    chosen = client.get(f"/admin/orders/order/?tenant__id__exact={chicago.pk}").content.decode()
+    assert "Times in America/Chicago" in chosen
+
+
+def test_a_calendar_page_uses_the_calendars_own_zone(admin_client):
+    from slas.models import BusinessCalendar
+
+    tenant = TenantFactory(slug="ber", timezone="Europe/Berlin")
+    calendar = BusinessCalendar.objects.create(
+        tenant=tenant, name="East coast DC", timezone="America/New_York"
+    )
+    page = admin_client.get(f"/admin/slas/businesscalendar/{calendar.pk}/change/")
+    assert page.status_code == 200
+    assert "Times in America/New_York" in page.content.decode()
+
+
+def _user(username: str):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.get(username=username)
