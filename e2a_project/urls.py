@@ -5,10 +5,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import health
 
-admin.site.site_header = "E²A operator console"
-admin.site.site_title = "E²A"
-admin.site.index_title = "Operations"
-
 urlpatterns = [
     # Someone opening the bare address lands in the console, not on a 404.
     path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),

@@ -70,3 +70,30 @@ def _user(username: str):
     from django.contrib.auth import get_user_model
 
     return get_user_model().objects.get(username=username)
+
+
+def test_recent_actions_keep_to_the_tenants_the_user_still_works_for(client):
+    from django.contrib.admin.models import CHANGE, LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    from exceptions.models import ReasonCode
+
+    berlin = TenantFactory(slug="ber", timezone="Europe/Berlin")
+    chicago = TenantFactory(slug="chi", timezone="America/Chicago")
+    kept, gone = _order(berlin, "#KEPT-1"), _order(chicago, "#GONE-1")
+    client = _viewer(client, berlin, chicago)
+    user = _user("vera")
+    for obj in (kept, gone, ReasonCode.objects.get(code="OTHER")):
+        LogEntry.objects.create(
+            user=user,
+            content_type=ContentType.objects.get_for_model(obj),
+            object_id=str(obj.pk),
+            object_repr=f"entry for {obj}",
+            action_flag=CHANGE,
+        )
+    assert "#GONE-1" in client.get("/admin/").content.decode()
+
+    TenantMembership.objects.filter(user=user, tenant=chicago).delete()
+    index = client.get("/admin/").content.decode()
+    assert "#KEPT-1" in index and "entry for OTHER" in index
+    assert "#GONE-1" not in index
