@@ -141,7 +141,6 @@ class OrderExceptionAdmin(TenantScopedAdmin):
                     "severity",
                     "status",
                     "allowed",
-                    "dedup_key",
                 ]
             },
         ),
@@ -182,9 +181,22 @@ class OrderExceptionAdmin(TenantScopedAdmin):
                 ]
             },
         ),
-        ("Evidence", {"fields": ["evidence", "correlation_id", "created_at", "updated_at"]}),
+        (
+            "Evidence",
+            {"fields": ["evidence", "dedup_key", "correlation_id", "created_at", "updated_at"]},
+        ),
     ]
     editable = {"assignee", "ops_note", "client_note"}
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        # "Allowed now" lists what the record's status allows; a role that may not
+        # act (Viewer, Finance) would read it as what they may do.
+        if request.user.has_perm("exceptions.act_on_exception"):
+            return self.fieldsets
+        return [
+            (name, {**opts, "fields": [f for f in opts["fields"] if f != "allowed"]})
+            for name, opts in self.fieldsets
+        ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         names = [f for _, opts in self.fieldsets for f in opts["fields"]]

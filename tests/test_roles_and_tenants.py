@@ -285,7 +285,10 @@ def test_a_viewer_sees_no_action_and_cannot_post_one(tenants):
     assert mine.status == ExceptionStatus.OPEN
     # The change page is read-only: a POST is refused.
     change = url("exceptions.orderexception", "change", mine.pk)
-    assert "Save" not in viewer.get(change).content.decode()
+    page = viewer.get(change).content.decode()
+    assert "Save" not in page
+    assert "Allowed now" not in page  # what the status allows is not what a Viewer may do
+    assert "Allowed now" in login(O).get(change).content.decode()
     assert viewer.post(change, {"ops_note": "x"}).status_code == 403
 
 
