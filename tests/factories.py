@@ -58,3 +58,19 @@ def signed_standard_post(client, tenant_slug: str, secret: str, body: Any, *, ms
         HTTP_WEBHOOK_TIMESTAMP=str(int(sent_at.timestamp())),
         HTTP_WEBHOOK_SIGNATURE=Webhook(secret).sign(msg_id, sent_at, raw),
     )
+
+
+def ingest_event(tenant: Tenant, **overrides: Any) -> Any:
+    """Store one event through the ingest service, validated as the API would; the OrderEvent.
+
+    `occurred_at` may be given as an aware datetime.
+    """
+    from orders.models import OrderEvent
+    from orders.services.delivery import TenantEventValidator
+    from orders.services.ingest import events_ingest
+
+    if isinstance(overrides.get("occurred_at"), datetime):
+        overrides["occurred_at"] = overrides["occurred_at"].isoformat()
+    event = TenantEventValidator.for_tenant(tenant)(event_body(**overrides))
+    [result] = events_ingest(tenant=tenant, events=[(0, event)], channel="event")
+    return OrderEvent.objects.get(pk=result.event_pk)

@@ -5,42 +5,24 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
-from django.conf import settings
 from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
 
-from orders.contract import validate_event
 from orders.models import ApiKey, DeadLetter, Order, OrderEvent, WebhookSecret
 from orders.services.api_keys import api_key_create
 from orders.services.dead_letters import dead_letter_record
-from orders.services.ingest import events_ingest
 from orders.services.tenants import generate_webhook_secret, webhook_secret_set
 
-from .factories import TenantFactory, event_body
+from .factories import TenantFactory, event_body, ingest_event
 
 pytestmark = pytest.mark.django_db
 
 MODELS = ["tenant", "apikey", "webhooksecret", "order", "orderevent", "deadletter"]
 TENANTS = 7  # populate() spreads its rows over at most this many tenants
-
-
-def ingest(tenant, **overrides):
-    """Store one event through the ingest service, as the API would."""
-    event = validate_event(
-        event_body(**overrides),
-        tenant_tz=ZoneInfo(tenant.timezone),
-        now=timezone.now(),
-        max_future=timedelta(seconds=settings.INGEST_MAX_FUTURE_SKEW_SECONDS),
-    )
-    [result] = events_ingest(tenant=tenant, events=[(0, event)], channel="event")
-    return OrderEvent.objects.get(pk=result.event_pk)
 
 
 def dead_letter(tenant, body, *, reason="invalid event: occurred_at: bad"):
@@ -60,7 +42,7 @@ def populate(n: int, *, start: int = 0) -> None:
         tenant = TenantFactory(slug=f"merchant-{i % TENANTS}")
         api_key_create(tenant=tenant, name=f"key {i}")
         webhook_secret_set(tenant=tenant, kind="standard", label=f"s{i}")
-        ingest(
+        ingest_event(
             tenant,
             event_id=f"e-{i}",
             order_id=f"#{1000 + i}",
@@ -196,7 +178,7 @@ def test_revoke_action_revokes_the_selected_keys(admin_client, client):
 
 def test_order_admin_is_read_only(admin_client):
     tenant = TenantFactory(slug="acme")
-    ingest(tenant, order_id="#1001", carrier="DHL")
+    ingest_event(tenant, order_id="#1001", carrier="DHL")
     order = Order.objects.get()
 
     assert admin_client.get(reverse("admin:orders_order_add")).status_code == 403

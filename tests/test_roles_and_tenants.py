@@ -13,10 +13,8 @@ import io
 import json
 import re
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
@@ -33,25 +31,22 @@ from exceptions.models import (
     TenantAlerting,
 )
 from orders.admin_scoping import TenantScopedAdmin
-from orders.contract import validate_event
 from orders.models import (
     DeadLetter,
     FollowUpFailure,
     Order,
-    OrderEvent,
     Tenant,
     TenantMembership,
 )
 from orders.roles import ADMIN, FINANCE, OPERATOR, ROLES, VIEWER, roles_sync
 from orders.services.api_keys import api_key_create
 from orders.services.dead_letters import dead_letter_record
-from orders.services.ingest import events_ingest
 from orders.services.staff import staff_user_save
 from orders.services.tenants import webhook_secret_set
 from slas.models import BusinessCalendar, SlaPolicy
 
 from .exception_helpers import raise_exception
-from .factories import TenantFactory, event_body
+from .factories import TenantFactory, event_body, ingest_event
 
 pytestmark = pytest.mark.django_db
 
@@ -102,31 +97,18 @@ ACTIONS: dict[str, dict[str, set[str]]] = {
 }
 
 
-def ingest(tenant: Tenant, **overrides) -> OrderEvent:
-    if "occurred_at" in overrides:
-        overrides["occurred_at"] = overrides["occurred_at"].isoformat()
-    event = validate_event(
-        event_body(**overrides),
-        tenant_tz=ZoneInfo(tenant.timezone),
-        now=timezone.now(),
-        max_future=timedelta(seconds=settings.INGEST_MAX_FUTURE_SKEW_SECONDS),
-    )
-    [result] = events_ingest(tenant=tenant, events=[(0, event)], channel="event")
-    return OrderEvent.objects.get(pk=result.event_pk)
-
-
 def lookalike(slug: str) -> Tenant:
     """A tenant with a row on every tenant-bound screen, named as the other tenant's are."""
     tenant = TenantFactory(slug=slug, name=f"Merchant {slug}")
     api_key_create(tenant=tenant, name="WMS")
     webhook_secret_set(tenant=tenant, kind="standard", label="main")
     paid_at = timezone.now() - timedelta(hours=6)
-    paid = ingest(
+    paid = ingest_event(
         tenant, event_type="order_paid", event_id="paid-1", order_id="#1001", occurred_at=paid_at
     )
     # Picked five hours after payment: late for the default 120 minutes, so a clock
     # and a breach are on record at once.
-    ingest(
+    ingest_event(
         tenant,
         event_type="pick_completed",
         event_id="pick-1",
