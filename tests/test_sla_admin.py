@@ -10,9 +10,8 @@ from django.urls import reverse
 from slas.models import BusinessCalendar, SlaPolicy, StageClock
 from slas.services.scan import sla_scan
 
-from .factories import TenantFactory
+from .factories import TenantFactory, ingest_event
 from .sla_helpers import at
-from .test_admin import ingest
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +25,7 @@ def populate(n: int, *, start: int = 0) -> None:
             tenant=tenant, name=f"policy {i}", effective_from=at("2026-01-01T00:00:00Z")
         )
         BusinessCalendar.objects.create(tenant=tenant, name=f"DC {i}", timezone="Europe/Berlin")
-        ingest(
+        ingest_event(
             tenant, event_id=f"e-{i}", order_id=f"#{1000 + i}", occurred_at="2026-11-27T10:00:00Z"
         )
     sla_scan(now=at("2026-11-28T10:00:00Z"))  # every pick is overdue: one breach each
