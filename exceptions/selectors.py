@@ -219,3 +219,24 @@ def exception_stats(*, tenant: Tenant, since: datetime, until: datetime) -> Exce
         mtta_minutes=_minutes(times["mtta"]),
         mttr_minutes=_minutes(times["mttr"]),
     )
+
+
+def exception_matrix_by_tenant(
+    *, tenant_ids: Sequence[int]
+) -> dict[int, dict[tuple[str, str], int]]:
+    """Per tenant, exceptions counted by (reason code, status), in one grouped query.
+
+    All exceptions ever opened, not a window: the matrix answers "what kinds of
+    trouble does this merchant have and how far along are we with them". Pairs
+    without exceptions are absent.
+    """
+    rows = (
+        OrderException.objects.filter(tenant_id__in=tenant_ids)
+        .order_by()
+        .values_list("tenant_id", "reason_code_id", "status")
+        .annotate(n=Count("pk"))
+    )
+    matrix: dict[int, dict[tuple[str, str], int]] = {}
+    for tenant_id, reason, status, n in rows:
+        matrix.setdefault(tenant_id, {})[(reason, status)] = n
+    return matrix

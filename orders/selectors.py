@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 
-from .models import ApiKey, Tenant, TenantMembership
+from .models import ApiKey, Order, OrderEvent, Tenant, TenantMembership
 from .services.api_keys import hash_api_key
 
 # Per-process cache of verified keys: {key hash: (ApiKey with its tenant, valid until)}.
@@ -70,3 +73,53 @@ def user_is_member(*, user: Any, tenant: Tenant) -> bool:
     if not (user.is_active and user.is_staff):
         return False
     return user.is_superuser or TenantMembership.objects.filter(user=user, tenant=tenant).exists()
+
+
+@dataclass(slots=True)
+class EventCounts:
+    """A tenant's stored events: all of them, per source, and those received lately."""
+
+    total: int = 0
+    recent: int = 0
+    by_source: dict[str, tuple[int, int]] = field(default_factory=dict)  # source: (all, recent)
+
+
+def event_counts_by_tenant(*, tenant_ids: Sequence[int], since: datetime) -> dict[int, EventCounts]:
+    """Per tenant, events by source and how many were received at or after `since`.
+
+    One grouped query for any number of tenants and events. "Recent" counts by
+    `received_at`, not `occurred_at`: a backfill or a late sender writes events
+    that happened days ago, and what an operator asks is what arrived lately.
+    Tenants without events are absent from the result.
+    """
+    rows = (
+        OrderEvent.objects.filter(tenant_id__in=tenant_ids)
+        .order_by()
+        .values_list("tenant_id", "source")
+        .annotate(n=Count("pk"), recent=Count("pk", filter=Q(received_at__gte=since)))
+    )
+    counts: dict[int, EventCounts] = {}
+    for tenant_id, source, n, recent in rows:
+        entry = counts.setdefault(tenant_id, EventCounts())
+        entry.total += n
+        entry.recent += recent
+        entry.by_source[source] = (n, recent)
+    return counts
+
+
+def order_status_counts_by_tenant(*, tenant_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Per tenant, how many orders are in each status (one grouped query, status index).
+
+    Orders E²A has heard of but whose status no event has set yet count under "".
+    Only statuses with orders appear.
+    """
+    rows = (
+        Order.objects.filter(tenant_id__in=tenant_ids)
+        .order_by()
+        .values_list("tenant_id", "status")
+        .annotate(n=Count("pk"))
+    )
+    counts: dict[int, dict[str, int]] = {}
+    for tenant_id, status, n in rows:
+        counts.setdefault(tenant_id, {})[status] = n
+    return counts

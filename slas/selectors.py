@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from django.db.models import Count
 
 from orders.models import Order, OrderEvent, Tenant
 
@@ -131,6 +134,27 @@ def at_risk_stages(
     if warehouse:
         orders = orders.filter(warehouse=warehouse)
     return AtRiskStages(tenant, orders.order_by("sla_due_at", "pk"), now)
+
+
+def at_risk_stage_counts_by_tenant(
+    *, tenant_ids: Sequence[int], now: datetime
+) -> dict[int, dict[str, int]]:
+    """Per tenant, how many running stages are at risk, by stage: what `at_risk_stages` lists.
+
+    The same definition (warning passed, not yet due) read from the same deadline
+    columns, grouped in one query for any number of tenants, so a count and the
+    `/api/sla/at-risk` list never disagree. Tenants with nothing at risk are absent.
+    """
+    rows = (
+        Order.objects.filter(tenant_id__in=tenant_ids, sla_warn_at__lte=now, sla_due_at__gt=now)
+        .order_by()
+        .values_list("tenant_id", "sla_stage")
+        .annotate(n=Count("pk"))
+    )
+    counts: dict[int, dict[str, int]] = {}
+    for tenant_id, stage, n in rows:
+        counts.setdefault(tenant_id, {})[stage] = n
+    return counts
 
 
 @dataclass(frozen=True, slots=True)
