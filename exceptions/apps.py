@@ -12,9 +12,14 @@ class ExceptionsConfig(AppConfig):
         from .services.breach_sync import exceptions_sync_breaches
         from .services.detection import exceptions_detect
         from .services.parked_followups import exceptions_open_for_parked_followup
+        from .stats import BUILTIN_SECTIONS
+        from .stats import register as register_stats_section
 
         breach_listeners.register("exceptions.breaches", exceptions_sync_breaches)
         followups.register("exceptions.detect", exceptions_detect, rank=followups.DETECTION)
         followups.register_parked_listener(
             "exceptions.system_error", exceptions_open_for_parked_followup
         )
+        # The `stats` command's own sections; ai and billing add theirs the same way.
+        for name, provider, rank in BUILTIN_SECTIONS:
+            register_stats_section(name, provider, rank=rank)
