@@ -14,8 +14,10 @@ from orders.demo.catalog import PROBLEM_KINDS, PROBLEM_REASONS
 from orders.demo.generator import Generator
 from orders.demo.send import plan_parcels
 from orders.models import Order, OrderEvent
+from orders.models.tenant import WebhookSecretKind
+from orders.services.tenants import webhook_secret_set
 
-from .factories import TenantFactory
+from .factories import TenantFactory, api_key_for
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -114,3 +116,22 @@ def test_refuses_in_production(settings) -> None:
 def test_unknown_tenant_is_a_clear_error() -> None:
     with pytest.raises(CommandError, match="'nope' does not exist"):
         call_command("generate_events", "single", "--tenant", "nope", "--direct")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_http_delivery_with_api_key_and_signed_shopify_webhooks(live_server) -> None:
+    """The default path: real endpoints, the tenant's key, Shopify webhooks signed."""
+    tenant = TenantFactory(slug="demo-3pl")
+    webhook_secret_set(
+        tenant=tenant, kind=WebhookSecretKind.SHOPIFY, secret="shpss_test_secret_0123456789"
+    )
+    out = StringIO()
+    call_command(
+        "generate_events", "batch", "--orders", "4", "--seed", "11", "--now", NOW.isoformat(),
+        "--base-url", live_server.url, "--api-key", api_key_for(tenant),
+        stdout=out, stderr=StringIO(),
+    )  # fmt: skip
+    stored = OrderEvent.objects.filter(tenant=tenant)
+    assert "rejected 0," in out.getvalue() and "failed 0;" in out.getvalue()
+    assert stored.filter(channel="shopify").exists()
+    assert stored.count() == int(out.getvalue().split("accepted ")[1].split(",")[0]) > 0
