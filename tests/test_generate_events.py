@@ -135,3 +135,15 @@ def test_http_delivery_with_api_key_and_signed_shopify_webhooks(live_server) -> 
     assert "rejected 0," in out.getvalue() and "failed 0;" in out.getvalue()
     assert stored.filter(channel="shopify").exists()
     assert stored.count() == int(out.getvalue().split("accepted ")[1].split(",")[0]) > 0
+
+
+@pytest.mark.django_db
+def test_stream_sends_what_is_due_for_its_duration() -> None:
+    tenant = TenantFactory(slug="demo-3pl")
+    out = StringIO()
+    call_command(
+        "generate_events", "stream", "--seconds", "0.5", "--rate", "8", "--seed", "2",
+        "--direct", stdout=out, stderr=StringIO(),
+    )  # fmt: skip
+    assert "rejected 0," in out.getvalue()
+    assert OrderEvent.objects.filter(tenant=tenant).exists()
