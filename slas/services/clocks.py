@@ -154,24 +154,16 @@ def _sync_stage(
             always_open=config.always_open,
             high_volume=high_volume,
         )
-        if entry is None:
-            entry = ClockEntry.start(
-                started_at=times.started_at,
-                high_volume=high_volume,
-                plan=plan,
-                policy_id=policy.pk,
-                calendar_id=calendar_id,
-                inputs_key=key,
-            )
-        else:  # the progress and breaches so far stay with the moved deadline
-            entry = entry.replan(
-                started_at=times.started_at,
-                high_volume=high_volume,
-                plan=plan,
-                policy_id=policy.pk,
-                calendar_id=calendar_id,
-                inputs_key=key,
-            )
+        planned = {
+            "started_at": times.started_at,
+            "high_volume": high_volume,
+            "plan": plan,
+            "policy_id": policy.pk,
+            "calendar_id": calendar_id,
+            "inputs_key": key,
+        }
+        # A moved deadline keeps the progress and breaches so far (replan).
+        entry = ClockEntry.start(**planned) if entry is None else entry.replan(**planned)
         explanation, detail = plan.explanation, plan.detail
     if times.met_at is not None:
         entry = entry.meet(times.met_at)
