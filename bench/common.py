@@ -16,6 +16,7 @@ import signal
 import socket
 import sys
 import time
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +65,22 @@ def recreate_database(url: str) -> None:
     with psycopg.connect(libpq_url(url, "postgres"), autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
+
+
+def app_settings(*, database_url: str, redis_url: str, broker_url: str) -> dict[str, str]:
+    """The environment both benchmarks run E²A under: their own services, real
+    (not eager) Celery publishing, production-like DEBUG off, quiet logs."""
+    return {
+        "DJANGO_SETTINGS_MODULE": "e2a_project.settings",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "CELERY_BROKER_URL": broker_url,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "APP_ENV": "development",
+        "DEBUG": "false",
+        "LOG_LEVEL": "WARNING",
+        "SECRET_KEY": "bench-" + uuid.uuid4().hex,
+    }
 
 
 def progress(msg: str) -> None:

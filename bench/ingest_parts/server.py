@@ -17,13 +17,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import redis
-from common import BenchError, children_of, progress, recreate_database
+from common import BenchError, app_settings, children_of, progress, recreate_database
 
 from .config import Config
 
@@ -77,15 +76,9 @@ def free_port() -> int:
 def server_env(cfg: Config, port: int, prom_dir: str) -> dict[str, str]:
     env = os.environ.copy()
     env.update(
-        DJANGO_SETTINGS_MODULE="e2a_project.settings",
-        DATABASE_URL=cfg.database_url,
-        REDIS_URL=cfg.redis_url,
-        CELERY_BROKER_URL=cfg.broker_url,
-        CELERY_TASK_ALWAYS_EAGER="false",
-        APP_ENV="development",
-        DEBUG="false",
-        SECRET_KEY="bench-" + uuid.uuid4().hex,
-        LOG_LEVEL="WARNING",
+        app_settings(
+            database_url=cfg.database_url, redis_url=cfg.redis_url, broker_url=cfg.broker_url
+        ),
         ACCESS_LOG="",
         BIND=f"127.0.0.1:{port}",
         WEB_CONCURRENCY=str(cfg.workers),

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 import sys
-import uuid
 from pathlib import Path
 
 import redis
+from common import app_settings
 
 from .config import Config
 
@@ -23,15 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]  # the repository, where the Django p
 
 def configure_django(cfg: Config) -> None:
     os.environ.update(
-        DJANGO_SETTINGS_MODULE="e2a_project.settings",
-        DATABASE_URL=cfg.database_url,
-        REDIS_URL=cfg.redis_url,
-        CELERY_BROKER_URL=cfg.broker_url,
-        CELERY_TASK_ALWAYS_EAGER="false",
-        APP_ENV="development",
-        DEBUG="false",
-        LOG_LEVEL="WARNING",
-        SECRET_KEY="bench-" + uuid.uuid4().hex,
+        app_settings(
+            database_url=cfg.database_url, redis_url=cfg.redis_url, broker_url=cfg.broker_url
+        )
     )
     # django.test.Client sends Host: testserver. The settings' default list has it,
     # but a shell or a .env set up for the app may give ALLOWED_HOSTS without it.
