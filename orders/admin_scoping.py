@@ -71,7 +71,13 @@ class TenantScopedAdmin(TenantTimeZoneMixin, admin.ModelAdmin):
     ) -> Any:
         # Django redirects to the index for a missing object; another tenant's row
         # must not be told apart from one that does not exist, and a 404 says both.
-        obj = super().get_object(request, object_id, from_field)
+        # The page's time zone (admin_time_zone) needs the row before Django's view
+        # asks for it: one lookup per request serves both.
+        key = (self.model, str(object_id), from_field)
+        fetched = request.__dict__.setdefault("_e2a_admin_objects", {})
+        if key not in fetched:
+            fetched[key] = super().get_object(request, object_id, from_field)
+        obj = fetched[key]
         if obj is None:
             raise Http404("No such object.")
         return obj

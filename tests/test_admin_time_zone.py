@@ -97,3 +97,21 @@ def test_recent_actions_keep_to_the_tenants_the_user_still_works_for(client):
     index = client.get("/admin/").content.decode()
     assert "#KEPT-1" in index and "entry for OTHER" in index
     assert "#GONE-1" not in index
+
+
+def test_the_page_reads_its_row_once_for_both_the_zone_and_the_form(client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    berlin = TenantFactory(slug="ber", timezone="Europe/Berlin")
+    order = _order(berlin, "#B1")
+    client = _viewer(client, berlin)
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(f"/admin/orders/order/{order.pk}/change/").status_code == 200
+    row_reads = [
+        q["sql"]
+        for q in captured
+        if q["sql"].startswith('SELECT "orders_order"."id"')
+        and '"orders_order"."id" = ' in q["sql"]
+    ]
+    assert len(row_reads) == 1, row_reads
