@@ -139,4 +139,6 @@ def use_for_filesystem_urls() -> None:
     kombu caches resolved names, so a cached stock class is dropped as well.
     """
     kombu_transport.TRANSPORT_ALIASES["filesystem"] = TRANSPORT_PATH
-    kombu_transport._transport_cache.pop("filesystem", None)
+    # Private in kombu 5.x; should it go, settings still import, and
+    # tests/test_embedded_broker.py (the settings' broker is ours) says so.
+    getattr(kombu_transport, "_transport_cache", {}).pop("filesystem", None)
