@@ -411,6 +411,10 @@ LOGGING = {
         "django.request": {"filters": ["drop_outage_tracebacks"]},
         "django.db.backends": {"level": "WARNING"},
         "django.server": {"level": "WARNING"},
+        # httpx logs every request at INFO: one line per event a generator sends, per
+        # model call; failures are logged by E²A's own callers, with context.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
     },
 }
 

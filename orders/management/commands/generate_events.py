@@ -192,12 +192,17 @@ class Command(BaseCommand):
         rate = tally.sent / seconds if seconds > 0 else 0.0
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(made.items()) if k != "clean")
         self.stdout.write(
-            f"seed {seed}: {orders} orders, {problems} with a problem ({share:.1f} %)"
+            f"seed {seed}: {_count(orders, 'order')}, {problems} with a problem ({share:.1f} %)"
             + (f": {kinds}" if kinds else "")
         )
         c = tally.counts
         self.stdout.write(
-            f"sent {tally.sent} events in {tally.requests} requests: accepted {c['accepted']}, "
+            f"sent {_count(tally.sent, 'event')} in {_count(tally.requests, 'request')}: "
+            f"accepted {c['accepted']}, "
             f"duplicates {c['duplicate']}, rejected {c['rejected']}, failed {c['failed']}; "
             f"{rate:.1f} events/s"
         )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
