@@ -83,9 +83,18 @@ class ApiKeyScopeChangeInline(admin.TabularInline):
     model = ApiKeyScopeChange
     extra = 0
     can_delete = False
-    fields = ["changed_at", "changed_by_name", "before", "after"]
+    fields = ["changed_at", "who", "scopes_before", "after"]
     readonly_fields = fields
     verbose_name_plural = "Scope changes (who, when, before → after)"
+
+    @admin.display(description="Changed by")
+    def who(self, obj: ApiKeyScopeChange) -> str:
+        # No user: a management command (create_api_key, bootstrap_demo) or a migration.
+        return obj.changed_by_name or "command line"
+
+    @admin.display(description="Before")
+    def scopes_before(self, obj: ApiKeyScopeChange) -> str:
+        return obj.before or "(issued)"
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -403,6 +412,23 @@ class DeadLetterAdmin(TenantScopedAdmin):
         return False
 
 
+class FollowUpStateFilter(admin.SimpleListFilter):
+    """Parked (waits for a replay) or retrying by itself, as an operator asks it."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("parked", "Parked: waits for a replay"), ("retrying", "Retrying by itself")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "parked":
+            return queryset.filter(parked_at__isnull=False)
+        if self.value() == "retrying":
+            return queryset.filter(parked_at__isnull=True)
+        return queryset
+
+
 @admin.register(FollowUpFailure)
 class FollowUpFailureAdmin(TenantScopedAdmin):
     """Events whose worker follow-up keeps failing: retrying by themselves, or parked."""
@@ -419,7 +445,7 @@ class FollowUpFailureAdmin(TenantScopedAdmin):
         "last_failed_at",
         "replays",
     ]
-    list_filter = [("parked_at", admin.EmptyFieldListFilter), "handler", "event__tenant"]
+    list_filter = [FollowUpStateFilter, "handler", "event__tenant"]
     list_select_related = ["event", "event__order", "event__tenant"]
     search_fields = ["event__event_id", "event__order__external_id", "last_error"]
     actions = ["replay"]

@@ -199,3 +199,18 @@ def test_handlers_run_by_rank_whatever_the_registration_order():
     assert names[0] == "test.early" and names[-1] == "test.late"
     # Detection reads the clock rows' explanations: clocks first, in every app order.
     assert names.index("slas.clock_rows") < names.index("exceptions.detect")
+
+
+def test_the_admin_filters_parked_from_retrying(api, poison, admin_client):
+    parked = _fail_until_parked(_event(api, POISON))
+    FollowUpFailure.objects.create(
+        event=_event(api, "#OTHER"),
+        attempts=1,
+        handler="x",
+        last_error="e",
+        next_attempt_at=timezone.now() + timedelta(minutes=1),
+    )
+    page = admin_client.get("/admin/orders/followupfailure/?state=parked").content.decode()
+    assert "1 follow-up failure" in page and str(parked.event.event_id) in page
+    retrying = admin_client.get("/admin/orders/followupfailure/?state=retrying")
+    assert "retrying at" in retrying.content.decode()
