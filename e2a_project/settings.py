@@ -228,6 +228,9 @@ FOLLOWUP_RETRY_MAX_SECONDS = env.int("FOLLOWUP_RETRY_MAX_SECONDS", default=3600)
 # How long a web process trusts a verified API key before asking the database again;
 # a revocation takes up to this long to bite everywhere. 0 checks every request.
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=10.0)
+# Escalation stops at this level: the exception stays at the top (CRITICAL, on every
+# dashboard) instead of paging again every few hours for as long as nobody acts.
+EXCEPTION_MAX_ESCALATION_LEVEL = env.int("EXCEPTION_MAX_ESCALATION_LEVEL", default=3)
 # How long a process trusts its copy of a tenant's SLA policies and calendars;
 # saving them in the admin refreshes that process at once, others within this.
 SLA_CONFIG_CACHE_SECONDS = env.float("SLA_CONFIG_CACHE_SECONDS", default=5.0)

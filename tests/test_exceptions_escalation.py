@@ -53,6 +53,25 @@ def test_an_unacknowledged_exception_escalates_after_its_catalogue_hours(exc):
     assert (exc.escalation_level, exc.severity) == (3, "CRITICAL")
 
 
+def test_escalation_stops_at_the_top_level_instead_of_paging_forever(exc):
+    for hour in (4, 8, 12):
+        exceptions_escalate(now=T0 + timedelta(hours=hour))
+    exc = reload(exc)
+    assert exc.escalation_level == 3 and exc.next_escalation_at is None
+    last = ExceptionActivity.objects.filter(exception=exc, action="escalated").latest("pk")
+    assert last.note.endswith("Top escalation level: no further escalation.")
+    assert exceptions_escalate(now=T0 + timedelta(days=30))["escalated"] == 0
+    assert ExceptionActivity.objects.filter(exception=exc, action="escalated").count() == 3
+
+    # Acknowledged at the top: nothing higher to page, so its deadline just clears.
+    lifecycle.exception_acknowledge(
+        exception_id=exc.pk, actor=OPERATOR, now=T0 + timedelta(days=30, hours=1)
+    )
+    assert exceptions_escalate(now=T0 + timedelta(days=31))["escalated"] == 0
+    exc = reload(exc)
+    assert exc.escalation_level == 3 and exc.next_escalation_at is None
+
+
 def test_acknowledged_but_unresolved_escalates_after_the_second_timeout(exc):
     lifecycle.exception_acknowledge(
         exception_id=exc.pk, actor=OPERATOR, now=T0 + timedelta(hours=1)

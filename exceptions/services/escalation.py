@@ -2,7 +2,9 @@
 
 `next_escalation_at` is the one deadline: set when an exception opens (its
 catalogue escalation hours), moved when it is acknowledged (the resolve hours),
-pushed to `snoozed_until` by a snooze, cleared when it is resolved. The job reads
+pushed to `snoozed_until` by a snooze, cleared when it is resolved or has reached
+`EXCEPTION_MAX_ESCALATION_LEVEL` (it then stays at the top instead of paging
+again every few hours). The job reads
 only the partial index of active exceptions with that deadline passed, so its
 cost follows the due rows, not the table. Each row is re-checked under its lock,
 so two beats running at once escalate it once.
@@ -81,6 +83,12 @@ def exception_escalate(*, exception_id: int, now: datetime) -> int:
             exception.save(update_fields=["next_escalation_at"])
             return 0
         check("escalate", exception.status)
+        if exception.escalation_level >= settings.EXCEPTION_MAX_ESCALATION_LEVEL:
+            # Acknowledged at the top level and still unresolved: nothing higher to
+            # page; it stays CRITICAL where everyone sees it.
+            exception.next_escalation_at = None
+            exception.save(update_fields=["next_escalation_at"])
+            return 0
         acknowledged = exception.status != ExceptionStatus.OPEN
         reason = exception.reason_code
         waited = reason.resolve_hours if acknowledged else reason.escalation_hours
@@ -88,7 +96,8 @@ def exception_escalate(*, exception_id: int, now: datetime) -> int:
         if settings.EXCEPTION_ESCALATION_RAISES_SEVERITY:
             exception.severity = raised_severity(exception.severity)
         exception.snoozed_until = None
-        exception.next_escalation_at = now + hours(waited)
+        final = exception.escalation_level >= settings.EXCEPTION_MAX_ESCALATION_LEVEL
+        exception.next_escalation_at = None if final else now + hours(waited)
         exception.updated_at = now
         exception.save(update_fields=[*TRACKED, "updated_at"])
         why = (
@@ -96,6 +105,8 @@ def exception_escalate(*, exception_id: int, now: datetime) -> int:
             if acknowledged
             else f"Not acknowledged within {_h(waited)}."
         )
+        if final:
+            why += " Top escalation level: no further escalation."
         activity_record(
             exception,
             action="escalated",

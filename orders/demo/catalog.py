@@ -138,6 +138,8 @@ SERVICE_LEVEL_WEIGHTS = {"standard": 70, "express": 22, "overnight": 8}
 # Business days the default SLA policy allows for delivery.
 DELIVERY_DAYS = {"standard": 5, "express": 2, "overnight": 1}
 WAREHOUSES = ["BER-1", "NJ-2", "RTM-1"]
+# Local hours at which the carriers collect from the dock, every day of the week.
+CARRIER_PICKUP_HOURS = (11, 17)
 
 # Problem wordings, several per kind, as carriers and WMSs phrase them.
 DAMAGE_TEXTS = [
@@ -168,7 +170,8 @@ SHORTAGE_TEXTS = [
     "Inventory shortage: cycle count variance on SKU",
     "Short pick reported by picker, location empty",
 ]
-PAYMENT_STATUSES = ["voided", "expired", "failed", "declined"]
+# Shopify's financial_status values for a payment that will not be captured.
+PAYMENT_STATUSES = ["voided", "expired"]
 PAYMENT_TEXTS = [
     "Card declined by issuer (insufficient funds)",
     "Authorization expired before capture",

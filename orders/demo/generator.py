@@ -49,6 +49,11 @@ class GeneratedOrder:
     placed_at: datetime
     problem: str | None  # a key of catalog.PROBLEM_REASONS, None when clean
     events: list[GeneratedEvent] = field(default_factory=list)
+    # When the problem has happened: the event that shows it (the late scan, the
+    # report, the bad address) or, for a missing scan, the later scan. A scorer
+    # counts a problem as detectable once E²A's clock has passed this time (plus
+    # the policy's grace for missing scans).
+    problem_at: datetime | None = None
 
     @property
     def expected_reason(self) -> str | None:
@@ -300,10 +305,51 @@ class _Timeline:
         """Late beyond any multiplier the policy could apply."""
         return timedelta(minutes=base_minutes * WORST_MULTIPLIER * self.rng.uniform(1.1, 1.6))
 
+    # --- the warehouse's pace -----------------------------------------------------
+    def _pace(self, at: datetime) -> float:
+        """How much slower than a weekday morning the floor works at `at`: the night
+        shift is thin, lunch dips, weekends run a skeleton crew."""
+        local = at.astimezone(self.gen.tz)
+        factor = 1.0
+        if local.hour >= 22 or local.hour < 6:
+            factor *= 1.6
+        elif local.hour == 12:
+            factor *= 1.35
+        if local.weekday() >= 5:
+            factor *= 1.3
+        return factor
+
+    def _work(self, at: datetime, low: float, high: float) -> timedelta:
+        """A wait or a task's duration starting at `at`, stretched by the pace."""
+        return self.gen.minutes(low, high) * self._pace(at)
+
+    def _within(self, start: datetime, end: datetime, limit_minutes: float) -> datetime:
+        """`end`, or a fresh time inside the first 60–90 % of the allowance when the
+        pace pushed it past: a clean stage stays clean before any multiplier."""
+        if end - start <= timedelta(minutes=0.9 * limit_minutes):
+            return end
+        return start + timedelta(minutes=limit_minutes * self.rng.uniform(0.6, 0.9))
+
+    def _carrier_pickup(self, ready: datetime) -> datetime:
+        """The next scheduled carrier collection (11:00 and 17:00 local, every day)
+        at least 45 minutes after the parcel is ready, plus the driver's lateness."""
+        earliest = ready + timedelta(minutes=45)
+        local = earliest.astimezone(self.gen.tz)
+        for day in range(2):
+            for hour in catalog.CARRIER_PICKUP_HOURS:
+                slot = (local + timedelta(days=day)).replace(
+                    hour=hour, minute=0, second=0, microsecond=0
+                )
+                if slot >= local:
+                    return slot.astimezone(ready.tzinfo) + self.gen.minutes(0, 40)
+        raise AssertionError("a collection is always within two days")  # pragma: no cover
+
     # --- the story ----------------------------------------------------------------
     def build(self) -> None:
         rng, problem, placed = self.rng, self.order.problem, self.order.placed_at
         self._shopify("orders/create", "order_created", placed)
+        if problem in ("address_invalid", "address_error"):
+            self.order.problem_at = placed
         if problem == "payment_failed":
             at = placed + self.gen.minutes(2, 90)
             self._shopify(
@@ -313,69 +359,110 @@ class _Timeline:
                 financial_status=rng.choice(catalog.PAYMENT_STATUSES),
                 note=rng.choice(catalog.PAYMENT_TEXTS),
             )
+            self.order.problem_at = at
             return  # the warehouse never releases an unpaid order
         paid = placed + self.gen.minutes(0.5, 15)
         self._shopify("orders/paid", "order_paid", paid, financial_status="paid")
+        if problem == "missing_scan":
+            self._missing_scan(paid)
+            return
 
         lines = self.shop["line_items"]
-        picked_lines = [{"sku": i["sku"], "quantity": i["quantity"]} for i in lines]
-        pick_start = paid + self.gen.minutes(5, 45)
+        pick_start = paid + self._work(paid, 5, 40)
         if problem == "inventory_shortage":
             short = rng.choice(lines)
             available = rng.randint(0, short["quantity"] - 1)
+            reported = pick_start + self.gen.minutes(2, 15)
             self._wms("pick_started", pick_start, pick_list_id=f"PL-{rng.randint(10000, 99999)}")
             self._wms(
                 "inventory_shortage",
-                pick_start + self.gen.minutes(2, 15),
+                reported,
                 reason=rng.choice(catalog.SHORTAGE_TEXTS),
                 lines=[{"sku": short["sku"], "ordered": short["quantity"], "available": available}],
             )
+            self.order.problem_at = reported
             return  # held until stock arrives
-        picked = pick_start + self.gen.minutes(3, 35)
+        picked = self._within(paid, pick_start + self._work(pick_start, 3, 30), 120)
+        pick_start = min(pick_start, picked - timedelta(minutes=2))
         if problem == "pick_delay":
             picked = paid + self._late(120)
-        if problem != "missing_scan":
-            self._wms("pick_started", pick_start, pick_list_id=f"PL-{rng.randint(10000, 99999)}")
-            self._wms("pick_completed", picked, picked_lines=picked_lines, line_count=len(lines))
-        pack_start = picked + self.gen.minutes(5, 60)
-        packed = pack_start + self.gen.minutes(3, 30)
-        if problem == "pack_delay":
-            packed = picked + self._late(180)
+            self.order.problem_at = picked
+        self._pick(pick_start, picked)
+        pack_start = picked + self._work(picked, 5, 50)
         if problem == "damaged_package":
             text = rng.choice(catalog.DAMAGE_TEXTS)
             extra = {"reason_code": "DAMAGED_PACKAGE"} if rng.random() < 0.5 else {}
             self._wms("exception_reported", pack_start, reason=text, **extra)
+            self.order.problem_at = pack_start
             return  # re-pick or refund: the order stops here
+        packed = self._within(picked, pack_start + self._work(pack_start, 3, 25), 180)
+        pack_start = min(pack_start, packed - timedelta(minutes=2))
+        if problem == "pack_delay":
+            packed = picked + self._late(180)
+            self.order.problem_at = packed
         self._wms("pack_started", pack_start)
-        weight = self.shop["total_weight"] + rng.randint(150, 600)
-        self._wms("pack_completed", packed, weight_grams=weight, cartons=1)
-        self._carrier("label_created", packed + self.gen.minutes(1, 10))
-        handover = packed + self.gen.minutes(60, 18 * 60)
+        self._pack(packed)
+        handover = self._carrier_pickup(packed + self.gen.minutes(1, 10))
         if problem == "ship_delay":
             handover = packed + self._late(1440)
+            self.order.problem_at = handover
+        self._ship(handover)
+
+    def _pick(self, started: datetime, picked: datetime) -> None:
+        lines = self.shop["line_items"]
+        self._wms("pick_started", started, pick_list_id=f"PL-{self.rng.randint(10000, 99999)}")
+        self._wms(
+            "pick_completed",
+            picked,
+            picked_lines=[{"sku": i["sku"], "quantity": i["quantity"]} for i in lines],
+            line_count=len(lines),
+        )
+
+    def _pack(self, packed: datetime) -> None:
+        weight = self.shop["total_weight"] + self.rng.randint(150, 600)
+        self._wms("pack_completed", packed, weight_grams=weight, cartons=1)
+        self._carrier("label_created", packed + self.gen.minutes(1, 10))
+
+    def _missing_scan(self, paid: datetime) -> None:
+        """A scanner skipped one stage: the pick (the pack scan comes, no pick scan
+        before it) or the pack (the carrier collects a parcel never scanned packed).
+        The stages that were scanned stay inside their allowances, so the missing
+        scan is the only thing wrong."""
+        picked = paid + self.gen.minutes(20, 50)
+        if self.rng.random() < 0.5:
+            packed = picked + self.gen.minutes(10, 35)
+            self._wms("pack_completed", packed, weight_grams=self.shop["total_weight"] + 200)
+            self._carrier("label_created", packed + self.gen.minutes(1, 10))
+            self.order.problem_at = packed
+            handover = self._carrier_pickup(packed + self.gen.minutes(1, 10))
+        else:
+            self._pick(picked - self.gen.minutes(3, 15), picked)
+            labelled = picked + self.gen.minutes(15, 60)
+            self._carrier("label_created", labelled)
+            handover = self._carrier_pickup(labelled)
+            self.order.problem_at = handover
+        self._ship(handover)
+
+    def _ship(self, handover: datetime) -> None:
+        rng, problem = self.rng, self.order.problem
         self._carrier("picked_up", handover, facility=self.warehouse)
         self._carrier("in_transit", handover + self.gen.minutes(60, 6 * 60))
-
         allowance = timedelta(days=catalog.DELIVERY_DAYS[self.level])
         if problem == "delivery_delay":
             days = catalog.DELIVERY_DAYS[self.level]
             delivered = handover + timedelta(days=days * 7 / 5 + 3 + rng.uniform(1, 3))
+            self.order.problem_at = delivered
         else:
             delivered = handover + allowance * rng.uniform(0.55, 0.85)
         if problem == "carrier_issue":
-            self._carrier(
-                "delivery_failed",
-                handover + allowance * rng.uniform(0.3, 0.45),
-                reason=rng.choice(catalog.CARRIER_TEXTS),
-            )
+            at = handover + allowance * rng.uniform(0.3, 0.45)
+            self._carrier("delivery_failed", at, reason=rng.choice(catalog.CARRIER_TEXTS))
+            self.order.problem_at = at
         if problem == "customer_unavailable":
             texts = rng.sample(catalog.UNAVAILABLE_TEXTS, 2)
             for attempt, share in enumerate((0.25, 0.45), start=1):
-                self._carrier(
-                    "delivery_failed",
-                    handover + allowance * share,
-                    reason=texts[attempt - 1],
-                    attempt=attempt,
-                )
+                at = handover + allowance * share
+                self._carrier("delivery_failed", at, reason=texts[attempt - 1], attempt=attempt)
+            self.order.problem_at = at
         self._carrier("out_for_delivery", delivered - self.gen.minutes(60, 300))
         self._carrier("delivered", delivered, signed_by=rng.choice(["", "front door", "neighbour"]))
