@@ -297,6 +297,28 @@ def test_bootstrap_demo_prints_credentials_that_work(client):
     assert response.context["user"].is_superuser
 
 
+def test_bootstrap_demo_prints_a_standard_webhooks_secret_that_signs_once(client):
+    first = run("bootstrap_demo")
+    printed = re.search(r"Standard Webhooks secret for demo-3pl: (whsec_\S+)", first)
+    assert printed, first
+
+    body = event_body(source="wms", event_type="pick_started")
+    answer = signed_standard_post(client, "demo-3pl", printed.group(1), body, msg_id="msg_boot")
+    assert answer.status_code == 202
+    assert OrderEvent.objects.get().channel == "standard"
+
+    second = run("bootstrap_demo")
+    assert "whsec_" not in second
+    assert WebhookSecret.objects.filter(kind="standard").count() == 1
+
+
+def test_bootstrap_demo_adds_the_secret_to_an_existing_demo_tenant():
+    TenantFactory(slug="demo-3pl")
+    output = run("bootstrap_demo")
+    assert "Standard Webhooks secret for demo-3pl: whsec_" in output
+    assert WebhookSecret.objects.get(tenant__slug="demo-3pl", kind="standard").is_active
+
+
 def test_bootstrap_demo_second_run_creates_nothing_and_says_how_to_get_a_key():
     first = run("bootstrap_demo")
     counts = (Tenant.objects.count(), ApiKey.objects.count(), get_user_model().objects.count())

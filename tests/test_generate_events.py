@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 
@@ -12,7 +13,8 @@ from django.core.management.base import CommandError
 from exceptions.postal import postal_problem
 from orders.demo.catalog import PROBLEM_KINDS, PROBLEM_REASONS
 from orders.demo.generator import Generator
-from orders.demo.send import plan_parcels
+from orders.demo.send import STANDARD_SHARE, plan_parcels
+from orders.management.commands import generate_events
 from orders.models import Order, OrderEvent
 from orders.models.tenant import WebhookSecretKind
 from orders.services.tenants import webhook_secret_set
@@ -20,6 +22,7 @@ from orders.services.tenants import webhook_secret_set
 from .factories import TenantFactory, api_key_for
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+STANDARD_SECRET = "whsec_" + "ZGVtby13bXMtc2lnbmluZy1rZXktMDAwMS1hYmNkZWY="
 
 
 def _orders(seed: int, count: int) -> list:
@@ -41,6 +44,25 @@ def test_same_seed_makes_the_same_events_and_parcels() -> None:
 
     assert run(7) == run(7)
     assert run(7)[0] != run(8)[0]
+
+
+def test_standard_webhooks_take_a_share_of_the_wms_and_carrier_parcels_only() -> None:
+    events = [e for o in _orders(9, 60) for e in o.events]
+
+    def plan(standard: bool) -> list:
+        return plan_parcels(
+            events, rng=random.Random(1), native_shopify=True, standard_webhooks=standard
+        )
+
+    without, with_standard = plan(False), plan(True)
+    assert "standard" not in {p.kind for p in without}
+    standard = [p for p in with_standard if p.kind == "standard"]
+    non_shop = [p for p in with_standard if p.kind != "shopify"]
+    assert 0.5 * STANDARD_SHARE < len(standard) / len(non_shop) < 1.5 * STANDARD_SHARE
+    assert all(len(p.events) == 1 and not p.events[0].shopify_topic for p in standard)
+    assert plan(True) == with_standard  # the same rng, the same plan
+    delivered = [e.body["event_id"] for p in with_standard for e in p.events]
+    assert delivered == [e.body["event_id"] for e in events]  # every event once, in order
 
 
 def test_problem_share_and_every_kind_over_500_orders() -> None:
@@ -92,6 +114,10 @@ def test_direct_backfill_stores_orders_with_past_times() -> None:
     assert oldest is not None and newest is not None
     assert NOW - timedelta(days=2) <= oldest.occurred_at and newest.occurred_at <= NOW
     assert set(events.values_list("source", flat=True)) == {"shopify", "wms", "carrier"}
+    # In-process, every kind of parcel is built as its view would build it.
+    channels = set(events.values_list("channel", flat=True))
+    assert channels == {"shopify", "standard", "event", "batch"}
+    assert not events.filter(channel="standard", source="shopify").exists()
     summary = out.getvalue()
     assert "rejected 0," in summary and "duplicates 0," in summary
 
@@ -119,22 +145,43 @@ def test_unknown_tenant_is_a_clear_error() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_http_delivery_with_api_key_and_signed_shopify_webhooks(live_server) -> None:
-    """The default path: real endpoints, the tenant's key, Shopify webhooks signed."""
+def test_http_delivery_with_api_key_and_signed_webhooks(live_server) -> None:
+    """The default path: real endpoints, the tenant's key, Shopify and Standard Webhooks
+    deliveries signed with the tenant's secrets (and timestamped now, though the
+    events occurred days ago)."""
     tenant = TenantFactory(slug="demo-3pl")
     webhook_secret_set(
         tenant=tenant, kind=WebhookSecretKind.SHOPIFY, secret="shpss_test_secret_0123456789"
     )
+    webhook_secret_set(tenant=tenant, kind=WebhookSecretKind.STANDARD, secret=STANDARD_SECRET)
     out = StringIO()
     call_command(
-        "generate_events", "batch", "--orders", "4", "--seed", "11", "--now", NOW.isoformat(),
+        "generate_events", "batch", "--orders", "6", "--seed", "11", "--now", NOW.isoformat(),
         "--base-url", live_server.url, "--api-key", api_key_for(tenant),
         stdout=out, stderr=StringIO(),
     )  # fmt: skip
     stored = OrderEvent.objects.filter(tenant=tenant)
     assert "rejected 0," in out.getvalue() and "failed 0;" in out.getvalue()
     assert stored.filter(channel="shopify").exists()
+    standard = stored.filter(channel="standard")
+    assert standard.exists()
+    assert set(standard.values_list("source", flat=True)) <= {"wms", "carrier"}
+    assert all(at <= NOW for at in standard.values_list("occurred_at", flat=True))
     assert stored.count() == int(out.getvalue().split("accepted ")[1].split(",")[0]) > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_http_delivery_without_a_standard_secret_sends_no_standard_webhooks(live_server) -> None:
+    tenant = TenantFactory(slug="demo-3pl")
+    out = StringIO()
+    call_command(
+        "generate_events", "batch", "--orders", "3", "--seed", "11", "--now", NOW.isoformat(),
+        "--base-url", live_server.url, "--api-key", api_key_for(tenant),
+        stdout=out, stderr=StringIO(),
+    )  # fmt: skip
+    assert "rejected 0," in out.getvalue()
+    channels = set(OrderEvent.objects.filter(tenant=tenant).values_list("channel", flat=True))
+    assert channels <= {"event", "batch"}
 
 
 @pytest.mark.django_db
@@ -147,3 +194,82 @@ def test_stream_sends_what_is_due_for_its_duration() -> None:
     )  # fmt: skip
     assert "rejected 0," in out.getvalue()
     assert OrderEvent.objects.filter(tenant=tenant).exists()
+
+
+class _FakeStreamClock:
+    """Real time for the stream, made of sleeps only: every run ticks the same way."""
+
+    def __init__(self) -> None:
+        self.at = 1000.0
+
+    def monotonic(self) -> float:
+        return self.at
+
+    def sleep(self, seconds: float) -> None:
+        self.at += max(seconds, 0.001)
+
+
+def _stream_events(monkeypatch, slug: str, now: datetime) -> list[tuple[str, datetime]]:
+    clock = _FakeStreamClock()
+    monkeypatch.setattr(generate_events, "_monotonic", clock.monotonic)
+    monkeypatch.setattr(generate_events, "_sleep", clock.sleep)
+    tenant = TenantFactory(slug=slug)
+    out = StringIO()
+    call_command(
+        "generate_events", "stream", "--tenant", slug, "--seconds", "3", "--rate", "4",
+        "--seed", "5", "--now", now.isoformat(), "--direct", stdout=out, stderr=StringIO(),
+    )  # fmt: skip
+    assert "rejected 0," in out.getvalue()
+    return list(
+        OrderEvent.objects.filter(tenant=tenant)
+        .order_by("occurred_at", "event_id")
+        .values_list("event_id", "occurred_at")
+    )
+
+
+@pytest.mark.django_db
+def test_stream_runs_on_the_clock_given_by_now_and_is_reproducible(monkeypatch) -> None:
+    first = _stream_events(monkeypatch, "acme", NOW)
+    again = _stream_events(monkeypatch, "globex", NOW)
+    day_earlier = _stream_events(monkeypatch, "initech", NOW - timedelta(days=1))
+
+    assert first and first == again
+    # Nothing from the stream's future: its clock ran from NOW for three seconds.
+    assert all(at <= NOW + timedelta(seconds=3) for _, at in first)
+    assert any(at > NOW - timedelta(hours=48) for _, at in first)
+    # Another start: the same orders, every event exactly that much earlier.
+    assert day_earlier == [(event_id, at - timedelta(days=1)) for event_id, at in first]
+
+
+class _Terminal(StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.django_db
+def test_a_long_run_off_a_terminal_gets_one_plain_progress_line() -> None:
+    TenantFactory(slug="demo-3pl")
+    out, err = StringIO(), StringIO()
+    call_command(
+        "generate_events", "backfill", "--days", "1", "--orders-per-day", "60",
+        "--seed", "4", "--now", NOW.isoformat(), "--direct", stdout=out, stderr=err,
+    )  # fmt: skip
+    requests = int(out.getvalue().split(" requests:")[0].split(" in ")[-1])
+    assert requests >= generate_events.LONG_RUN
+    [line] = err.getvalue().splitlines()
+    assert line.startswith("sending") and f"{requests}/{requests} requests" in line
+    assert "\r" not in err.getvalue() and "\x1b" not in err.getvalue()
+    assert "rejected 0," in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_a_short_run_shows_a_bar_on_a_terminal_only() -> None:
+    TenantFactory(slug="demo-3pl")
+    quiet, terminal = StringIO(), _Terminal()
+    for err in (quiet, terminal):
+        call_command(
+            "generate_events", "single", "--seed", "3", "--now", NOW.isoformat(), "--direct",
+            stdout=StringIO(), stderr=err,
+        )  # fmt: skip
+    assert quiet.getvalue() == ""
+    assert "requests" in terminal.getvalue()

@@ -2,7 +2,8 @@
 
 Both paths cut the stream into the same parcels (`plan_parcels`): native Shopify
 webhooks for the store's order events when they can be signed, and the WMS and
-carrier events as a mix of single posts and batches, because that mix is what
+carrier events as a mix of single posts, batches and, when the tenant has a
+Standard Webhooks secret, Standard Webhooks deliveries, because that mix is what
 the ingest endpoints see in production. In-process delivery builds the same
 `Delivery` objects the views build, so it exercises validation, dead-lettering
 and storage exactly as HTTP does, minus authentication.
@@ -15,27 +16,33 @@ import hashlib
 import hmac
 import json
 import random
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
+from standardwebhooks.webhooks import Webhook
 
 from ..models import Tenant
 from ..models.dead_letter import DeadLetterKind
+from ..services.dead_letters import kept_headers
 from ..services.delivery import Delivery, delivery_receive
 from .generator import GeneratedEvent
 
 BATCH_SHARE = 0.4  # share of WMS/carrier parcels sent as a batch
 MAX_BATCH = 50
+STANDARD_SHARE = 0.2  # share of WMS/carrier parcels sent as Standard Webhooks, when signable
 
 
 @dataclass(frozen=True, slots=True)
 class Parcel:
-    """One request's worth: a single event, a batch, or a native Shopify webhook."""
+    """One request's worth: a single event, a batch, a native Shopify webhook or a
+    Standard Webhooks delivery."""
 
-    kind: str  # "event", "batch" or "shopify"
+    kind: str  # "event", "batch", "shopify" or "standard"
     events: tuple[GeneratedEvent, ...]
 
 
@@ -55,15 +62,26 @@ class Tally:
 
 
 def plan_parcels(
-    events: Iterable[GeneratedEvent], *, rng: random.Random, native_shopify: bool
+    events: Iterable[GeneratedEvent],
+    *,
+    rng: random.Random,
+    native_shopify: bool,
+    standard_webhooks: bool = False,
 ) -> list[Parcel]:
-    """Cut events (in delivery order) into parcels; the rng keeps it deterministic."""
+    """Cut events (in delivery order) into parcels; the rng keeps it deterministic.
+
+    Without `standard_webhooks` the rng is drawn exactly as before that kind
+    existed, so a seed's plan for a tenant without the secret does not change.
+    """
     parcels: list[Parcel] = []
     pending: list[GeneratedEvent] = []
 
     def flush() -> None:
         while pending:
-            if rng.random() < BATCH_SHARE:
+            if standard_webhooks and rng.random() < STANDARD_SHARE:
+                size = 1  # the endpoint takes one event per delivery
+                parcels.append(Parcel("standard", (pending[0],)))
+            elif rng.random() < BATCH_SHARE:
                 size = min(len(pending), rng.randint(2, MAX_BATCH))
                 parcels.append(Parcel("batch", tuple(pending[:size])))
             else:
@@ -83,6 +101,7 @@ def plan_parcels(
 
 class Sender(Protocol):
     native_shopify: bool
+    standard_webhooks: bool
 
     def send(self, parcel: Parcel, tally: Tally) -> None: ...
 
@@ -97,10 +116,22 @@ def _shopify_headers(event: GeneratedEvent) -> dict[str, str]:
     }
 
 
+def _standard_message_id(event: GeneratedEvent) -> str:
+    """The webhook-id: derived from the event, so a rerun is the same message again."""
+    return f"msg_{event.body['event_id']}"
+
+
+def _standard_headers(event: GeneratedEvent, *, sent_at: int) -> dict[str, str]:
+    """webhook-id and webhook-timestamp; the timestamp is when it is sent (the
+    endpoint refuses one more than five minutes off), not when the event occurred."""
+    return {"webhook-id": _standard_message_id(event), "webhook-timestamp": str(sent_at)}
+
+
 class DirectSender:
     """In-process: `delivery_receive` with the Delivery a view would build."""
 
     native_shopify = True  # no signature to make in-process
+    standard_webhooks = True
 
     def __init__(self, tenant: Tenant) -> None:
         self.tenant = tenant
@@ -113,6 +144,14 @@ class DirectSender:
             [event] = parcel.events
             kind, body, fixed_source = DeadLetterKind.SHOPIFY, event.shopify_body, "shopify"
             headers = _shopify_headers(event)
+        elif parcel.kind == "standard":
+            [event] = parcel.events
+            kind, body = DeadLetterKind.STANDARD, event.body
+            # As the view hands them over: canonical names, signature left out.
+            headers = kept_headers(
+                {"Content-Type": "application/json"}
+                | _standard_headers(event, sent_at=int(time.time()))
+            )
         elif parcel.kind == "batch":
             kind, body = DeadLetterKind.BATCH, {"events": [e.body for e in parcel.events]}
         else:
@@ -139,14 +178,23 @@ class DirectSender:
 
 
 class HttpSender:
-    """Over HTTP with the tenant's API key; Shopify webhooks signed when a secret is set."""
+    """Over HTTP with the tenant's API key; Shopify and Standard Webhooks deliveries
+    signed when the tenant has a secret of that kind."""
 
     def __init__(
-        self, *, base_url: str, tenant_slug: str, api_key: str, shopify_secret: str | None
+        self,
+        *,
+        base_url: str,
+        tenant_slug: str,
+        api_key: str,
+        shopify_secret: str | None,
+        standard_secret: str | None = None,
     ) -> None:
         self.tenant_slug = tenant_slug
         self.shopify_secret = shopify_secret
         self.native_shopify = bool(shopify_secret)
+        self.standard_signer = Webhook(standard_secret) if standard_secret else None
+        self.standard_webhooks = self.standard_signer is not None
         self.client = httpx.Client(
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {api_key}"},
@@ -158,6 +206,8 @@ class HttpSender:
         try:
             if parcel.kind == "shopify":
                 self._shopify(parcel.events[0], tally)
+            elif parcel.kind == "standard":
+                self._standard(parcel.events[0], tally)
             elif parcel.kind == "batch":
                 answer = self.client.post(
                     "/ingest/v2/events/batch", json={"events": [e.body for e in parcel.events]}
@@ -184,6 +234,25 @@ class HttpSender:
                 "Content-Type": "application/json",
                 "X-Shopify-Hmac-Sha256": base64.b64encode(digest).decode(),
                 **_shopify_headers(event),
+            },
+        )
+        tally.add(self._status(answer))
+
+    def _standard(self, event: GeneratedEvent, tally: Tally) -> None:
+        assert self.standard_signer is not None
+        raw = json.dumps(event.body).encode()
+        sent_at = int(time.time())
+        headers = _standard_headers(event, sent_at=sent_at)
+        signature = self.standard_signer.sign(
+            headers["webhook-id"], datetime.fromtimestamp(sent_at, UTC), raw
+        )
+        answer = self.client.post(
+            f"/webhooks/standard/{self.tenant_slug}",
+            content=raw,
+            headers={
+                "Content-Type": "application/json",
+                "webhook-signature": signature,
+                **headers,
             },
         )
         tally.add(self._status(answer))

@@ -3,32 +3,50 @@
 Modes: `single` (one order's whole story), `batch --orders N`, `backfill --days D`
 (a past week or month with correct occurred_at, so clocks, dashboards and
 invoices have history) and `stream --seconds S [--rate R]` (new orders in real
-time, each event sent when its time comes). Deterministic with `--seed` and a
-fixed `--now`. Refuses to run in production: it writes invented orders.
+time, each event sent when its time comes; with `--now T` the stream's clock
+starts at T and runs on in real time). Deterministic with `--seed` and a fixed
+`--now`. Refuses to run in production: it writes invented orders.
 """
 
 from __future__ import annotations
 
 import heapq
 import os
+import random
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TextIO
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from orders.demo.generator import GeneratedEvent, GeneratedOrder, Generator
-from orders.demo.send import DirectSender, HttpSender, Sender, Tally, plan_parcels
+from orders.demo.send import DirectSender, HttpSender, Parcel, Sender, Tally, plan_parcels
 from orders.models import Tenant, WebhookSecret
 from orders.models.tenant import WebhookSecretKind
 
 DEFAULT_TENANT = "demo-3pl"
 BATCH_WINDOW = timedelta(days=7)  # batch orders are placed within the past week
 SINGLE_AGE = timedelta(days=8)  # old enough for the whole story to have happened
+LONG_RUN = 200  # requests: from here on a progress bar is shown even off a terminal
+
+# The stream's real-time clock; tests put in a fake one that advances on sleep.
+_monotonic: Callable[[], float] = time.monotonic
+_sleep: Callable[[float], None] = time.sleep
 
 
 def _aware(value: str) -> datetime:
@@ -67,14 +85,20 @@ class Command(BaseCommand):
             )
         seed = options["seed"] if options["seed"] is not None else int(time.time())
         now: datetime = options["now"] or timezone.now()
+        # Where stderr really goes: call_command(stderr=…) or the process's own.
+        self._progress_file: TextIO = options.get("stderr") or sys.stderr
         gen = Generator(seed=seed, timezone=tenant.timezone)
+        # Parcels draw from their own rng: how events are cut into requests (which
+        # depends on the tenant's secrets and, in a stream, on timing) must not
+        # change which orders the seed makes.
+        self._parcel_rng = random.Random(f"parcels-{seed}")  # noqa: S311 - demo data
         sender = self._sender(tenant, options)
         tally = Tally()
         made: Counter[str] = Counter()
         started = time.monotonic()
         try:
             if options["mode"] == "stream":
-                self._stream(gen, sender, tally, made, options)
+                self._stream(gen, sender, tally, made, options, start=now)
             else:
                 orders = self._orders(gen, now, options)
                 for order in orders:
@@ -83,7 +107,7 @@ class Command(BaseCommand):
                     (e for o in orders for e in o.events if e.occurred_at <= now),
                     key=lambda e: e.occurred_at,
                 )
-                self._deliver(gen, sender, due, tally)
+                self._deliver_all(sender, due, tally)
         finally:
             sender.close()
         self._summary(tally, made, time.monotonic() - started, seed)
@@ -113,42 +137,57 @@ class Command(BaseCommand):
         api_key = options["api_key"] or os.environ.get("E2A_KEY")
         if not api_key:
             raise CommandError("An API key is needed: --api-key or E2A_KEY (or use --direct).")
-        secret = (
-            WebhookSecret.objects.filter(
-                tenant=tenant, kind=WebhookSecretKind.SHOPIFY, is_active=True
-            )
-            .order_by("-created_at")
-            .values_list("secret", flat=True)
-            .first()
-        )
         return HttpSender(
             base_url=options["base_url"],
             tenant_slug=tenant.slug,
             api_key=api_key,
-            shopify_secret=secret,
+            shopify_secret=_newest_secret(tenant, WebhookSecretKind.SHOPIFY),
+            standard_secret=_newest_secret(tenant, WebhookSecretKind.STANDARD),
         )
 
-    def _deliver(
-        self, gen: Generator, sender: Sender, events: Iterable[GeneratedEvent], tally: Tally
-    ) -> None:
-        parcels = plan_parcels(events, rng=gen.rng, native_shopify=sender.native_shopify)
-        progress = self._progress(len(parcels))
-        for parcel in parcels:
-            sender.send(parcel, tally)
-            progress()
+    def _plan(self, sender: Sender, events: Iterable[GeneratedEvent]) -> list[Parcel]:
+        return plan_parcels(
+            events,
+            rng=self._parcel_rng,
+            native_shopify=sender.native_shopify,
+            standard_webhooks=sender.standard_webhooks,
+        )
 
-    def _progress(self, total: int) -> Callable[[], None]:
-        """A progress line every 10 % on long runs (the summary follows at the end)."""
-        step = max(1, total // 10)
-        done = 0
+    def _deliver_all(self, sender: Sender, events: Iterable[GeneratedEvent], tally: Tally) -> None:
+        """Send every parcel, with a progress bar on a terminal or on a long run."""
+        parcels = self._plan(sender, events)
+        show = self._on_terminal() or len(parcels) >= LONG_RUN
+        with self._progress_bar(show=show, counted=True) as bar:
+            task = bar.add_task("sending", total=len(parcels))
+            for parcel in parcels:
+                sender.send(parcel, tally)
+                bar.advance(task)
 
-        def tick() -> None:
-            nonlocal done
-            done += 1
-            if total >= 200 and (done % step == 0 or done == total):
-                self.stderr.write(f"  {done}/{total} requests ({100 * done // total} %)")
+    def _on_terminal(self) -> bool:
+        isatty = getattr(self._progress_file, "isatty", None)
+        return bool(isatty and isatty())
 
-        return tick
+    def _progress_bar(self, *, show: bool, counted: bool) -> Progress:
+        """A rich progress bar on stderr; `disable` makes it a no-op when not shown.
+
+        Off a terminal rich draws nothing while running and prints the finished
+        bar once at the end, so a log or a captured stderr gets one plain line,
+        not carriage returns and escape codes. `force_terminal` is decided here,
+        not by FORCE_COLOR in the environment, for that reason.
+        """
+        console = Console(file=self._progress_file, force_terminal=self._on_terminal())
+        columns = (
+            [MofNCompleteColumn(), TextColumn("requests"), TaskProgressColumn()] if counted else []
+        )
+        return Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            *columns,
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            disable=not show,
+        )
 
     def _stream(
         self,
@@ -158,32 +197,45 @@ class Command(BaseCommand):
         made: Counter[str],
         options: dict[str, Any],
         *,
-        clock: Callable[[], datetime] = timezone.now,
-        sleep: Callable[[float], None] = time.sleep,
+        start: datetime,
     ) -> None:
         """New orders at `rate` per second, placed up to two days back so some
-        history arrives at once; later events are held until their time comes."""
+        history arrives at once; later events are held until their time comes.
+
+        The stream's clock is `start` plus the real time elapsed, so `--now` and
+        `--seed` reproduce a stream. A progress bar over its duration is shown on
+        a terminal only: how many requests it will make is not known up front.
+        """
         if options["rate"] <= 0:
             raise CommandError("--rate must be more than 0.")
-        end = time.monotonic() + options["seconds"]
+        seconds: float = options["seconds"]
         queue: list[tuple[datetime, int, GeneratedEvent]] = []
         sequence = 0
-        next_order = time.monotonic()
-        while time.monotonic() < end:
-            now = clock()
-            if time.monotonic() >= next_order:
-                order = gen.order(now - timedelta(hours=gen.rng.uniform(0, 48)))
-                made[order.problem or "clean"] += 1
-                for event in order.events:
-                    heapq.heappush(queue, (event.occurred_at, sequence, event))
-                    sequence += 1
-                next_order += 1 / options["rate"]
-            due: list[GeneratedEvent] = []
-            while queue and queue[0][0] <= now:
-                due.append(heapq.heappop(queue)[2])
-            if due:
-                self._deliver(gen, sender, due, tally)
-            sleep(min(0.2, max(0.0, next_order - time.monotonic())))
+        began = _monotonic()
+        next_order = began
+        with self._progress_bar(show=self._on_terminal(), counted=False) as bar:
+            task = bar.add_task("stream", total=seconds)
+            while (elapsed := _monotonic() - began) < seconds:
+                now = start + timedelta(seconds=elapsed)
+                if _monotonic() >= next_order:
+                    order = gen.order(now - timedelta(hours=gen.rng.uniform(0, 48)))
+                    made[order.problem or "clean"] += 1
+                    for event in order.events:
+                        heapq.heappush(queue, (event.occurred_at, sequence, event))
+                        sequence += 1
+                    next_order += 1 / options["rate"]
+                due: list[GeneratedEvent] = []
+                while queue and queue[0][0] <= now:
+                    due.append(heapq.heappop(queue)[2])
+                for parcel in self._plan(sender, due):
+                    sender.send(parcel, tally)
+                bar.update(
+                    task,
+                    completed=min(elapsed, seconds),
+                    description=f"stream, {tally.requests} requests",
+                )
+                _sleep(min(0.2, max(0.0, next_order - _monotonic())))
+            bar.update(task, completed=seconds)
 
     def _summary(self, tally: Tally, made: Counter[str], seconds: float, seed: int) -> None:
         orders = sum(made.values())
@@ -202,6 +254,16 @@ class Command(BaseCommand):
             f"duplicates {c['duplicate']}, rejected {c['rejected']}, failed {c['failed']}; "
             f"{rate:.1f} events/s"
         )
+
+
+def _newest_secret(tenant: Tenant, kind: str) -> str | None:
+    """The tenant's newest active secret of a kind: what its sender signs with."""
+    return (
+        WebhookSecret.objects.filter(tenant=tenant, kind=kind, is_active=True)
+        .order_by("-created_at")
+        .values_list("secret", flat=True)
+        .first()
+    )
 
 
 def _count(number: int, noun: str) -> str:
