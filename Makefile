@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install lock lock-upgrade migrate collectstatic bootstrap lint format bench browser-check schema-check clean
+.PHONY: run demo demo-run test install lock lock-upgrade migrate collectstatic bootstrap lint format bench browser-check schema-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,26 @@ bootstrap: migrate collectstatic
 run: bootstrap
 	@echo "E²A on http://127.0.0.1:8000  (admin: /admin/, API docs: /docs)"
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+
+## demo: a finite tour without a server: a fresh demo database under var/, a past week of
+## generated orders replayed through E²A (scan, detection, escalation, notes), the stats
+DEMO_DB  := $(CURDIR)/var/demo.sqlite3
+DEMO_ENV := DATABASE_URL=sqlite:///$(DEMO_DB) REDIS_URL= CELERY_BROKER_URL= LOG_LEVEL=WARNING
+demo: install
+	rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
+	$(DEMO_ENV) $(BIN)/python manage.py migrate --no-input -v0
+	$(DEMO_ENV) $(BIN)/python manage.py bootstrap_demo
+	$(DEMO_ENV) $(BIN)/python manage.py demo_tour --days 7
+
+## demo-run: `make run` plus a stream of generated orders over HTTP (the Procfile's own
+## lines, with one more), so exceptions appear in the console within a minute
+DEMO_TRAFFIC := traffic: python manage.py generate_events stream --seconds 86400 --rate 0.2 \
+	--issue-key --wait-for-server 90
+demo-run: bootstrap
+	mkdir -p var
+	{ cat Procfile; echo "$(DEMO_TRAFFIC)"; } > var/Procfile.demo-run
+	@echo "E²A on http://127.0.0.1:8000 with demo traffic (admin: /admin/, API docs: /docs)"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f var/Procfile.demo-run -d $(CURDIR)
 
 ## test: the whole suite (SQLite here; .ci/run points it at PostgreSQL and Redis)
 test: install

@@ -23,6 +23,12 @@ PROBLEM_REASONS: dict[str, str] = {
     "customer_unavailable": "CUSTOMER_UNAVAILABLE",
 }
 PROBLEM_KINDS: tuple[str, ...] = tuple(PROBLEM_REASONS)
+# Problems that stop an order at a stage: that stage then really runs late, and E²A
+# is right to say so too. A scorer counts these delays as fitting the problem.
+PROBLEM_FOLLOW_ONS: dict[str, tuple[str, ...]] = {
+    "inventory_shortage": ("PICK_DELAY",),
+    "damaged_package": ("PACK_DELAY",),
+}
 PROBLEM_SHARE = 0.13
 
 # country → (name, currency, phone prefix, [(city, province_code, zip, street)])

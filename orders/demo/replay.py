@@ -123,7 +123,12 @@ def replay(
                 while sent < len(pending) and pending[sent].occurred_at <= now:
                     due.append(pending[sent])
                     sent += 1
-                for parcel in plan_parcels(due, rng=rng, native_shopify=True):
+                for parcel in plan_parcels(
+                    due,
+                    rng=rng,
+                    native_shopify=sender.native_shopify,
+                    standard_webhooks=sender.standard_webhooks,
+                ):
                     sender.send(parcel, tally)
                 beat.run_due(now)
             if on_step is not None:

@@ -20,24 +20,18 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
+import httpx
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress
 
 from orders.demo.generator import GeneratedEvent, GeneratedOrder, Generator
+from orders.demo.progress import on_terminal, progress_bar
 from orders.demo.send import DirectSender, HttpSender, Parcel, Sender, Tally, plan_parcels
 from orders.models import Tenant, WebhookSecret
 from orders.models.tenant import WebhookSecretKind
+from orders.services.api_keys import api_key_create
 
 DEFAULT_TENANT = "demo-3pl"
 BATCH_WINDOW = timedelta(days=7)  # batch orders are placed within the past week
@@ -73,6 +67,18 @@ class Command(BaseCommand):
         parser.add_argument("--direct", action="store_true", help="In-process, no server.")
         parser.add_argument("--base-url", default="http://127.0.0.1:8000")
         parser.add_argument("--api-key", default=None, help="Default: $E2A_KEY.")
+        parser.add_argument(
+            "--issue-key",
+            action="store_true",
+            help="Issue a new ingest-only key for this run instead (make demo-run).",
+        )
+        parser.add_argument(
+            "--wait-for-server",
+            type=float,
+            default=0,
+            metavar="SECONDS",
+            help="Wait up to this long for --base-url's /healthz before sending.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.APP_ENV == "production":
@@ -135,8 +141,14 @@ class Command(BaseCommand):
         if options["direct"]:
             return DirectSender(tenant)
         api_key = options["api_key"] or os.environ.get("E2A_KEY")
+        if options["issue_key"]:
+            api_key = api_key_create(tenant=tenant, name="generate_events").raw
         if not api_key:
-            raise CommandError("An API key is needed: --api-key or E2A_KEY (or use --direct).")
+            raise CommandError(
+                "An API key is needed: --api-key, E2A_KEY or --issue-key (or use --direct)."
+            )
+        if options["wait_for_server"] > 0:
+            self._wait_for(options["base_url"], options["wait_for_server"])
         return HttpSender(
             base_url=options["base_url"],
             tenant_slug=tenant.slug,
@@ -144,6 +156,20 @@ class Command(BaseCommand):
             shopify_secret=_newest_secret(tenant, WebhookSecretKind.SHOPIFY),
             standard_secret=_newest_secret(tenant, WebhookSecretKind.STANDARD),
         )
+
+    def _wait_for(self, base_url: str, seconds: float) -> None:
+        """Started beside the server (make demo-run): wait until it answers /healthz."""
+        deadline = time.monotonic() + seconds
+        url = base_url.rstrip("/") + "/healthz"
+        while True:
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() >= deadline:
+                raise CommandError(f"{url} did not answer 200 within {seconds:g} s.")
+            time.sleep(0.5)
 
     def _plan(self, sender: Sender, events: Iterable[GeneratedEvent]) -> list[Parcel]:
         return plan_parcels(
@@ -164,30 +190,10 @@ class Command(BaseCommand):
                 bar.advance(task)
 
     def _on_terminal(self) -> bool:
-        isatty = getattr(self._progress_file, "isatty", None)
-        return bool(isatty and isatty())
+        return on_terminal(self._progress_file)
 
     def _progress_bar(self, *, show: bool, counted: bool) -> Progress:
-        """A rich progress bar on stderr; `disable` makes it a no-op when not shown.
-
-        Off a terminal rich draws nothing while running and prints the finished
-        bar once at the end, so a log or a captured stderr gets one plain line,
-        not carriage returns and escape codes. `force_terminal` is decided here,
-        not by FORCE_COLOR in the environment, for that reason.
-        """
-        console = Console(file=self._progress_file, force_terminal=self._on_terminal())
-        columns = (
-            [MofNCompleteColumn(), TextColumn("requests"), TaskProgressColumn()] if counted else []
-        )
-        return Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            *columns,
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            disable=not show,
-        )
+        return progress_bar(self._progress_file, show=show, unit="requests" if counted else None)
 
     def _stream(
         self,
