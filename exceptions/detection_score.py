@@ -93,7 +93,13 @@ class DetectionScore:
 
     def summary(self) -> str:
         lowest = self.lowest_recall()
-        recall = f"lowest recall {100 * lowest[1]:.1f} % ({lowest[0]})" if lowest else "no recall"
+        kinds = sum(1 for r in self.rows.values() if r.recall is not None)
+        if lowest is None:
+            recall = "no problem shown"
+        elif lowest[1] == 1:
+            recall = f"recall 100.0 % for all {kinds} kinds"
+        else:
+            recall = f"lowest recall {100 * lowest[1]:.1f} % ({lowest[0]}) over {kinds} kinds"
         return (
             f"{self.orders:,} orders, {100 * self.problem_share:.1f} % with a problem; "
             f"{recall}; precision {100 * self.precision:.1f} % "

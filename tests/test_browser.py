@@ -210,3 +210,45 @@ def test_an_operator_logs_in_triages_an_exception_and_reads_the_docs(serve, brow
     assert not browser.find_elements(By.CSS_SELECTOR, "input[name=_save]")
     assert not browser.find_elements(By.ID, "id_ops_note")  # shown, not editable
     _shot(browser, "07-viewer-exception")
+
+
+def test_the_tour_a_newcomer_sees_after_make_demo(serve, browser):
+    """`make demo`'s replay, then the console as the README's tour shows it (its
+    screenshots are var/screenshots/tour-*.png, copied to docs/screenshots/)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    app = serve()
+    _, password, _ = _bootstrap(app)
+    report = app.manage("demo_tour", "--days", "2", "--orders-per-day", "40", "--seed", "2026")
+    assert "Exceptions by reason and status" in report, report
+    browser.set_window_size(1600, 1000)
+    _log_in(browser, app, OPERATOR, password)
+    wait = WebDriverWait(browser, 15)
+
+    browser.get(f"{app.url}/admin/exceptions/orderexception/")
+    # The README's pictures show the lists, not the app menu beside them.
+    browser.find_element(By.ID, "toggle-nav-sidebar").click()
+    rows = wait.until(
+        ready.presence_of_all_elements_located((By.CSS_SELECTOR, "#result_list tbody tr"))
+    )
+    reasons = {code for row in rows for code in re.findall(r"\b[A-Z]+_[A-Z_]+\b", row.text)}
+    assert len(rows) >= 8 and len(reasons) >= 5, [row.text for row in rows]
+    _shot(browser, "tour-1-exceptions")
+
+    rows[0].find_element(By.CSS_SELECTOR, "th a, td a").click()
+    wait.until(ready.presence_of_element_located((By.ID, "id_ops_note")))
+    assert browser.find_element(By.ID, "id_ops_note").get_attribute("value").strip()
+    _shot(browser, "tour-2-exception")
+
+    browser.get(f"{app.url}/admin/orders/order/")
+    orders = wait.until(
+        ready.presence_of_all_elements_located((By.CSS_SELECTOR, "#result_list tbody tr"))
+    )
+    assert len(orders) >= 50, len(orders)
+    _shot(browser, "tour-3-orders")
+    orders[0].find_element(By.CSS_SELECTOR, "th a, td a").click()
+    title = wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#content h2")))
+    assert title.text.startswith(f"{TENANT} #D"), title.text  # the order as said aloud
+    _shot(browser, "tour-4-order")

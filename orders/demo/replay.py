@@ -98,12 +98,15 @@ def replay(
     seed: int,
     step: timedelta = DEFAULT_STEP,
     on_step: Callable[[StepReport], None] | None = None,
+    each_step: Callable[[datetime], None] | None = None,
 ) -> Tally:
     """Live through [start, end] in `step`s; returns what the deliveries answered.
 
     Events are delivered in-process (`DirectSender`, the same parcels as over
     HTTP) at the end of the step their `occurred_at` falls in; events after `end`
-    are not delivered. `seed` keeps the parcel mix reproducible.
+    are not delivered. `seed` keeps the parcel mix reproducible. `each_step(now)`
+    runs inside the simulated clock after beat's jobs (the demo's operator);
+    `on_step` runs outside it (progress display).
     """
     rng = random.Random(seed)  # noqa: S311 - reproducible parcel mix, not secrets
     pending: list[GeneratedEvent] = sorted(
@@ -131,6 +134,8 @@ def replay(
                 ):
                     sender.send(parcel, tally)
                 beat.run_due(now)
+                if each_step is not None:
+                    each_step(now)
             if on_step is not None:
                 on_step(StepReport(at=now, step=number, steps=steps, delivered=sent))
     sender.close()

@@ -169,4 +169,5 @@ class Order(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.external_id} ({self.tenant_id})"
+        # As operators say it: the merchant, then its order number.
+        return f"{self.tenant.slug} {self.external_id}"

@@ -4,7 +4,11 @@ The finite tour behind `make demo`: no server, no worker. It generates a week of
 orders for the demo tenant (about 13 % with a known problem) and replays them
 under a simulated clock (`orders.demo.replay`), so every event arrives when it
 happened and the SLA scan, detection, escalation and the notes run at the times
-they would have. Then it prints the `stats` report and where to look next.
+they would have, while a simulated ops lead (`exceptions.demo_operator`) works the
+exception list on shift. Then it prints the `stats` report and where to look next.
+
+It lives in `exceptions`, the highest app it drives (the operator acts through
+the exception lifecycle services); the replay itself is in `orders.demo`.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TextIO
 
 from django.conf import settings
@@ -20,6 +24,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from exceptions.demo_operator import DemoOperator
 from orders.demo.generator import Generator
 from orders.demo.progress import progress_bar
 from orders.demo.replay import ReplayUnavailable, StepReport, replay
@@ -39,6 +44,12 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=float, default=7, help="How far back (7).")
         parser.add_argument("--orders-per-day", type=int, default=60)
         parser.add_argument("--seed", type=int, default=2026, help="Same seed, same week.")
+        parser.add_argument(
+            "--now",
+            type=datetime.fromisoformat,
+            default=None,
+            help="Where the replay ends (ISO 8601 with offset); default: now.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.APP_ENV == "production":
@@ -51,7 +62,9 @@ class Command(BaseCommand):
             )
         if options["days"] <= 0 or options["orders_per_day"] < 1:
             raise CommandError("--days and --orders-per-day must be more than 0.")
-        end = timezone.now().replace(microsecond=0)
+        end = (options["now"] or timezone.now()).replace(microsecond=0)
+        if timezone.is_naive(end):
+            raise CommandError("--now needs a UTC offset, e.g. 2026-11-20T12:00:00+00:00.")
         start = end - timedelta(days=options["days"])
         gen = Generator(seed=options["seed"], timezone=tenant.timezone)
         count = max(1, round(options["days"] * options["orders_per_day"]))
@@ -60,7 +73,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Replaying {count} orders of the past {options['days']:g} days for {tenant.slug}: "
             f"{count - made['clean']} made with a problem, each event delivered when it "
-            "happened, the SLA scan and escalation run as beat would have."
+            "happened, the SLA scan and escalation run as beat would have, and the "
+            "demo-operator login works the exception list while on shift."
         )
         err: TextIO = options.get("stderr") or sys.stderr
         started = time.monotonic()
@@ -83,6 +97,7 @@ class Command(BaseCommand):
                     end=end,
                     seed=options["seed"],
                     on_step=advance,
+                    each_step=DemoOperator(tenant).work,
                 )
         except ReplayUnavailable as exc:
             raise CommandError(str(exc)) from exc
