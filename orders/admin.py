@@ -262,6 +262,10 @@ class OrderAdmin(TenantScopedAdmin):
     def get_inlines(self, request: HttpRequest, obj: Any) -> list[Any]:
         return [*self.inlines, *ORDER_INLINES]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # With its tenant, so a page's title names the order as "demo-3pl #1001".
+        return super().get_queryset(request).select_related("tenant")
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # The projection is rebuilt from events only; editing it here would be lost.
         return [f.name for f in Order._meta.fields]

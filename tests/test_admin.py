@@ -197,6 +197,7 @@ def test_order_admin_is_read_only(admin_client):
 
     change_url = reverse("admin:orders_order_change", args=[order.pk])
     page = admin_client.get(change_url).content.decode()
+    assert f"<h2>{order.tenant.slug} #1001</h2>" in page  # the order as operators say it
     assert 'name="carrier"' not in page
     assert 'name="external_id"' not in page
     admin_client.post(change_url, {"carrier": "UPS", "external_id": "#9"})

@@ -273,3 +273,19 @@ def test_a_short_run_shows_a_bar_on_a_terminal_only() -> None:
         )  # fmt: skip
     assert quiet.getvalue() == ""
     assert "requests" in terminal.getvalue()
+
+
+@pytest.mark.django_db
+def test_a_long_stream_off_a_terminal_says_how_it_goes_once_a_minute(monkeypatch) -> None:
+    clock = _FakeStreamClock()
+    monkeypatch.setattr(generate_events, "_monotonic", clock.monotonic)
+    monkeypatch.setattr(generate_events, "_sleep", clock.sleep)
+    TenantFactory(slug="demo-3pl")
+    out = StringIO()
+    call_command(
+        "generate_events", "stream", "--seconds", "150", "--rate", "0.1", "--seed", "3",
+        "--now", NOW.isoformat(), "--direct", stdout=out, stderr=StringIO(),
+    )  # fmt: skip
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("stream: ")]
+    assert len(lines) == 2, out.getvalue()
+    assert "orders (" in lines[1] and "rejected 0, failed 0" in lines[1]

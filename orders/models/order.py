@@ -169,5 +169,8 @@ class Order(models.Model):
         ]
 
     def __str__(self) -> str:
-        # As operators say it: the merchant, then its order number.
-        return f"{self.tenant.slug} {self.external_id}"
+        # As operators say it, the merchant then its order number, when the tenant
+        # was read with the order; never a query per row of a list for it.
+        if Order.tenant.is_cached(self):
+            return f"{self.tenant.slug} {self.external_id}"
+        return self.external_id

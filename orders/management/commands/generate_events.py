@@ -36,6 +36,7 @@ from orders.services.api_keys import api_key_create
 DEFAULT_TENANT = "demo-3pl"
 BATCH_WINDOW = timedelta(days=7)  # batch orders are placed within the past week
 SINGLE_AGE = timedelta(days=8)  # old enough for the whole story to have happened
+STREAM_LINE_SECONDS = 60.0  # a stream off a terminal says how it goes once a minute
 LONG_RUN = 200  # requests: from here on a progress bar is shown even off a terminal
 
 # The stream's real-time clock; tests put in a fake one that advances on sleep.
@@ -211,6 +212,8 @@ class Command(BaseCommand):
         The stream's clock is `start` plus the real time elapsed, so `--now` and
         `--seed` reproduce a stream. A progress bar over its duration is shown on
         a terminal only: how many requests it will make is not known up front.
+        Elsewhere (a log, `make demo-run`'s process manager) it writes one line a
+        minute instead, so a long stream is seen to be alive.
         """
         if options["rate"] <= 0:
             raise CommandError("--rate must be more than 0.")
@@ -219,7 +222,9 @@ class Command(BaseCommand):
         sequence = 0
         began = _monotonic()
         next_order = began
-        with self._progress_bar(show=self._on_terminal(), counted=False) as bar:
+        next_line = began + STREAM_LINE_SECONDS
+        terminal = self._on_terminal()
+        with self._progress_bar(show=terminal, counted=False) as bar:
             task = bar.add_task("stream", total=seconds)
             while (elapsed := _monotonic() - began) < seconds:
                 now = start + timedelta(seconds=elapsed)
@@ -240,8 +245,21 @@ class Command(BaseCommand):
                     completed=min(elapsed, seconds),
                     description=f"stream, {tally.requests} requests",
                 )
+                if not terminal and _monotonic() >= next_line:
+                    next_line += STREAM_LINE_SECONDS
+                    self._stream_line(made, tally)
                 _sleep(min(0.2, max(0.0, next_order - _monotonic())))
             bar.update(task, completed=seconds)
+
+    def _stream_line(self, made: Counter[str], tally: Tally) -> None:
+        orders = sum(made.values())
+        counts = tally.counts
+        self.stdout.write(
+            f"stream: {_count(orders, 'order')} ({orders - made['clean']} with a problem), "
+            f"{_count(tally.sent, 'event')} sent: accepted {counts['accepted']}, "
+            f"duplicates {counts['duplicate']}, rejected {counts['rejected']}, "
+            f"failed {counts['failed']}"
+        )
 
     def _summary(self, tally: Tally, made: Counter[str], seconds: float, seed: int) -> None:
         orders = sum(made.values())
