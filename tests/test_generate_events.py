@@ -6,6 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 
+import httpx
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -13,7 +14,7 @@ from django.core.management.base import CommandError
 from exceptions.postal import postal_problem
 from orders.demo.catalog import PROBLEM_KINDS, PROBLEM_REASONS
 from orders.demo.generator import Generator
-from orders.demo.send import STANDARD_SHARE, plan_parcels
+from orders.demo.send import STANDARD_SHARE, HttpSender, Tally, plan_parcels
 from orders.management.commands import generate_events
 from orders.models import Order, OrderEvent
 from orders.models.tenant import WebhookSecretKind
@@ -289,3 +290,29 @@ def test_a_long_stream_off_a_terminal_says_how_it_goes_once_a_minute(monkeypatch
     lines = [line for line in out.getvalue().splitlines() if line.startswith("stream: ")]
     assert len(lines) == 2, out.getvalue()
     assert "orders (" in lines[1] and "rejected 0, failed 0" in lines[1]
+
+
+def test_the_api_key_goes_to_ingest_only_never_with_a_signed_webhook() -> None:
+    """A store or carrier signs its webhooks; it has no E²A key to send with them."""
+    seen: list[tuple[str, str | None]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append((request.url.path.split("/")[1], request.headers.get("Authorization")))
+        return httpx.Response(202, json={"status": "accepted", "results": []})
+
+    sender = HttpSender(
+        base_url="http://e2a.test",
+        tenant_slug="acme",
+        api_key="e2a_key",
+        shopify_secret="shpss_0123456789abcdef",
+        standard_secret="whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    )
+    sender.client = httpx.Client(base_url="http://e2a.test", transport=httpx.MockTransport(answer))
+    gen = Generator(seed=9)
+    events = [e for at in (NOW, NOW + timedelta(hours=1)) for e in gen.order(at).events]
+    for parcel in plan_parcels(
+        events, rng=random.Random(1), native_shopify=True, standard_webhooks=True
+    ):
+        sender.send(parcel, Tally())
+    assert {path for path, _ in seen} == {"ingest", "webhooks"}
+    assert all((key is None) == (path == "webhooks") for path, key in seen), seen

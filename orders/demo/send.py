@@ -195,11 +195,10 @@ class HttpSender:
         self.native_shopify = bool(shopify_secret)
         self.standard_signer = Webhook(standard_secret) if standard_secret else None
         self.standard_webhooks = self.standard_signer is not None
-        self.client = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {api_key}"},
-            timeout=30.0,
-        )
+        # The key goes only to /ingest: a store or a carrier's webhook carries its
+        # signature, never E²A's API key, and the generator sends what they send.
+        self.key_header = {"Authorization": f"Bearer {api_key}"}
+        self.client = httpx.Client(base_url=base_url.rstrip("/"), timeout=30.0)
 
     def send(self, parcel: Parcel, tally: Tally) -> None:
         tally.requests += 1
@@ -210,7 +209,9 @@ class HttpSender:
                 self._standard(parcel.events[0], tally)
             elif parcel.kind == "batch":
                 answer = self.client.post(
-                    "/ingest/v2/events/batch", json={"events": [e.body for e in parcel.events]}
+                    "/ingest/v2/events/batch",
+                    json={"events": [e.body for e in parcel.events]},
+                    headers=self.key_header,
                 )
                 if answer.status_code != 200:
                     tally.add("rejected", len(parcel.events))
@@ -218,7 +219,9 @@ class HttpSender:
                 for result in answer.json().get("results", []):
                     tally.add(str(result.get("status", "rejected")))
             else:
-                answer = self.client.post("/ingest/events", json=parcel.events[0].body)
+                answer = self.client.post(
+                    "/ingest/events", json=parcel.events[0].body, headers=self.key_header
+                )
                 tally.add(self._status(answer))
         except httpx.HTTPError:
             tally.add("failed", len(parcel.events))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, TextIO
 
 from django.conf import settings
@@ -25,6 +25,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from exceptions.demo_operator import DemoOperator
+from orders.demo.command_args import aware_datetime, demo_tenant
 from orders.demo.generator import Generator
 from orders.demo.progress import progress_bar
 from orders.demo.replay import ReplayUnavailable, StepReport, replay
@@ -46,25 +47,16 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=2026, help="Same seed, same week.")
         parser.add_argument(
             "--now",
-            type=datetime.fromisoformat,
+            type=aware_datetime,
             default=None,
-            help="Where the replay ends (ISO 8601 with offset); default: now.",
+            help="Where the replay ends (ISO 8601, UTC without an offset); default: now.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if settings.APP_ENV == "production":
-            raise CommandError("demo_tour refuses to run with APP_ENV=production.")
-        tenant = Tenant.objects.filter(slug=options["tenant"]).first()
-        if tenant is None:
-            raise CommandError(
-                f"Tenant {options['tenant']!r} does not exist; `manage.py bootstrap_demo` "
-                "creates demo-3pl."
-            )
+        tenant = demo_tenant(command="demo_tour", slug=options["tenant"])
         if options["days"] <= 0 or options["orders_per_day"] < 1:
             raise CommandError("--days and --orders-per-day must be more than 0.")
         end = (options["now"] or timezone.now()).replace(microsecond=0)
-        if timezone.is_naive(end):
-            raise CommandError("--now needs a UTC offset, e.g. 2026-11-20T12:00:00+00:00.")
         start = end - timedelta(days=options["days"])
         gen = Generator(seed=options["seed"], timezone=tenant.timezone)
         count = max(1, round(options["days"] * options["orders_per_day"]))

@@ -17,15 +17,15 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TextIO
 
 import httpx
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from rich.progress import Progress
 
+from orders.demo.command_args import aware_datetime, demo_tenant
 from orders.demo.generator import GeneratedEvent, GeneratedOrder, Generator
 from orders.demo.progress import on_terminal, progress_bar
 from orders.demo.send import DirectSender, HttpSender, Parcel, Sender, Tally, plan_parcels
@@ -44,11 +44,6 @@ _monotonic: Callable[[], float] = time.monotonic
 _sleep: Callable[[float], None] = time.sleep
 
 
-def _aware(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 class Command(BaseCommand):
     help = (
         "Generate realistic orders and events for a tenant (default demo-3pl), about 13 % "
@@ -59,7 +54,9 @@ class Command(BaseCommand):
         parser.add_argument("mode", choices=["single", "batch", "stream", "backfill"])
         parser.add_argument("--tenant", default=DEFAULT_TENANT)
         parser.add_argument("--seed", type=int, default=None, help="Same seed, same events.")
-        parser.add_argument("--now", type=_aware, default=None, help="Fixed clock (ISO 8601).")
+        parser.add_argument(
+            "--now", type=aware_datetime, default=None, help="Fixed clock (ISO 8601)."
+        )
         parser.add_argument("--orders", type=int, default=50, help="batch: how many orders.")
         parser.add_argument("--days", type=float, default=7, help="backfill: how far back.")
         parser.add_argument("--orders-per-day", type=int, default=60, help="backfill density.")
@@ -82,14 +79,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if settings.APP_ENV == "production":
-            raise CommandError("generate_events refuses to run with APP_ENV=production.")
-        tenant = Tenant.objects.filter(slug=options["tenant"]).first()
-        if tenant is None:
-            raise CommandError(
-                f"Tenant {options['tenant']!r} does not exist; create it with "
-                "`manage.py create_tenant` or `manage.py bootstrap_demo`."
-            )
+        tenant = demo_tenant(command="generate_events", slug=options["tenant"])
         seed = options["seed"] if options["seed"] is not None else int(time.time())
         now: datetime = options["now"] or timezone.now()
         # Where stderr really goes: call_command(stderr=…) or the process's own.
