@@ -49,7 +49,7 @@ run: bootstrap
 ## demo: a finite tour without a server: a fresh demo database under var/, a past week of
 ## generated orders replayed through E²A (scan, detection, escalation, notes), the stats
 DEMO_DB  := $(CURDIR)/var/demo.sqlite3
-DEMO_ENV := DATABASE_URL=sqlite:///$(DEMO_DB) REDIS_URL= CELERY_BROKER_URL= LOG_LEVEL=WARNING
+DEMO_ENV := DATABASE_URL=sqlite:///$(DEMO_DB) REDIS_URL= CELERY_BROKER_URL=filesystem:// LOG_LEVEL=WARNING
 demo: install
 	rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
 	$(DEMO_ENV) $(BIN)/python manage.py migrate --no-input -v0
