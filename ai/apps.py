@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class AiConfig(AppConfig):
     name = "ai"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from exceptions import analysis_hooks
+
+        from .dispatch import enqueue_analysis
+
+        # exceptions asks for analyses through its registry; it never imports ai.
+        analysis_hooks.register("ai.analysis", enqueue_analysis)

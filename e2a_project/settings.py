@@ -264,6 +264,15 @@ SLACK_MESSAGES_PER_SECOND = env.float("SLACK_MESSAGES_PER_SECOND", default=1.0)
 # Minutes between digests of the exceptions below SLACK_MIN_SEVERITY.
 SLACK_DIGEST_MINUTES = env.int("SLACK_DIGEST_MINUTES", default=60)
 
+# --- AI: the analyst's gate ---------------------------------------------------------
+# A model's notes replace the catalogue's only at or above this confidence.
+AI_MIN_CONFIDENCE = env.float("AI_MIN_CONFIDENCE", default=0.55)
+# "all", or "important_only": only HIGH and CRITICAL exceptions go to the model.
+AI_SAMPLING_SEVERITY = env.str("AI_SAMPLING_SEVERITY", default="all")
+# Exceptions whose current state has no analysis (a publish lost) wait this long
+# before beat's sweep queues them.
+AI_SWEEP_AFTER_SECONDS = env.int("AI_SWEEP_AFTER_SECONDS", default=120)
+
 # --- DRF / OpenAPI -------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["orders.authentication.ApiKeyAuthentication"],
@@ -385,6 +394,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "exceptions-send-digests": {
         "task": "exceptions.send_digests",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
+    "ai-sweep-unexplained": {
+        "task": "ai.sweep_unexplained",
         "schedule": 300.0,
         "options": {"expires": 290},
     },

@@ -26,9 +26,11 @@ from orders.admin import ORDER_INLINES
 from orders.admin_scoping import TenantScopedAdmin, staff_colleagues
 
 from .actors import Actor
+from .analysis_hooks import analysis_requested
 from .models import (
     ExceptionActivity,
     ExceptionBreach,
+    Explanation,
     Notification,
     OrderException,
     ReasonCode,
@@ -75,6 +77,51 @@ class BreachInline(_ReadOnlyInline):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("breach", "breach__order")
+
+
+class ExplanationInline(_ReadOnlyInline):
+    """Every analysis of this exception, used or not: the reply, its cost and the gate's call."""
+
+    model = Explanation
+    fields = [
+        "created_at",
+        "trigger",
+        "decision",
+        "cause",
+        "model",
+        "label",
+        "confidence",
+        "reply_notes",
+        "tokens",
+        "cost_usd",
+        "latency_ms",
+        "prompt",
+        "detail",
+    ]
+    readonly_fields = fields
+    ordering = ["-created_at", "-pk"]
+
+    @admin.display(description="reply")
+    def reply_notes(self, obj: Explanation) -> str:
+        reply = obj.reply or {}
+        if not reply:
+            return "-"
+        return format_html(
+            "<b>ops:</b> {}<br><b>client:</b> {}<br><b>cause:</b> {}",
+            reply.get("ops_note", ""),
+            reply.get("client_note", ""),
+            reply.get("root_cause", ""),
+        )
+
+    @admin.display(description="tokens in/out")
+    def tokens(self, obj: Explanation) -> str:
+        return f"{obj.prompt_tokens}/{obj.completion_tokens}" if obj.prompt_tokens else "-"
+
+    @admin.display(description="prompt")
+    def prompt(self, obj: Explanation) -> str:
+        if not obj.prompt_name:
+            return "-"
+        return f"{obj.prompt_name} v{obj.prompt_version} ({obj.prompt_hash[:8]})"
 
 
 class NotificationInline(_ReadOnlyInline):
@@ -125,11 +172,11 @@ class OrderExceptionAdmin(TenantScopedAdmin):
         "tenant",
     ]
     search_fields = ["order__external_id", "dedup_key", "tenant__slug", "correlation_id"]
-    list_select_related = ["tenant", "order", "reason_code", "assignee"]
+    list_select_related = ["tenant", "order", "reason_code", "assignee", "current_explanation"]
     date_hierarchy = "first_seen_at"
     ordering = ["-last_seen_at", "-pk"]
-    inlines = [ActivityInline, BreachInline, NotificationInline]
-    actions = ["acknowledge", "start", "snooze_1h", "resolve", "reopen", "close"]
+    inlines = [ActivityInline, ExplanationInline, BreachInline, NotificationInline]
+    actions = ["acknowledge", "start", "snooze_1h", "resolve", "reopen", "close", "reanalyze"]
     fieldsets = [
         (
             None,
@@ -147,7 +194,14 @@ class OrderExceptionAdmin(TenantScopedAdmin):
         ("Work on it", {"fields": ["assignee", "ops_note", "client_note"]}),
         (
             "Explanation",
-            {"fields": ["explanation_source", "explanation_label", "explanation_confidence"]},
+            {
+                "fields": [
+                    "explanation_source",
+                    "notes_from",
+                    "explanation_label",
+                    "explanation_confidence",
+                ]
+            },
         ),
         (
             "Timeline",
@@ -245,6 +299,18 @@ class OrderExceptionAdmin(TenantScopedAdmin):
     def late(self, obj: OrderException) -> str:
         return "" if obj.late_minutes is None else f"{round(obj.late_minutes)} min"
 
+    @admin.display(description="notes from")
+    def notes_from(self, obj: OrderException) -> str:
+        """Which path wrote the notes shown, and why the model's were not used."""
+        explanation = obj.current_explanation
+        if obj.explanation_source == "operator":
+            return "An operator (never replaced by an analysis)."
+        if explanation is None:
+            return "The catalogue's templates (not analysed yet)."
+        if not explanation.cause:
+            return f"{explanation.model}, confidence {explanation.confidence:.2f}."
+        return f"The catalogue's templates: {explanation.get_cause_display()}."
+
     @admin.display(description="allowed now")
     def allowed(self, obj: OrderException) -> str:
         names = [a.replace("_", " ") for a in allowed_actions(obj.status)]
@@ -269,6 +335,18 @@ class OrderExceptionAdmin(TenantScopedAdmin):
             self.message_user(request, str(exc), messages.ERROR)
 
     # --- actions ------------------------------------------------------------------
+    @admin.action(description="Re-run analysis (notes)", permissions=[ACT])
+    def reanalyze(self, request: HttpRequest, queryset: QuerySet) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        with transaction.atomic():
+            for pk in ids:
+                analysis_requested(pk, why="manual")
+        self.message_user(
+            request,
+            f"Queued {len(ids)} analysis(es); the notes change when a confident reply comes.",
+            messages.SUCCESS,
+        )
+
     def _each(self, request: HttpRequest, queryset: QuerySet, verb: str, call) -> None:
         actor = Actor.for_user(request.user)
         done, refused = 0, []

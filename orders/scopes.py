@@ -29,8 +29,9 @@ class ApiKeyScope(models.TextChoices):
     INGEST = "ingest", "ingest: post events to /ingest/…"
     READ = "read", "read: GET orders, SLA and exceptions"
     ACT = "act", "act: exception actions and notes"
-    # Later issues add theirs here (e.g. FINANCE = "finance", AI = "ai") with the
-    # views that need them; the constraint's migration follows from makemigrations.
+    AI = "ai", "ai: ask for an exception's re-analysis (model calls cost money)"
+    # Later issues add theirs here (e.g. FINANCE = "finance") with the views that
+    # need them; the constraint's migration follows from makemigrations.
 
 
 # Every scope there is (the demo key, an operations integration). Keys from before

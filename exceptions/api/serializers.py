@@ -298,6 +298,11 @@ class ExceptionStageField(serializers.CharField):
     pass
 
 
+class QueuedSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["queued"])
+    exception_id = serializers.IntegerField()
+
+
 class ConflictSerializer(serializers.Serializer):
     detail = serializers.CharField()
     code = serializers.CharField()
@@ -339,6 +344,7 @@ class ExceptionSerializer(serializers.ModelSerializer):
             "explanation_source",
             "explanation_label",
             "explanation_confidence",
+            "explanation_cause",
             "acknowledged_by",
             "acknowledged_at",
             "assignee",

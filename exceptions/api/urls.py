@@ -10,6 +10,7 @@ ACTIONS = {
     "resolve": views.ResolveView,
     "reopen": views.ReopenView,
     "close": views.CloseView,
+    "reanalyze": views.ReanalyzeView,
 }
 
 urlpatterns = [

@@ -25,6 +25,7 @@ from e2a_project.openapi import ErrorSchema
 from orders.scopes import ApiKeyScope
 from slas.api.views import order_body
 
+from ..analysis_hooks import analysis_requested
 from ..models import OrderException
 from ..selectors import exception_detail, exception_list, exception_stats
 from ..services import lifecycle
@@ -229,6 +230,27 @@ class ReopenView(ExceptionActionView):
 @_action_schema("Close a resolved exception for good (RESOLVED → CLOSED)", io.NoteBody)
 class CloseView(ExceptionActionView):
     service = lifecycle.exception_close
+
+
+class ReanalyzeView(ExceptionView):
+    """POST /api/exceptions/<id>/reanalyze: queue a fresh analysis (model or rules)."""
+
+    required_scopes = {"POST": ApiKeyScope.AI}
+
+    @exceptions_schema(
+        request=None,
+        responses={202: io.QueuedSerializer, **WRITE_ERRORS},
+        summary="Queue a fresh analysis of the notes (a model call when one is configured)",
+        description="The answer comes at once; the analysis runs on the ai queue and "
+        "records an explanation (used, or why the catalogue's notes were kept). "
+        "An operator's own notes are never replaced.",
+    )
+    def post(self, request: Request, exception_id: int) -> Response:
+        exception = OrderException.objects.only("pk").get(pk=exception_id, tenant=self.tenant)
+        analysis_requested(exception.pk, why="manual")
+        return Response(
+            {"status": "queued", "exception_id": exception.pk}, status=status.HTTP_202_ACCEPTED
+        )
 
 
 class ExceptionStatsView(ExceptionView):

@@ -2,6 +2,7 @@
 
 from .activity import ActorType, ExceptionActivity
 from .catalogue import ReasonCode
+from .explanation import Explanation, ExplanationDecision, ExplanationTrigger, FallbackCause
 from .notify import (
     Notification,
     NotificationKind,
@@ -24,7 +25,11 @@ __all__ = [
     "ExceptionActivity",
     "ExceptionBreach",
     "ExceptionStatus",
+    "Explanation",
+    "ExplanationDecision",
     "ExplanationSource",
+    "ExplanationTrigger",
+    "FallbackCause",
     "Notification",
     "NotificationKind",
     "NotificationStatus",

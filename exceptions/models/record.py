@@ -71,6 +71,19 @@ class OrderException(models.Model):
     )
     explanation_label = models.CharField(max_length=120, blank=True)
     explanation_confidence = models.FloatField(null=True, blank=True)
+    # The latest analysis (ai app) and, when the catalogue's notes were kept, why.
+    current_explanation = models.ForeignKey(
+        "exceptions.Explanation",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    explanation_cause = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="Why the catalogue's notes were kept at the last analysis (see Explanation).",
+    )
 
     acknowledged_by = models.CharField(max_length=200, blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)

@@ -57,6 +57,8 @@ def status_change(exception: OrderException, activity: ExceptionActivity) -> str
     what = activity.action.replace("_", " ")
     if activity.action == "escalated":
         what = f"escalated to level {exception.escalation_level} ({exception.severity})"
+    elif activity.action == "explained":
+        return f"Exception #{exception.pk}: {activity.note}\n> {exception.ops_note}"
     elif activity.from_status and activity.from_status != exception.status:
         what = f"{what}: {activity.from_status} → {exception.status}"
     text = f"Exception #{exception.pk} {what} by {activity.actor_label}"

@@ -35,6 +35,7 @@ REPLY_ACTIONS = {
     "reopened",
     "closed",
     "escalated",
+    "explained",  # the notes changed: the thread gets the new ops note
 }
 
 

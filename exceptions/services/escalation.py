@@ -21,6 +21,7 @@ from django.utils import timezone
 from slas.models import Severity
 
 from ..actors import Actor
+from ..analysis_hooks import analysis_requested
 from ..models import ACTIVE_STATUSES, ExceptionStatus, OrderException
 from ..transitions import TransitionRefused, check
 from .activity import activity_record, snapshot
@@ -107,6 +108,8 @@ def exception_escalate(*, exception_id: int, now: datetime) -> int:
         )
         if final:
             why += " Top escalation level: no further escalation."
+        if exception.severity != before["severity"]:
+            analysis_requested(exception.pk, why="severity")
         activity_record(
             exception,
             action="escalated",

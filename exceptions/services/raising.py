@@ -21,6 +21,7 @@ from orders.models import Order
 from slas.models import SEVERITY_RANK
 
 from ..actors import Actor
+from ..analysis_hooks import analysis_requested
 from ..config import reason_code
 from ..models import ExceptionStatus, ExplanationSource, OrderException, ReasonCode
 from ..notes import render_note
@@ -136,6 +137,7 @@ def exception_raise(
                     after=snapshot(created, ["status", "severity", "late_minutes"]),
                     note=created.ops_note,
                 )
+                analysis_requested(created.pk, why="opened")
                 return Raised(created, "opened")
         return _recur(current, order, reason, finding, seen, actor, now)
 
@@ -210,6 +212,10 @@ def _recur(
         after=snapshot(exception, TRACKED),
         from_status=before["status"],
     )
+    if reopen:
+        analysis_requested(exception.pk, why="reopened")
+    elif exception.severity != before["severity"]:
+        analysis_requested(exception.pk, why="severity")
     return Raised(exception, "reopened" if reopen else "recurred")
 
 
@@ -262,4 +268,6 @@ def exception_refresh(
         before=before,
         after=snapshot(exception, ["severity", "late_minutes", "evidence"]),
     )
+    if exception.severity != before["severity"]:
+        analysis_requested(exception.pk, why="severity")
     return True

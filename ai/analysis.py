@@ -1,0 +1,163 @@
+"""The analyst: one exception in, notes from the model or an honest reason why not.
+
+`exception_analyze` walks the gate in order, cheapest check first, and stops at
+the first that says no, recording why (`FallbackCause`):
+
+1. no model configured (`AI_PROVIDER_BASE_URL` empty or `disabled`) → no_model
+2. sampling (`AI_SAMPLING_SEVERITY=important_only` and below HIGH) → sampling
+3. an operator wrote the notes → operator_note (never overwritten, no call made)
+4. the shared circuit breaker is open (or Redis unreachable) → breaker_open
+5. the day's token or cost budget would be exceeded → budget
+6. the call: timeout / invalid_reply / error, each a breaker failure
+7. a label outside the catalogue → invalid_reply; confidence below
+   `AI_MIN_CONFIDENCE` → low_confidence
+
+Every path ends in one `Explanation` row (exceptions.services.explanations),
+and the exception keeps notes from its first moment: the catalogue's, until a
+confident, valid reply replaces them. Nothing here raises into the task: a
+failure is a recorded cause, never a failed or delayed task.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from decimal import Decimal
+
+from django.conf import settings
+from django.utils import timezone
+from pydantic import BaseModel, Field
+
+from exceptions.models import (
+    Explanation,
+    ExplanationTrigger,
+    FallbackCause,
+    OrderException,
+)
+from exceptions.services.explanations import Analysis, analysis_key, exception_explain
+from slas.models import Severity
+
+from . import metrics
+from .breaker import breaker_allow, breaker_failure, breaker_success
+from .budget import budget_charge, budget_check, cost_of
+from .client import ModelFailure, chat_structured, model_configured
+from .context import analysis_context
+from .prompts import render_prompt
+
+log = logging.getLogger(__name__)
+
+PROMPT = "exception_analysis"
+IMPORTANT = {Severity.HIGH, Severity.CRITICAL}
+# A rough size of the reply on top of the prompt, for the budget check before a call.
+EXPECTED_REPLY_TOKENS = 400
+
+
+class AnalysisReply(BaseModel):
+    """What the model must answer; anything else is an invalid reply."""
+
+    label: str = Field(min_length=1, max_length=64)
+    confidence: float = Field(ge=0, le=1)
+    ops_note: str = Field(min_length=1, max_length=2000)
+    client_note: str = Field(min_length=1, max_length=1000)
+    root_cause: str = Field(max_length=1000)
+    recommended_actions: list[str] = Field(max_length=6)
+
+
+def exception_analyze(*, exception_id: int, trigger: str = ExplanationTrigger.AUTO) -> Explanation:
+    """Analyse the exception as it is now; returns the Explanation recorded."""
+    exception = OrderException.objects.select_related("reason_code", "order", "tenant").get(
+        pk=exception_id
+    )
+    key = analysis_key(exception)
+    cause = _precheck(exception)
+    if cause:
+        return _record(exception, Analysis(key=key, trigger=trigger, cause=cause))
+
+    context = analysis_context(exception)
+    prompt = render_prompt(PROMPT, context)
+    base = Analysis(
+        key=key,
+        trigger=trigger,
+        prompt_name=prompt.name,
+        prompt_version=prompt.version,
+        prompt_hash=prompt.sha256,
+        model=settings.AI_MODEL,
+    )
+    expected = sum(len(m["content"]) for m in prompt.messages) // 3 + EXPECTED_REPLY_TOKENS
+    budget = budget_check(
+        tenant_id=exception.tenant_id, expected_tokens=expected, model=settings.AI_MODEL
+    )
+    if not budget.allowed:
+        return _record(exception, _with(base, cause=FallbackCause.BUDGET, detail=budget.reason))
+    if not breaker_allow():
+        return _record(exception, _with(base, cause=FallbackCause.BREAKER_OPEN))
+
+    try:
+        reply = chat_structured(
+            messages=prompt.messages, output=AnalysisReply, schema_name="exception_analysis"
+        )
+    except ModelFailure as failure:
+        breaker_failure()
+        log.warning(
+            "analysis failed; the catalogue's notes stay",
+            extra={"exception_id": exception_id, "cause": failure.cause},
+        )
+        return _record(exception, _with(base, cause=failure.cause, detail=failure.detail))
+    breaker_success()
+    cost = reply.cost_usd
+    if cost is None:
+        cost = cost_of(
+            reply.model or settings.AI_MODEL, reply.prompt_tokens, reply.completion_tokens
+        )
+    budget_charge(
+        tenant_id=exception.tenant_id,
+        model=reply.model or settings.AI_MODEL,
+        prompt_tokens=reply.prompt_tokens,
+        completion_tokens=reply.completion_tokens,
+        cost_usd=reply.cost_usd,
+    )
+    data: AnalysisReply = reply.data
+    answered = _with(
+        base,
+        model=reply.model or settings.AI_MODEL,
+        reply=data.model_dump(),
+        label=data.label,
+        confidence=data.confidence,
+        ops_note=data.ops_note.strip(),
+        client_note=data.client_note.strip(),
+        prompt_tokens=reply.prompt_tokens,
+        completion_tokens=reply.completion_tokens,
+        cost_usd=Decimal(cost),
+        latency_ms=reply.latency_ms,
+    )
+    labels = set(context["labels"])
+    if data.label not in labels:
+        detail = f"label {data.label!r} is not in the catalogue"
+        return _record(exception, _with(answered, cause=FallbackCause.INVALID_REPLY, detail=detail))
+    if data.confidence < settings.AI_MIN_CONFIDENCE:
+        detail = f"confidence {data.confidence:.2f} < {settings.AI_MIN_CONFIDENCE}"
+        return _record(
+            exception, _with(answered, cause=FallbackCause.LOW_CONFIDENCE, detail=detail)
+        )
+    return _record(exception, answered)
+
+
+def _precheck(exception: OrderException) -> str:
+    """The causes that need no prompt, no Redis and no budget row."""
+    if not model_configured():
+        return FallbackCause.NO_MODEL
+    if settings.AI_SAMPLING_SEVERITY == "important_only" and exception.severity not in IMPORTANT:
+        return FallbackCause.SAMPLING
+    if exception.explanation_source == "operator":
+        return FallbackCause.OPERATOR_NOTE
+    return ""
+
+
+def _with(analysis: Analysis, **changes: object) -> Analysis:
+    return replace(analysis, **changes)
+
+
+def _record(exception: OrderException, analysis: Analysis) -> Explanation:
+    row = exception_explain(exception_id=exception.pk, analysis=analysis, now=timezone.now())
+    metrics.record_analysis(decision=row.decision, cause=row.cause)
+    return row
