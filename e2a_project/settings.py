@@ -464,7 +464,7 @@ def _ai_model_prices(raw: str) -> dict[str, tuple[Decimal, Decimal]]:
             raise ValueError("expected an object of model name -> [input, output]")
         for name, pair in overrides.items():
             price_in, price_out = (Decimal(str(p)) for p in pair)
-            if price_in < 0 or price_out < 0 or not (price_in.is_finite() and price_out.is_finite()):
+            if not all(p.is_finite() and p >= 0 for p in (price_in, price_out)):
                 raise ValueError(f"{name}: prices must be finite and not negative")
             table[str(name)] = (price_in, price_out)
     except (ValueError, TypeError, InvalidOperation) as exc:
