@@ -9,12 +9,15 @@ has nothing but Python.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import time
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 from .broker import use_for_filesystem_urls
@@ -403,6 +406,87 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 290},
     },
 }
+
+# --- AI: budget and circuit breaker -------------------------------------------------
+# The day's model spend is capped for the whole installation (UTC days, kept in the
+# database so every worker sees the same total and a Redis restart resets nothing).
+# A limit of 0 stops every model call: notes come from the rules.
+
+
+def _env_usd(name: str, default: str | None) -> Decimal | None:
+    """A dollar amount from the environment as Decimal (django-environ offers only float)."""
+    raw = env.str(name, default=default)
+    if raw is None or raw == "":
+        return None
+    try:
+        amount = Decimal(raw)
+    except InvalidOperation as exc:
+        raise ImproperlyConfigured(f"{name} is not a number: {raw!r}") from exc
+    if not amount.is_finite() or amount < 0:
+        raise ImproperlyConfigured(f"{name} must be a finite amount not below 0: {raw!r}")
+    return amount
+
+
+AI_MAX_DAILY_TOKENS = env.int("AI_MAX_DAILY_TOKENS", default=200_000)
+AI_MAX_DAILY_COST_USD = _env_usd("AI_MAX_DAILY_COST_USD", "20")
+# Optional caps per tenant, so one merchant's storm of exceptions cannot use up the
+# whole day's budget; unset = only the installation's limits apply.
+AI_MAX_DAILY_TOKENS_PER_TENANT = env.int("AI_MAX_DAILY_TOKENS_PER_TENANT", default=None)
+AI_MAX_DAILY_COST_USD_PER_TENANT = _env_usd("AI_MAX_DAILY_COST_USD_PER_TENANT", None)
+# The breaker shared by all workers (state in Redis; in-process without REDIS_URL):
+# this many consecutive failed model calls open it, and after the cool-down exactly
+# one call probes the model.
+AI_BREAKER_FAILURES = env.int("AI_BREAKER_FAILURES", default=5)
+AI_BREAKER_COOLDOWN_SECONDS = env.float("AI_BREAKER_COOLDOWN_SECONDS", default=60.0)
+# USD per million (input, output) tokens. Used for the budget check before a call
+# and for the charge when the provider does not report the call's cost (OpenRouter
+# does). A name missing here costs the "*" entry, deliberately on the high side; a
+# pattern such as "*:free" matches OpenRouter's free variants. Models you run
+# yourself cost nothing: add them, e.g. AI_MODEL_PRICES='{"llama3.1:8b": [0, 0]}'.
+_AI_DEFAULT_MODEL_PRICES = {
+    "*": ("1.00", "3.00"),
+    "*:free": ("0", "0"),
+    "gpt-4o-mini": ("0.15", "0.60"),
+    "openai/gpt-4o-mini": ("0.15", "0.60"),
+    "gpt-4o": ("2.50", "10.00"),
+    "openai/gpt-4o": ("2.50", "10.00"),
+    "gpt-4.1-mini": ("0.40", "1.60"),
+    "openai/gpt-4.1-mini": ("0.40", "1.60"),
+    "claude-3-5-haiku-latest": ("0.80", "4.00"),
+    "anthropic/claude-3.5-haiku": ("0.80", "4.00"),
+    "anthropic/claude-3.5-sonnet": ("3.00", "15.00"),
+    "google/gemini-2.0-flash-001": ("0.10", "0.40"),
+    "llama3.1:8b": ("0", "0"),
+    "llama3.2:3b": ("0", "0"),
+    "qwen2.5:7b": ("0", "0"),
+    "mistral:7b": ("0", "0"),
+}
+
+
+def _ai_model_prices(raw: str) -> dict[str, tuple[Decimal, Decimal]]:
+    """The default price table with AI_MODEL_PRICES (JSON) laid over it.
+
+    Numbers are parsed straight to Decimal (never through float); a malformed value
+    stops start-up with its name rather than pricing calls wrongly all day.
+    """
+    table = {name: (Decimal(i), Decimal(o)) for name, (i, o) in _AI_DEFAULT_MODEL_PRICES.items()}
+    if not raw.strip():
+        return table
+    try:
+        overrides = json.loads(raw, parse_float=Decimal, parse_int=Decimal)
+        if not isinstance(overrides, dict):
+            raise ValueError("expected an object of model name -> [input, output]")
+        for name, pair in overrides.items():
+            price_in, price_out = (Decimal(str(p)) for p in pair)
+            if not all(p.is_finite() and p >= 0 for p in (price_in, price_out)):
+                raise ValueError(f"{name}: prices must be finite and not negative")
+            table[str(name)] = (price_in, price_out)
+    except (ValueError, TypeError, InvalidOperation) as exc:
+        raise ImproperlyConfigured(f"AI_MODEL_PRICES is not valid: {exc}") from exc
+    return table
+
+
+AI_MODEL_PRICES = _ai_model_prices(env.str("AI_MODEL_PRICES", default=""))
 
 # --- Logging ----------------------------------------------------------------------
 LOGGING = {
