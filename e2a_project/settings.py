@@ -256,6 +256,19 @@ EXCEPTION_CONFIG_CACHE_SECONDS = env.float("EXCEPTION_CONFIG_CACHE_SECONDS", def
 EXCEPTION_BEAT_CHUNK = env.int("EXCEPTION_BEAT_CHUNK", default=200)
 SLACK_BOT_TOKEN = env.str("SLACK_BOT_TOKEN", default="")
 SLACK_SIGNING_SECRET = env.str("SLACK_SIGNING_SECRET", default="")
+# --- AI: the model client ---
+# Any OpenAI-compatible API (OpenRouter, OpenAI, Ollama's /v1, vLLM, llama.cpp), e.g.
+# https://openrouter.ai/api/v1. Empty or "disabled": no model is asked, notes come from
+# the rules. The key is optional: a local Ollama needs none (no Authorization header).
+AI_PROVIDER_BASE_URL = env.str("AI_PROVIDER_BASE_URL", default="")
+AI_API_KEY = env.str("AI_API_KEY", default="")
+AI_MODEL = env.str("AI_MODEL", default="openai/gpt-4o-mini")
+# The whole call, retries and their waits included, ends within this budget.
+AI_TIMEOUT_SECONDS = env.float("AI_TIMEOUT_SECONDS", default=20.0)
+# Total HTTP attempts per call (the client is the one retry layer): 429, 408, 5xx and
+# connection errors are tried again, other 4xx never.
+AI_RETRY_MAX_ATTEMPTS = env.int("AI_RETRY_MAX_ATTEMPTS", default=2)
+AI_MAX_REPLY_TOKENS = env.int("AI_MAX_REPLY_TOKENS", default=800)
 SLACK_DEFAULT_CHANNEL = env.str("SLACK_DEFAULT_CHANNEL", default="")
 SLACK_NOTIFICATION_ENABLED = env.bool("SLACK_NOTIFICATION_ENABLED", default=True)
 # New exceptions at or above this severity get their own message; the rest, the digest.

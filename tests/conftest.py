@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from .factories import TenantFactory, api_key_for
+from .llm_server import llm_server  # noqa: F401  (a local chat-completions server)
 from .served import serve, served_static  # noqa: F401  (fixtures for tests that start the app)
 
 
