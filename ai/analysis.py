@@ -4,8 +4,8 @@
 the first that says no, recording why (`FallbackCause`):
 
 1. no model configured (`AI_PROVIDER_BASE_URL` empty or `disabled`) → no_model
-2. sampling (`AI_SAMPLING_SEVERITY=important_only` and below HIGH) → sampling
-3. an operator wrote the notes → operator_note (never overwritten, no call made)
+2. an operator wrote the notes → operator_note (never overwritten, no call made)
+3. sampling (`AI_SAMPLING_SEVERITY=important_only` and below HIGH) → sampling
 4. the shared circuit breaker is open (or Redis unreachable) → breaker_open
 5. the day's token or cost budget would be exceeded → budget
 6. the call: timeout / invalid_reply / error, each a breaker failure
@@ -146,10 +146,10 @@ def _precheck(exception: OrderException) -> str:
     """The causes that need no prompt, no Redis and no budget row."""
     if not model_configured():
         return FallbackCause.NO_MODEL
-    if settings.AI_SAMPLING_SEVERITY == "important_only" and exception.severity not in IMPORTANT:
-        return FallbackCause.SAMPLING
     if exception.explanation_source == "operator":
         return FallbackCause.OPERATOR_NOTE
+    if settings.AI_SAMPLING_SEVERITY == "important_only" and exception.severity not in IMPORTANT:
+        return FallbackCause.SAMPLING
     return ""
 
 
@@ -159,5 +159,5 @@ def _with(analysis: Analysis, **changes: object) -> Analysis:
 
 def _record(exception: OrderException, analysis: Analysis) -> Explanation:
     row = exception_explain(exception_id=exception.pk, analysis=analysis, now=timezone.now())
-    metrics.record_analysis(decision=row.decision, cause=row.cause)
+    metrics.record_analysis(decision=row.decision, cause=row.cause, cost_usd=float(row.cost_usd))
     return row

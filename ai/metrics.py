@@ -47,3 +47,18 @@ def record_call(
 
 def count_attempt(outcome: str) -> None:
     HTTP_ATTEMPTS.labels(outcome).inc()
+
+
+ANALYSES = Counter(
+    "e2a_ai_analyses_total",
+    "Analyses of exceptions, by decision (used, kept_rules) and fallback cause (blank when used).",
+    ["decision", "cause"],
+)
+COST = Counter("e2a_ai_cost_usd_total", "What the model calls cost, in US dollars.")
+
+
+def record_analysis(*, decision: str, cause: str, cost_usd: float = 0.0) -> None:
+    """Counted once the analysis is recorded (cost only for calls that were made)."""
+    ANALYSES.labels(decision=decision, cause=cause).inc()
+    if cost_usd:
+        COST.inc(cost_usd)

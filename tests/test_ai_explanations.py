@@ -245,7 +245,9 @@ def test_the_sweep_finds_exceptions_whose_current_state_was_never_analysed() -> 
 
 
 @pytest.mark.django_db
-def test_reanalyze_needs_the_ai_scope_and_answers_202(heard, client: Client) -> None:
+def test_reanalyze_needs_the_ai_scope_and_answers_202(
+    heard, client: Client, django_capture_on_commit_callbacks
+) -> None:
     tenant = TenantFactory(slug="acme")
     exception = raise_exception(_order(tenant))
     path = f"/api/exceptions/{exception.pk}/reanalyze"
@@ -255,7 +257,8 @@ def test_reanalyze_needs_the_ai_scope_and_answers_202(heard, client: Client) -> 
     assert refused.status_code == 403 and "ai" in refused.json()["detail"]
 
     key = api_key_for(tenant, scopes=[ApiKeyScope.AI])
-    answer = client.post(path, HTTP_AUTHORIZATION=f"Bearer {key}")
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = client.post(path, HTTP_AUTHORIZATION=f"Bearer {key}")
     assert answer.status_code == 202, answer.content
     assert answer.json() == {"status": "queued", "exception_id": exception.pk}
     assert heard == [(exception.pk, "manual")]

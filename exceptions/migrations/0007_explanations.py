@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
                 ('confidence', models.FloatField(blank=True, null=True)),
                 ('prompt_tokens', models.PositiveIntegerField(default=0)),
                 ('completion_tokens', models.PositiveIntegerField(default=0)),
-                ('cost_usd', models.DecimalField(decimal_places=6, default=0, max_digits=12)),
+                ('cost_usd', models.DecimalField(decimal_places=8, default=0, max_digits=14)),
                 ('latency_ms', models.PositiveIntegerField(blank=True, null=True)),
                 ('decision', models.CharField(choices=[('used', "Used: the model's notes replaced the catalogue's"), ('kept_rules', "Kept the catalogue's notes")], max_length=16)),
                 ('cause', models.CharField(blank=True, choices=[('no_model', 'No model configured'), ('sampling', 'Not sampled (severity below the sampling threshold)'), ('breaker_open', 'Model paused after repeated failures (circuit breaker)'), ('budget', 'Daily AI budget spent'), ('timeout', 'Model timed out'), ('invalid_reply', 'Model reply invalid (truncated, refused or malformed)'), ('low_confidence', 'Model not confident enough'), ('error', 'Model call failed'), ('operator_note', 'An operator wrote the notes; they are never overwritten')], max_length=32)),

@@ -61,7 +61,7 @@ class Explanation(models.Model):
     confidence = models.FloatField(null=True, blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
-    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=0)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     decision = models.CharField(max_length=16, choices=ExplanationDecision.choices)
     cause = models.CharField(max_length=32, choices=FallbackCause.choices, blank=True)
