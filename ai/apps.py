@@ -7,8 +7,11 @@ class AiConfig(AppConfig):
 
     def ready(self) -> None:
         from exceptions import analysis_hooks
+        from exceptions import stats as exception_stats
 
         from .dispatch import enqueue_analysis
+        from .stats import ai_section
 
         # exceptions asks for analyses through its registry; it never imports ai.
         analysis_hooks.register("ai.analysis", enqueue_analysis)
+        exception_stats.register("ai.usage", ai_section, rank=exception_stats.AI)

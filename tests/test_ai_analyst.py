@@ -166,3 +166,28 @@ def test_opening_an_exception_is_analysed_by_the_worker_path(llm_server) -> None
     assert exception.explanation_source == ExplanationSource.AI
     assert exception.current_explanation is not None
     assert len(llm_server.requests) == 1
+
+
+@pytest.mark.django_db
+def test_the_stats_report_shows_where_notes_came_from_and_todays_spend(llm_server) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    exception = _exception()
+    llm_server.queue("good", "low_confidence")
+    exception_analyze(exception_id=exception.pk)
+    exception_analyze(exception_id=exception.pk, trigger="manual")
+    out = StringIO()
+    call_command("stats", tenant="acme", stdout=out)
+    text = out.getvalue()
+    assert "Notes: analyses by outcome" in text
+    # Each table row: its label, then its figure last.
+    lines = {
+        line.strip().rsplit(" ", 1)[0].strip(): line.split()[-1]
+        for line in text.splitlines()
+        if line.startswith("  ") and " " in line.strip()
+    }
+    assert lines.get("model's notes used") == "1"
+    assert lines.get("catalogue kept: Model not confident enough") == "1"
+    assert lines.get("calls") == "2" and lines.get("tokens in") == "824"
