@@ -265,3 +265,20 @@ def test_reanalyze_needs_the_ai_scope_and_answers_202(
 
     other = api_key_for(TenantFactory(slug="globex"), scopes=[ApiKeyScope.AI])
     assert client.post(path, HTTP_AUTHORIZATION=f"Bearer {other}").status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_changed_note_is_a_reply_in_the_exceptions_slack_thread() -> None:
+    from exceptions.models import Notification, TenantAlerting
+
+    tenant = TenantFactory(slug="acme")
+    TenantAlerting.objects.create(tenant=tenant, slack_channel="#ops", min_severity="LOW")
+    exception = raise_exception(_order(tenant), severity="HIGH")
+    assert Notification.objects.filter(exception=exception, kind="new").exists()
+
+    exception_explain(
+        exception_id=exception.pk, analysis=_used(analysis_key(exception)), now=timezone.now()
+    )
+    [reply] = Notification.objects.filter(exception=exception, kind="update")
+    assert reply.channel == "#ops"
+    assert "Notes written by test/model" in reply.text and "Pick #1001 now" in reply.text
