@@ -107,7 +107,8 @@ class ExplanationInline(_ReadOnlyInline):
         if not reply:
             return "-"
         return format_html(
-            "<b>ops:</b> {}<br><b>client:</b> {}<br><b>cause:</b> {}",
+            '<div style="min-width:30em"><b>ops:</b> {}<br><b>client:</b> {}<br>'
+            "<b>root cause:</b> {}</div>",
             reply.get("ops_note", ""),
             reply.get("client_note", ""),
             reply.get("root_cause", ""),

@@ -18,7 +18,7 @@ from .record import OrderException
 
 
 class ExplanationDecision(models.TextChoices):
-    USED = "used", "Used: the model's notes replaced the catalogue's"
+    USED = "used", "Used (the model's notes)"
     KEPT_RULES = "kept_rules", "Kept the catalogue's notes"
 
 
@@ -37,8 +37,8 @@ class FallbackCause(models.TextChoices):
 
 
 class ExplanationTrigger(models.TextChoices):
-    AUTO = "auto", "Opened or severity rose"
-    MANUAL = "manual", "Re-analysis asked for"
+    AUTO = "auto", "Automatic"
+    MANUAL = "manual", "Asked for"
 
 
 class Explanation(models.Model):
