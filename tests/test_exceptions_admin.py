@@ -120,8 +120,8 @@ def test_editing_notes_in_the_form_goes_through_the_service(admin_client, admin_
             "assignee": admin_user.pk,
             "ops_note": "Stock is in overflow bay 3.",
             "client_note": exc.client_note,
-            **{f"{p}-TOTAL_FORMS": "0" for p in ("activity", "breach_links", "notifications")},
-            **{f"{p}-INITIAL_FORMS": "0" for p in ("activity", "breach_links", "notifications")},
+            **{f"{p}-TOTAL_FORMS": "0" for p in ("activity", "explanations", "breach_links", "notifications")},
+            **{f"{p}-INITIAL_FORMS": "0" for p in ("activity", "explanations", "breach_links", "notifications")},
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]

@@ -85,7 +85,7 @@ SCREENS: dict[str, set[str]] = {
     "django_celery_beat.solarschedule": set(),
 }
 
-LIFECYCLE = {"acknowledge", "start", "snooze_1h", "resolve", "reopen", "close"}
+LIFECYCLE = {"acknowledge", "start", "snooze_1h", "resolve", "reopen", "close", "reanalyze"}
 # The bulk actions each role is offered (Django's "delete selected" aside, which only
 # Admin gets, where a screen allows deleting at all).
 ACTIONS: dict[str, dict[str, set[str]]] = {
