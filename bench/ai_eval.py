@@ -23,7 +23,6 @@ the rules analysis ≤ 1.2 × opening without it. Setup failures exit 2.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -178,5 +177,4 @@ def _pct(part: int, whole: int) -> str:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     run(main, interrupted="ai_eval interrupted")

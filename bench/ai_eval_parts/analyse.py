@@ -128,7 +128,13 @@ def _replay_side(
 def _forget(tenant: Tenant) -> None:
     """Delete a finished case's tenant and everything of it, so that no later case's
     replay scans, escalates or analyses its orders (the simulated clock goes back to
-    each case's own start)."""
+    each case's own start). Events, orders and dead letters protect their tenant, so
+    they go first, in that order; the rest cascades."""
+    from orders.models import DeadLetter, Order, OrderEvent
+
+    OrderEvent.objects.filter(tenant=tenant).delete()
+    Order.objects.filter(tenant=tenant).delete()
+    DeadLetter.objects.filter(tenant=tenant).delete()
     tenant.delete()
 
 

@@ -13,13 +13,17 @@ from __future__ import annotations
 import copy
 import json
 import os
+import sys
 from typing import Any
 
 from ai_eval_parts.cases import Case
+from ai_eval_parts.environment import ROOT
 
 
 class FakeModel:
     def __init__(self) -> None:
+        if str(ROOT) not in sys.path:
+            sys.path.insert(0, str(ROOT))  # the repository's tests package
         from tests.llm_server import LLMServer, canned
 
         self.server = LLMServer().start()
