@@ -1,6 +1,6 @@
 """Build `fixtures/ai_eval/cases.json`, the labelled set `bench/ai_eval.py` scores.
 
-    .venv/bin/python bench/ai_eval_parts/build_cases.py   # about a minute
+    .venv/bin/python bench/ai_eval_parts/build_cases.py   # about two minutes
 
 Run once; the file is committed and the bench never regenerates it, so the set
 stays the same when the generator changes. Every order is made by the demo
