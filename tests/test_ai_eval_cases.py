@@ -50,25 +50,8 @@ def missing(note: str, case: dict[str, Any]) -> list[str]:
     return [f["fact"] for f in case["facts"] if not any(mentions(note, a) for a in f["any_of"])]
 
 
-# Facts the catalogue's templates are known to miss (reported, not fixed here): the
-# test expects them to fail, strictly, so a catalogue that gains the fact shows up too.
-KNOWN_GAPS = {
-    "delivery_delay": (
-        "DELIVERY_DELAY's ops note says how late only `{% if exception.late_minutes %}`; the "
-        "scan opens it at the promise (late_minutes 0.0), so the note never says it is late"
-    ),
-}
-
-
 def sample() -> list[Any]:
-    return [
-        pytest.param(
-            c, id=c["id"], marks=pytest.mark.xfail(reason=KNOWN_GAPS[c["kind"]], strict=True)
-        )
-        if c["kind"] in KNOWN_GAPS
-        else pytest.param(c, id=c["id"])
-        for c in shortest_per_kind()
-    ]
+    return [pytest.param(c, id=c["id"]) for c in shortest_per_kind()]
 
 
 def shortest_per_kind() -> list[dict[str, Any]]:

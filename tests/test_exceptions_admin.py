@@ -111,6 +111,9 @@ def test_resolve_asks_for_the_resolution_first(admin_client):
     assert (exc.status, exc.resolution_text) == ("RESOLVED", "Re-picked from overflow.")
 
 
+INLINES = ("activity", "explanations", "breach_links", "notifications")
+
+
 def test_editing_notes_in_the_form_goes_through_the_service(admin_client, admin_user):
     [exc] = populate(1)
     url = reverse("admin:exceptions_orderexception_change", args=[exc.pk])
@@ -120,8 +123,8 @@ def test_editing_notes_in_the_form_goes_through_the_service(admin_client, admin_
             "assignee": admin_user.pk,
             "ops_note": "Stock is in overflow bay 3.",
             "client_note": exc.client_note,
-            **{f"{p}-TOTAL_FORMS": "0" for p in ("activity", "explanations", "breach_links", "notifications")},
-            **{f"{p}-INITIAL_FORMS": "0" for p in ("activity", "explanations", "breach_links", "notifications")},
+            **{f"{p}-TOTAL_FORMS": "0" for p in INLINES},
+            **{f"{p}-INITIAL_FORMS": "0" for p in INLINES},
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
