@@ -34,7 +34,12 @@ from exceptions.models import (
     FallbackCause,
     OrderException,
 )
-from exceptions.services.explanations import Analysis, analysis_key, exception_explain
+from exceptions.services.explanations import (
+    Analysis,
+    analysis_key,
+    exception_explain,
+    explanation_exists,
+)
 from slas.models import Severity
 
 from . import metrics
@@ -63,12 +68,31 @@ class AnalysisReply(BaseModel):
     recommended_actions: list[str] = Field(max_length=6)
 
 
-def exception_analyze(*, exception_id: int, trigger: str = ExplanationTrigger.AUTO) -> Explanation:
-    """Analyse the exception as it is now; returns the Explanation recorded."""
-    exception = OrderException.objects.select_related("reason_code", "order", "tenant").get(
-        pk=exception_id
+def exception_analyze(
+    *, exception_id: int, trigger: str = ExplanationTrigger.AUTO, once: bool = False
+) -> Explanation | None:
+    """Analyse the exception as it is now; returns the Explanation recorded.
+
+    With `once` (the task), an automatic analysis of a state already analysed, or of
+    an exception that is gone, does nothing and returns None: redelivered messages
+    and the sweep's duplicates cost two reads.
+    """
+    exception = (
+        OrderException.objects.select_related("reason_code", "order", "tenant")
+        .filter(pk=exception_id)
+        .first()
     )
+    if exception is None:
+        if once:
+            return None
+        raise OrderException.DoesNotExist(f"no exception {exception_id}")
     key = analysis_key(exception)
+    if (
+        once
+        and trigger == ExplanationTrigger.AUTO
+        and explanation_exists(exception_id=exception_id, key=key)
+    ):
+        return None
     cause = _precheck(exception)
     if cause:
         return _record(exception, Analysis(key=key, trigger=trigger, cause=cause))

@@ -11,12 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from exceptions.models import ExplanationTrigger, FallbackCause, OrderException
-from exceptions.services.explanations import (
-    Analysis,
-    analysis_key,
-    exception_explain,
-    explanation_exists,
-)
+from exceptions.services.explanations import Analysis, analysis_key, exception_explain
 
 from .analysis import exception_analyze
 from .dispatch import enqueue_analysis
@@ -37,16 +32,10 @@ SWEEP_LIMIT = 500
 )
 def analyze_exception(exception_id: int, trigger: str = ExplanationTrigger.AUTO) -> str:
     """Analyse one exception; an automatic run of an already analysed state does nothing."""
-    exception = OrderException.objects.filter(pk=exception_id).first()
-    if exception is None:
-        return "gone"
-    if trigger == ExplanationTrigger.AUTO and explanation_exists(
-        exception_id=exception_id, key=analysis_key(exception)
-    ):
-        return "done before"
     try:
-        row = exception_analyze(exception_id=exception_id, trigger=trigger)
+        row = exception_analyze(exception_id=exception_id, trigger=trigger, once=True)
     except SoftTimeLimitExceeded:
+        exception = OrderException.objects.get(pk=exception_id)
         row = exception_explain(
             exception_id=exception_id,
             analysis=Analysis(
@@ -57,6 +46,8 @@ def analyze_exception(exception_id: int, trigger: str = ExplanationTrigger.AUTO)
             ),
             now=timezone.now(),
         )
+    if row is None:
+        return "done before"
     return row.cause or row.decision
 
 
