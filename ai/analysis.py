@@ -24,10 +24,12 @@ import logging
 from dataclasses import replace
 from decimal import Decimal
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.utils import timezone
 from pydantic import BaseModel, Field
 
+from e2a_project.outage import unavailable_dependency
 from exceptions.models import (
     Explanation,
     ExplanationTrigger,
@@ -96,7 +98,25 @@ def exception_analyze(
     cause = _precheck(exception)
     if cause:
         return _record(exception, Analysis(key=key, trigger=trigger, cause=cause))
+    try:
+        return _ask_the_model(exception, key, trigger)
+    except SoftTimeLimitExceeded:
+        raise  # the task records it as a timeout
+    except Exception as exc:
+        if unavailable_dependency(exc) is not None:
+            raise  # the database or Redis is down: the message is delivered again
+        # A bug here (a prompt that fails to render, a surprising reply) must not fail
+        # the task or hold up the queue: the catalogue's notes stay, and it says why.
+        log.exception(
+            "analysis broke; the catalogue's notes stay", extra={"exception_id": exception_id}
+        )
+        broken = Analysis(key=key, trigger=trigger, cause=FallbackCause.ERROR, detail=repr(exc))
+        return _record(exception, broken)
 
+
+def _ask_the_model(exception: OrderException, key: str, trigger: str) -> Explanation:
+    """Steps 4–7 of the gate: budget, breaker, the call and the reply's checks."""
+    exception_id = exception.pk
     context = analysis_context(exception)
     prompt = render_prompt(PROMPT, context)
     base = Analysis(
@@ -126,7 +146,24 @@ def exception_analyze(
             "analysis failed; the catalogue's notes stay",
             extra={"exception_id": exception_id, "cause": failure.cause},
         )
-        return _record(exception, _with(base, cause=failure.cause, detail=failure.detail))
+        spent = {}
+        if failure.prompt_tokens or failure.completion_tokens:
+            # A truncated or malformed reply was still paid for: it counts on the budget.
+            model = failure.model or settings.AI_MODEL
+            charged = budget_charge(
+                tenant_id=exception.tenant_id,
+                model=model,
+                prompt_tokens=failure.prompt_tokens,
+                completion_tokens=failure.completion_tokens,
+                cost_usd=failure.cost_usd,
+            )
+            spent = {
+                "model": model,
+                "prompt_tokens": failure.prompt_tokens,
+                "completion_tokens": failure.completion_tokens,
+                "cost_usd": charged.cost_usd,
+            }
+        return _record(exception, _with(base, cause=failure.cause, detail=failure.detail, **spent))
     breaker_success()
     cost = reply.cost_usd
     if cost is None:

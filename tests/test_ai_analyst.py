@@ -191,3 +191,28 @@ def test_the_stats_report_shows_where_notes_came_from_and_todays_spend(llm_serve
     assert lines.get("model's notes used") == "1"
     assert lines.get("catalogue kept: Model not confident enough") == "1"
     assert lines.get("calls") == "2" and lines.get("tokens in") == "824"
+
+
+@pytest.mark.django_db
+def test_a_truncated_reply_is_still_paid_for_and_counted(llm_server) -> None:
+    exception = _exception()
+    llm_server.queue("truncated")
+    row = exception_analyze(exception_id=exception.pk)
+    assert row.cause == "invalid_reply" and row.prompt_tokens > 0
+    spent = AiDailySpend.objects.get(tenant=exception.tenant)
+    assert (spent.tokens_in, spent.calls) == (row.prompt_tokens, 1)
+
+
+@pytest.mark.django_db
+def test_a_bug_in_the_analysis_is_a_recorded_error_not_a_failed_task(llm_server, monkeypatch):
+    from ai import analysis
+
+    def broken(_exception):
+        raise KeyError("a fact the prompt wants")
+
+    monkeypatch.setattr(analysis, "analysis_context", broken)
+    exception = _exception()
+    assert analyze_exception(exception.pk) == "error"
+    row = Explanation.objects.get(exception=exception)
+    assert row.decision == "kept_rules" and "KeyError" in row.detail
+    assert llm_server.requests == []
