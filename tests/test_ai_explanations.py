@@ -282,3 +282,25 @@ def test_a_changed_note_is_a_reply_in_the_exceptions_slack_thread() -> None:
     [reply] = Notification.objects.filter(exception=exception, kind="update")
     assert reply.channel == "#ops"
     assert "Notes written by test/model" in reply.text and "Pick #1001 now" in reply.text
+
+
+@pytest.mark.django_db
+def test_ai_reanalyze_runs_each_exception_again_and_says_what_it_decided() -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    exception = raise_exception(_order(TenantFactory(slug="acme")))
+    out = StringIO()
+    call_command("ai_reanalyze", "--exception", str(exception.pk), stdout=out)
+    assert out.getvalue().strip() == f"#{exception.pk}: catalogue's notes kept: No model configured"
+    assert Explanation.objects.get(exception=exception).trigger == "manual"
+
+    since = StringIO()
+    call_command("ai_reanalyze", "--since", "2000-01-01", "--tenant", "acme", stdout=since)
+    assert f"#{exception.pk}:" in since.getvalue()
+    with pytest.raises(CommandError, match="No exception #999999"):
+        call_command("ai_reanalyze", "--exception", "999999")
+    with pytest.raises(CommandError, match="Say which"):
+        call_command("ai_reanalyze")
