@@ -29,8 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ai_eval_parts.cases import CASES_FILE, Case, load_cases, step_of
-from ai_eval_parts.environment import configure_django
-from common import BenchError, machine_notes, progress, run
+from common import BenchError, in_process_django, machine_notes, progress, run
 
 if TYPE_CHECKING:
     from ai_eval_parts.fake_model import FakeModel
@@ -64,7 +63,9 @@ def main() -> int:
 
         fake = FakeModel()
     workdir = Path(tempfile.mkdtemp(prefix="e2a-ai-eval-"))
-    configure_django(f"sqlite:///{workdir / 'ai_eval.sqlite3'}")
+    in_process_django(
+        model_from_environment=True, database_url=f"sqlite:///{workdir / 'ai_eval.sqlite3'}"
+    )
     try:
         return evaluate_and_report(args, header, cases, fake)
     finally:

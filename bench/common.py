@@ -534,3 +534,32 @@ def print_ratios(ratios: Sequence[Ratio], *, width: int) -> None:
     for r in ratios:
         goal = (">= " if r.at_least else "<= ") + format(r.goal, "g")
         print(f"{r.label:<{width}} {r.value:>7.3f}x {goal:>8}  {r.verdict}")
+
+
+def in_process_django(database_url: str, *, model_from_environment: bool = False) -> None:
+    """Django set up in this process against `database_url`, with everything that could
+    reach shared state (Redis, a broker, Slack) forced to private embedded defaults.
+
+    Only the AI settings may come from the shell (`model_from_environment`): the model
+    configured there is the one an evaluation judges; otherwise no model is used.
+    """
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="e2a_project.settings",
+        DATABASE_URL=database_url,
+        REDIS_URL="",
+        CELERY_BROKER_URL="memory://",  # tasks run eagerly; nothing is ever published
+        APP_ENV="development",
+        DEBUG="false",
+        LOG_LEVEL="ERROR",
+        SLACK_BOT_TOKEN="",
+    )
+    if model_from_environment:
+        os.environ.setdefault("AI_PROVIDER_BASE_URL", "")
+    else:
+        os.environ["AI_PROVIDER_BASE_URL"] = ""
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    import django
+
+    django.setup()

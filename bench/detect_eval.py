@@ -21,16 +21,21 @@ database whose name contains "bench" (dropped and created).
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from common import BenchError, libpq_url, machine_notes, progress, recreate_database, run
+from common import (
+    BenchError,
+    in_process_django,
+    libpq_url,
+    machine_notes,
+    progress,
+    recreate_database,
+    run,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
 START = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday; the week holds a weekend
 SEED = 2026
 GOAL_RECALL = 0.95
@@ -46,24 +51,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def configure_django(database_url: str) -> None:
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="e2a_project.settings",
-        DATABASE_URL=database_url,
-        REDIS_URL="",  # the embedded defaults: nothing shared with other runs
-        CELERY_BROKER_URL="",
-        APP_ENV="development",
-        DEBUG="false",
-        LOG_LEVEL="ERROR",
-        AI_PROVIDER_BASE_URL="",
-        SLACK_BOT_TOKEN="",
-    )
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
 def main() -> int:
     args = parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="e2a-detect-eval-"))
@@ -72,7 +59,7 @@ def main() -> int:
         database_url = args.database_url
     else:
         database_url = f"sqlite:///{workdir / 'detect.sqlite3'}"
-    configure_django(database_url)
+    in_process_django(database_url)
 
     from django.core.management import call_command
 

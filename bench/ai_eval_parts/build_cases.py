@@ -26,9 +26,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from common import in_process_django
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, as when run as a file
 
-from ai_eval_parts.environment import configure_django
 
 ORIGIN = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday; replay steps are aligned to it
 SEED = 1313
@@ -137,7 +138,9 @@ def facts_for(order: Any, reason: str, late_minutes: float | None) -> list[dict[
 
 def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="e2a-ai-eval-build-"))
-    configure_django(f"sqlite:///{workdir / 'build.sqlite3'}")
+    in_process_django(
+        model_from_environment=True, database_url=f"sqlite:///{workdir / 'build.sqlite3'}"
+    )
     from django.core.management import call_command
 
     from ai_eval_parts.cases import load_cases
