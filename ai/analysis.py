@@ -132,9 +132,9 @@ def _ask_the_model(exception: OrderException, key: str, trigger: str) -> Explana
         tenant_id=exception.tenant_id, expected_tokens=expected, model=settings.AI_MODEL
     )
     if not budget.allowed:
-        return _record(exception, _with(base, cause=FallbackCause.BUDGET, detail=budget.reason))
+        return _record(exception, replace(base, cause=FallbackCause.BUDGET, detail=budget.reason))
     if not breaker_allow():
-        return _record(exception, _with(base, cause=FallbackCause.BREAKER_OPEN))
+        return _record(exception, replace(base, cause=FallbackCause.BREAKER_OPEN))
 
     try:
         reply = chat_structured(
@@ -163,7 +163,9 @@ def _ask_the_model(exception: OrderException, key: str, trigger: str) -> Explana
                 "completion_tokens": failure.completion_tokens,
                 "cost_usd": charged.cost_usd,
             }
-        return _record(exception, _with(base, cause=failure.cause, detail=failure.detail, **spent))
+        return _record(
+            exception, replace(base, cause=failure.cause, detail=failure.detail, **spent)
+        )
     breaker_success()
     cost = reply.cost_usd
     if cost is None:
@@ -178,7 +180,7 @@ def _ask_the_model(exception: OrderException, key: str, trigger: str) -> Explana
         cost_usd=reply.cost_usd,
     )
     data: AnalysisReply = reply.data
-    answered = _with(
+    answered = replace(
         base,
         model=reply.model or settings.AI_MODEL,
         reply=data.model_dump(),
@@ -194,11 +196,13 @@ def _ask_the_model(exception: OrderException, key: str, trigger: str) -> Explana
     labels = set(context["labels"])
     if data.label not in labels:
         detail = f"label {data.label!r} is not in the catalogue"
-        return _record(exception, _with(answered, cause=FallbackCause.INVALID_REPLY, detail=detail))
+        return _record(
+            exception, replace(answered, cause=FallbackCause.INVALID_REPLY, detail=detail)
+        )
     if data.confidence < settings.AI_MIN_CONFIDENCE:
         detail = f"confidence {data.confidence:.2f} < {settings.AI_MIN_CONFIDENCE}"
         return _record(
-            exception, _with(answered, cause=FallbackCause.LOW_CONFIDENCE, detail=detail)
+            exception, replace(answered, cause=FallbackCause.LOW_CONFIDENCE, detail=detail)
         )
     return _record(exception, answered)
 
@@ -212,10 +216,6 @@ def _precheck(exception: OrderException) -> str:
     if settings.AI_SAMPLING_SEVERITY == "important_only" and exception.severity not in IMPORTANT:
         return FallbackCause.SAMPLING
     return ""
-
-
-def _with(analysis: Analysis, **changes: object) -> Analysis:
-    return replace(analysis, **changes)
 
 
 def _record(exception: OrderException, analysis: Analysis) -> Explanation:
