@@ -154,6 +154,8 @@ def test_the_task_analyses_each_state_once_and_a_manual_run_again(llm_server) ->
     assert analyze_exception(exception.pk, "manual") == "used"
     assert len(llm_server.requests) == 2
     assert Explanation.objects.filter(exception=exception).count() == 2
+    # The re-analysis agreed word for word: one "explained" activity, not two.
+    assert exception.activity.filter(action="explained").count() == 1
 
 
 @pytest.mark.django_db(transaction=True)

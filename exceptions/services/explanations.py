@@ -123,6 +123,16 @@ def _apply(exception: OrderException, row: Explanation, analysis: Analysis, now:
     exception.current_explanation = row
     exception.explanation_cause = row.cause
     exception.updated_at = now
+    unchanged = exception.explanation_source == ExplanationSource.AI and (
+        exception.ops_note,
+        exception.client_note,
+    ) == (analysis.ops_note, analysis.client_note)
+    if row.decision == ExplanationDecision.USED and unchanged:
+        # The same notes again (a re-analysis that agrees): nothing to announce.
+        exception.explanation_label = analysis.label
+        exception.explanation_confidence = analysis.confidence
+        exception.save(update_fields=[*fields, "explanation_label", "explanation_confidence"])
+        return
     if row.decision == ExplanationDecision.USED:
         exception.ops_note = analysis.ops_note
         exception.client_note = analysis.client_note
