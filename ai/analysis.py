@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from decimal import Decimal
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -45,9 +44,8 @@ from exceptions.services.explanations import (
 from slas.models import Severity
 
 from . import metrics
-from .breaker import breaker_allow, breaker_failure, breaker_success
-from .budget import budget_charge, budget_check, cost_of
-from .client import ModelFailure, chat_structured, model_configured
+from .calls import ask_model
+from .client import model_configured
 from .context import analysis_context
 from .prompts import render_prompt
 
@@ -55,8 +53,6 @@ log = logging.getLogger(__name__)
 
 PROMPT = "exception_analysis"
 IMPORTANT = {Severity.HIGH, Severity.CRITICAL}
-# A rough size of the reply on top of the prompt, for the budget check before a call.
-EXPECTED_REPLY_TOKENS = 400
 
 
 class AnalysisReply(BaseModel):
@@ -116,82 +112,37 @@ def exception_analyze(
 
 def _ask_the_model(exception: OrderException, key: str, trigger: str) -> Explanation:
     """Steps 4–7 of the gate: budget, breaker, the call and the reply's checks."""
-    exception_id = exception.pk
     context = analysis_context(exception)
     prompt = render_prompt(PROMPT, context)
+    answer = ask_model(
+        tenant_id=exception.tenant_id,
+        prompt=prompt,
+        output=AnalysisReply,
+        schema_name="exception_analysis",
+        purpose="analysis",
+    )
     base = Analysis(
         key=key,
         trigger=trigger,
         prompt_name=prompt.name,
         prompt_version=prompt.version,
         prompt_hash=prompt.sha256,
-        model=settings.AI_MODEL,
+        model=answer.model,
+        prompt_tokens=answer.prompt_tokens,
+        completion_tokens=answer.completion_tokens,
+        cost_usd=answer.cost_usd,
+        latency_ms=answer.latency_ms,
     )
-    expected = sum(len(m["content"]) for m in prompt.messages) // 3 + EXPECTED_REPLY_TOKENS
-    budget = budget_check(
-        tenant_id=exception.tenant_id, expected_tokens=expected, model=settings.AI_MODEL
-    )
-    if not budget.allowed:
-        return _record(exception, replace(base, cause=FallbackCause.BUDGET, detail=budget.reason))
-    if not breaker_allow():
-        return _record(exception, replace(base, cause=FallbackCause.BREAKER_OPEN))
-
-    try:
-        reply = chat_structured(
-            messages=prompt.messages, output=AnalysisReply, schema_name="exception_analysis"
-        )
-    except ModelFailure as failure:
-        breaker_failure()
-        log.warning(
-            "analysis failed; the catalogue's notes stay",
-            extra={"exception_id": exception_id, "cause": failure.cause},
-        )
-        spent = {}
-        if failure.prompt_tokens or failure.completion_tokens:
-            # A truncated or malformed reply was still paid for: it counts on the budget.
-            model = failure.model or settings.AI_MODEL
-            charged = budget_charge(
-                tenant_id=exception.tenant_id,
-                model=model,
-                prompt_tokens=failure.prompt_tokens,
-                completion_tokens=failure.completion_tokens,
-                cost_usd=failure.cost_usd,
-            )
-            spent = {
-                "model": model,
-                "prompt_tokens": failure.prompt_tokens,
-                "completion_tokens": failure.completion_tokens,
-                "cost_usd": charged.cost_usd,
-            }
-        return _record(
-            exception, replace(base, cause=failure.cause, detail=failure.detail, **spent)
-        )
-    breaker_success()
-    cost = reply.cost_usd
-    if cost is None:
-        cost = cost_of(
-            reply.model or settings.AI_MODEL, reply.prompt_tokens, reply.completion_tokens
-        )
-    budget_charge(
-        tenant_id=exception.tenant_id,
-        model=reply.model or settings.AI_MODEL,
-        prompt_tokens=reply.prompt_tokens,
-        completion_tokens=reply.completion_tokens,
-        cost_usd=reply.cost_usd,
-    )
-    data: AnalysisReply = reply.data
+    data = answer.data
+    if data is None:
+        return _record(exception, replace(base, cause=answer.cause, detail=answer.detail))
     answered = replace(
         base,
-        model=reply.model or settings.AI_MODEL,
         reply=data.model_dump(),
         label=data.label,
         confidence=data.confidence,
         ops_note=data.ops_note.strip(),
         client_note=data.client_note.strip(),
-        prompt_tokens=reply.prompt_tokens,
-        completion_tokens=reply.completion_tokens,
-        cost_usd=Decimal(cost),
-        latency_ms=reply.latency_ms,
     )
     labels = set(context["labels"])
     if data.label not in labels:

@@ -62,3 +62,17 @@ def record_analysis(*, decision: str, cause: str, cost_usd: float = 0.0) -> None
     ANALYSES.labels(decision=decision, cause=cause).inc()
     if cost_usd:
         COST.inc(cost_usd)
+
+
+ACTION_CHOICES = Counter(
+    "e2a_ai_action_choices_total",
+    "The model's choices of automated action, by decision (used, kept_rules) and fallback "
+    "cause (blank when used).",
+    ["decision", "cause"],
+)
+
+
+def record_action_choice(*, decision: str, cause: str, cost_usd: float = 0.0) -> None:
+    ACTION_CHOICES.labels(decision=decision, cause=cause).inc()
+    if cost_usd:
+        COST.inc(cost_usd)

@@ -254,6 +254,19 @@ EXCEPTION_ESCALATION_RAISES_SEVERITY = env.bool(
 EXCEPTION_CONFIG_CACHE_SECONDS = env.float("EXCEPTION_CONFIG_CACHE_SECONDS", default=5.0)
 # Exceptions beat escalates or closes per transaction; it loops until nothing is due.
 EXCEPTION_BEAT_CHUNK = env.int("EXCEPTION_BEAT_CHUNK", default=200)
+# --- Exceptions: automated actions (playbooks) ----------------------------------
+# Beat's resolution pass handles at most this many records per run.
+ACTION_PASS_LIMIT = env.int("ACTION_PASS_LIMIT", default=200)
+# After a failed attempt, the next one waits this long (the receiver may be down).
+ACTION_RETRY_AFTER_SECONDS = env.int("ACTION_RETRY_AFTER_SECONDS", default=900)
+# A run left choosing, ready or running this long (its worker died) is run again,
+# with the same webhook-id so the receiver can tell it is the same action.
+ACTION_RUN_LEASE_SECONDS = env.int("ACTION_RUN_LEASE_SECONDS", default=300)
+# Outbound action webhooks: each request's timeout, and how many requests in all
+# (connection errors, 408, 429 and 5xx are tried again with backoff; nothing above
+# the HTTP layer retries).
+ACTION_HTTP_TIMEOUT_SECONDS = env.float("ACTION_HTTP_TIMEOUT_SECONDS", default=10.0)
+ACTION_HTTP_MAX_ATTEMPTS = env.int("ACTION_HTTP_MAX_ATTEMPTS", default=3)
 SLACK_BOT_TOKEN = env.str("SLACK_BOT_TOKEN", default="")
 SLACK_SIGNING_SECRET = env.str("SLACK_SIGNING_SECRET", default="")
 # --- AI: the model client ---
@@ -288,6 +301,11 @@ AI_SAMPLING_SEVERITY = env.str("AI_SAMPLING_SEVERITY", default="all")
 # Exceptions whose current state has no analysis (a publish lost) wait this long
 # before beat's sweep queues them.
 AI_SWEEP_AFTER_SECONDS = env.int("AI_SWEEP_AFTER_SECONDS", default=120)
+# The model may choose among a playbook's actions only when it is at least this
+# sure of its choice and gives it at least this chance of success; otherwise the
+# rules' choice (the playbook's order) stands.
+AI_ACTION_MIN_CONFIDENCE = env.float("AI_ACTION_MIN_CONFIDENCE", default=0.7)
+AI_ACTION_MIN_SUCCESS = env.float("AI_ACTION_MIN_SUCCESS", default=0.6)
 
 # --- DRF / OpenAPI -------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -381,6 +399,10 @@ CELERY_TASK_ROUTES = {
     # Slack sends wait on the rate limit: they get their own queue so they never
     # hold up ingest follow-ups.
     "exceptions.send_*": {"queue": "notifications"},
+    # Action webhooks wait on other systems (up to their timeout and retries), like
+    # Slack sends: never in front of ingest follow-ups.
+    "exceptions.run_action": {"queue": "notifications"},
+    "exceptions.automate": {"queue": "notifications"},
     "exceptions.*": {"queue": "ingest"},
     "ai.*": {"queue": "ai"},
     "billing.*": {"queue": "billing"},
@@ -412,6 +434,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "exceptions.send_digests",
         "schedule": 300.0,
         "options": {"expires": 290},
+    },
+    "exceptions-resolution-pass": {
+        "task": "exceptions.resolution_pass",
+        "schedule": 120.0,
+        "options": {"expires": 110},
     },
     "ai-sweep-unexplained": {
         "task": "ai.sweep_unexplained",

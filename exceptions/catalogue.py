@@ -30,9 +30,12 @@ def catalogue_load(model: Any, *, path: Path = CATALOGUE_FILE, update: bool = Fa
 
     Returns the codes written. Without `update` an operator's edits are kept.
     """
+    # A migration's historical model may predate a field the file has since gained
+    # (a later migration adds it, with its own data step).
+    known = {field.name for field in model._meta.get_fields()}
     entries = {}
     for entry in read_catalogue(path):
-        values = dict(entry)
+        values = {name: value for name, value in entry.items() if name in known}
         for name in ("escalation_hours", "resolve_hours"):
             values[name] = Decimal(str(values[name]))
         entries[values.pop("code")] = values

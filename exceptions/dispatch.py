@@ -24,3 +24,30 @@ def enqueue_notifications(channel: str, *, countdown: float | None = None) -> bo
         log.warning("could not queue notifications", extra={"channel": channel, "error": str(exc)})
         return False
     return True
+
+
+AUTOMATE_TASK = "exceptions.automate"
+RUN_ACTION_TASK = "exceptions.run_action"
+
+
+def enqueue_automate(exception_id: int) -> bool:
+    """Ask a worker to choose and run an action for the record; the next pass retries a
+    lost publish."""
+    try:
+        send_by_name(AUTOMATE_TASK, args=[exception_id])
+    except Exception as exc:  # beat's resolution pass finds it again
+        log.warning(
+            "could not queue automation", extra={"exception_id": exception_id, "error": str(exc)}
+        )
+        return False
+    return True
+
+
+def enqueue_action_run(run_id: int) -> bool:
+    """Ask a worker to run an approved (or recovered) action; the pass re-queues a lost one."""
+    try:
+        send_by_name(RUN_ACTION_TASK, args=[run_id])
+    except Exception as exc:  # beat's resolution pass re-queues runs left ready
+        log.warning("could not queue an action run", extra={"run_id": run_id, "error": str(exc)})
+        return False
+    return True

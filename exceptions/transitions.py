@@ -31,6 +31,10 @@ ACTIONS: dict[str, Action] = {
     "escalate": Action(ACTIVE),
     "edit_notes": Action(ACTIVE | {S.RESOLVED}),
     "record_attempt": Action(ACTIVE),
+    # An automated action waiting for a person: approving runs it, rejecting drops it.
+    "propose_action": Action(ACTIVE),
+    "approve_action": Action(ACTIVE),
+    "reject_action": Action(ACTIVE),
 }
 
 

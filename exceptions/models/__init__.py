@@ -1,6 +1,19 @@
 """Models of the exceptions app: the record operators work on, and what hangs on it."""
 
 from .activity import ActorType, ExceptionActivity
+from .automation import (
+    ACTIVE_RUN_STATUSES,
+    FINAL_RUN_STATUSES,
+    SUCCEEDED_RUN_STATUSES,
+    ActionChoice,
+    ActionEndpoint,
+    ActionKind,
+    ActionRun,
+    ActionTarget,
+    ChosenBy,
+    PlaybookAction,
+    RunStatus,
+)
 from .catalogue import ReasonCode
 from .explanation import Explanation, ExplanationDecision, ExplanationTrigger, FallbackCause
 from .notify import (
@@ -20,8 +33,17 @@ from .record import (
 )
 
 __all__ = [
+    "ACTIVE_RUN_STATUSES",
     "ACTIVE_STATUSES",
+    "FINAL_RUN_STATUSES",
+    "SUCCEEDED_RUN_STATUSES",
+    "ActionChoice",
+    "ActionEndpoint",
+    "ActionKind",
+    "ActionRun",
+    "ActionTarget",
     "ActorType",
+    "ChosenBy",
     "ExceptionActivity",
     "ExceptionBreach",
     "ExceptionStatus",
@@ -34,7 +56,9 @@ __all__ = [
     "NotificationKind",
     "NotificationStatus",
     "OrderException",
+    "PlaybookAction",
     "ReasonCode",
+    "RunStatus",
     "SlackChannel",
     "SlackIdentity",
     "TenantAlerting",

@@ -44,6 +44,11 @@ class ReasonCode(models.Model):
     requires_approval = models.BooleanField(
         default=False, help_text="Automated actions need an operator's approval."
     )
+    automate = models.BooleanField(
+        default=False,
+        help_text="E²A may try this code's playbook by itself (see Playbook actions); "
+        "off: the playbook is only guidance for operators.",
+    )
     typical_causes = models.JSONField(default=list, blank=True)
     recommended_actions = models.JSONField(default=list, blank=True)
     ops_note_template = models.TextField(

@@ -41,7 +41,30 @@ class ExplanationTrigger(models.TextChoices):
     MANUAL = "manual", "Asked for"
 
 
-class Explanation(models.Model):
+class ModelCallRecord(models.Model):
+    """What every record of a model call keeps: the prompt, the reply, its cost and the
+    gate's decision. Explanations (notes) and action choices share it."""
+
+    prompt_name = models.CharField(max_length=64, blank=True)
+    prompt_version = models.PositiveSmallIntegerField(null=True, blank=True)
+    prompt_hash = models.CharField(max_length=64, blank=True, help_text="sha256 of the prompt file")
+    model = models.CharField(max_length=200, blank=True)
+    reply = models.JSONField(default=dict, blank=True, help_text="The parsed reply, if any.")
+    confidence = models.FloatField(null=True, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=0)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    decision = models.CharField(max_length=16, choices=ExplanationDecision.choices)
+    cause = models.CharField(max_length=32, choices=FallbackCause.choices, blank=True)
+    detail = models.CharField(max_length=500, blank=True, help_text="What failed, briefly.")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        abstract = True
+
+
+class Explanation(ModelCallRecord):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     exception = models.ForeignKey(
         OrderException, on_delete=models.CASCADE, related_name="explanations"
@@ -52,21 +75,7 @@ class Explanation(models.Model):
     trigger = models.CharField(
         max_length=16, choices=ExplanationTrigger.choices, default=ExplanationTrigger.AUTO
     )
-    prompt_name = models.CharField(max_length=64, blank=True)
-    prompt_version = models.PositiveSmallIntegerField(null=True, blank=True)
-    prompt_hash = models.CharField(max_length=64, blank=True, help_text="sha256 of the prompt file")
-    model = models.CharField(max_length=200, blank=True)
-    reply = models.JSONField(default=dict, blank=True, help_text="The parsed reply, if any.")
     label = models.CharField(max_length=64, blank=True)
-    confidence = models.FloatField(null=True, blank=True)
-    prompt_tokens = models.PositiveIntegerField(default=0)
-    completion_tokens = models.PositiveIntegerField(default=0)
-    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=0)
-    latency_ms = models.PositiveIntegerField(null=True, blank=True)
-    decision = models.CharField(max_length=16, choices=ExplanationDecision.choices)
-    cause = models.CharField(max_length=32, choices=FallbackCause.choices, blank=True)
-    detail = models.CharField(max_length=500, blank=True, help_text="What failed, briefly.")
-    created_at = models.DateTimeField()
 
     class Meta:
         ordering = ["-created_at", "-pk"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -37,6 +38,7 @@ class ResolutionCode(TextChoices):
     CONDITION_CLEARED = "CONDITION_CLEARED", "Condition cleared (automatic)"
     BREACH_WITHDRAWN = "BREACH_WITHDRAWN", "SLA breach withdrawn (automatic)"
     ORDER_CANCELLED = "ORDER_CANCELLED", "Order cancelled (automatic)"
+    ACTION_FIXED = "ACTION_FIXED", "Fixed by an automated action (automatic)"
     OTHER = "OTHER", "Other"
 
 
@@ -46,6 +48,7 @@ AUTOMATIC_RESOLUTIONS = frozenset(
         ResolutionCode.CONDITION_CLEARED,
         ResolutionCode.BREACH_WITHDRAWN,
         ResolutionCode.ORDER_CANCELLED,
+        ResolutionCode.ACTION_FIXED,
     }
 )
 # What operators (admin, API, Slack) may choose from.
@@ -76,6 +79,7 @@ def _change(
     fields: list[str],
     mutate: Callable[[OrderException, datetime], None],
     note: str = "",
+    record: dict[str, Any] | None = None,
 ) -> OrderException:
     now = now or timezone.now()
     with transaction.atomic():
@@ -99,7 +103,7 @@ def _change(
             actor=actor,
             at=now,
             before=before,
-            after=snapshot(exception, tracked),
+            after={**snapshot(exception, tracked), **(record or {})},
             from_status=from_status,
             note=note,
         )
@@ -391,11 +395,14 @@ def exception_record_attempt(
     actor: Actor,
     tenant_id: int | None = None,
     now: datetime | None = None,
+    action: dict[str, Any] | None = None,
 ) -> OrderException:
     """Count one automated resolution attempt; after the last failed one, block automation.
 
     A blocked exception is left to a person: automated resolution must not try
     again (the flag and its reason say why), though operators can still act on it.
+    `action` (the run's kind, request and answer) goes into the activity row, so the
+    audit trail shows what was tried and what came back.
     """
     detail = (detail or "").strip()
     if not detail:
@@ -423,4 +430,5 @@ def exception_record_attempt(
         note=detail,
         fields=["resolution_attempts", "blocked", "blocked_reason"],
         mutate=mutate,
+        record={"action": action} if action else None,
     )

@@ -1,0 +1,1 @@
+"""Automated actions: playbooks, choosing an action, approvals, running it, its audit."""
