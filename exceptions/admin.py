@@ -26,7 +26,10 @@ from orders.admin import ORDER_INLINES
 from orders.admin_scoping import TenantScopedAdmin, staff_colleagues
 
 from .actors import Actor
+from .admin_parts import ACT, ReadOnlyInline
 from .analysis_hooks import analysis_requested
+from .automation import admin as automation_admin
+from .automation.admin import ActionChoiceInline, ActionRunInline, PlaybookActionInline
 from .models import (
     ExceptionActivity,
     ExceptionBreach,
@@ -42,32 +45,17 @@ from .notify.outbox import notifications_send_again
 from .services import lifecycle
 from .transitions import TransitionRefused, allowed_actions
 
-# Lifecycle actions are not plain edits: they need `exceptions.act_on_exception`
-# (OrderExceptionAdmin.has_act_on_exception_permission), which Viewers and Finance lack.
-ACT = "act_on_exception"
-
 SEVERITY_COLOURS = {"LOW": "#4a90d9", "MEDIUM": "#d4a017", "HIGH": "#e67e22", "CRITICAL": "#c0392b"}
 
 
-class _ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class ActivityInline(_ReadOnlyInline):
+class ActivityInline(ReadOnlyInline):
     model = ExceptionActivity
     fields = ["created_at", "action", "actor_label", "from_status", "to_status", "note"]
     readonly_fields = fields
     ordering = ["created_at", "pk"]
 
 
-class BreachInline(_ReadOnlyInline):
+class BreachInline(ReadOnlyInline):
     model = ExceptionBreach
     verbose_name = "SLA breach"
     verbose_name_plural = "SLA breaches"
@@ -79,7 +67,7 @@ class BreachInline(_ReadOnlyInline):
         return super().get_queryset(request).select_related("breach", "breach__order")
 
 
-class ExplanationInline(_ReadOnlyInline):
+class ExplanationInline(ReadOnlyInline):
     """Every analysis of this exception, used or not: the reply, its cost and the gate's call."""
 
     model = Explanation
@@ -125,7 +113,7 @@ class ExplanationInline(_ReadOnlyInline):
         return f"{obj.prompt_name} v{obj.prompt_version} ({obj.prompt_hash[:8]})"
 
 
-class NotificationInline(_ReadOnlyInline):
+class NotificationInline(ReadOnlyInline):
     model = Notification
     fields = ["created_at", "kind", "channel", "status", "skip_reason", "last_error", "sent_at"]
     readonly_fields = fields
@@ -176,8 +164,25 @@ class OrderExceptionAdmin(TenantScopedAdmin):
     list_select_related = ["tenant", "order", "reason_code", "assignee", "current_explanation"]
     date_hierarchy = "first_seen_at"
     ordering = ["-last_seen_at", "-pk"]
-    inlines = [ActivityInline, ExplanationInline, BreachInline, NotificationInline]
-    actions = ["acknowledge", "start", "snooze_1h", "resolve", "reopen", "close", "reanalyze"]
+    inlines = [
+        ActionRunInline,
+        ActivityInline,
+        ExplanationInline,
+        ActionChoiceInline,
+        BreachInline,
+        NotificationInline,
+    ]
+    actions = [
+        "acknowledge",
+        "start",
+        "snooze_1h",
+        "resolve",
+        "reopen",
+        "close",
+        "reanalyze",
+        "approve_action",
+        "reject_action",
+    ]
     fieldsets = [
         (
             None,
@@ -410,12 +415,21 @@ class OrderExceptionAdmin(TenantScopedAdmin):
             },
         )
 
+    @admin.action(description="Approve the waiting automated action", permissions=[ACT])
+    def approve_action(self, request: HttpRequest, queryset: QuerySet) -> None:
+        automation_admin.approve(self, request, queryset.values_list("pk", flat=True))
+
+    @admin.action(description="Reject the waiting automated action…", permissions=[ACT])
+    def reject_action(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        ids = list(queryset.values_list("pk", flat=True))
+        return automation_admin.reject(self, request, queryset, ids, "reject_action")
+
     reopen = _bulk("reopen", "Reopen", "Reopened", lifecycle.exception_reopen)
 
     close = _bulk("close", "Close", "Closed", lifecycle.exception_close)
 
 
-class OrderExceptionInline(_ReadOnlyInline):
+class OrderExceptionInline(ReadOnlyInline):
     """The order page lists its exceptions (see orders.admin.ORDER_INLINES)."""
 
     model = OrderException
@@ -447,9 +461,11 @@ class ReasonCodeAdmin(TenantScopedAdmin):
         "auto_resolve",
         "client_visible",
         "requires_approval",
+        "automate",
         "active",
     ]
-    list_filter = ["default_severity", "auto_resolve", "client_visible", "active"]
+    list_filter = ["default_severity", "auto_resolve", "automate", "client_visible", "active"]
+    inlines = [PlaybookActionInline]
     search_fields = ["code", "label", "description"]
     fieldsets = [
         (None, {"fields": ["code", "label", "description", "active"]}),
@@ -463,6 +479,7 @@ class ReasonCodeAdmin(TenantScopedAdmin):
                     "auto_resolve",
                     "client_visible",
                     "requires_approval",
+                    "automate",
                 ]
             },
         ),

@@ -30,7 +30,7 @@ from orders.models import Tenant
 from slas.models import SEVERITY_RANK, Breach, Severity
 from slas.selectors import OrderSla, order_sla
 
-from .models import ExceptionActivity, ExceptionStatus, OrderException
+from .models import ActionRun, ExceptionActivity, ExceptionStatus, OrderException
 
 # What the list may be sorted by (a leading "-" reverses); severity sorts by rank, not name.
 ORDERING_FIELDS = (
@@ -117,6 +117,7 @@ class ExceptionDetail:
     breaches: list[Breach]
     activity: list[ExceptionActivity]
     activity_truncated: bool
+    actions: list[ActionRun]
 
 
 def exception_detail(*, tenant: Tenant, exception_id: int, now: datetime) -> ExceptionDetail:
@@ -136,6 +137,7 @@ def exception_detail(*, tenant: Tenant, exception_id: int, now: datetime) -> Exc
         breaches=breaches,
         activity=newest[:ACTIVITY_LIMIT][::-1],
         activity_truncated=len(newest) > ACTIVITY_LIMIT,
+        actions=list(exception.action_runs.order_by("-created_at", "-pk")[:ACTIVITY_LIMIT]),
     )
 
 

@@ -75,6 +75,9 @@ VIEW_TENANT_DATA: tuple[str, ...] = (
     "exceptions.view_notification",
     "exceptions.view_reasoncode",
     "exceptions.view_tenantalerting",
+    "exceptions.view_playbookaction",
+    "exceptions.view_actionrun",
+    "exceptions.view_actionchoice",
 )
 
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {

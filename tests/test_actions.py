@@ -431,3 +431,137 @@ def test_two_beats_at_once_act_once(tenant, receiver):
     assert activity(exception).count("attempt_succeeded") == 1
     exception.refresh_from_db()
     assert exception.resolution_attempts == 1
+
+
+# --- the API ---------------------------------------------------------------------------
+
+
+def _post(client, key: str, exception_id: int, what: str, body: dict | None = None):
+    return client.post(
+        f"/api/exceptions/{exception_id}/{what}",
+        body or {},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+    )
+
+
+def test_the_api_approves_the_waiting_action_and_it_runs(
+    tenant, receiver, client, django_capture_on_commit_callbacks
+):
+    from .factories import api_key_for
+
+    exception, run = _waiting(tenant, receiver)
+    key = api_key_for(tenant)
+    wrong = _post(client, key, exception.pk, "approve-action", {"action_id": run.pk + 100})
+    assert wrong.status_code == 409 and wrong.json()["code"] == "no_waiting_action"
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = _post(client, key, exception.pk, "approve-action", {"action_id": run.pk})
+    assert answer.status_code == 200, answer.content
+    # The approval commits, then the run is queued (eagerly here) and reaches the WMS.
+    run.refresh_from_db()
+    assert run.status == RunStatus.DONE
+    assert run.decided_by.startswith("api-key:")
+    assert receiver.received[-1].body["data"]["kind"] == ActionKind.HOLD_ORDER
+    again = _post(client, key, exception.pk, "approve-action")
+    assert again.status_code == 409
+    detail = client.get(
+        f"/api/exceptions/{exception.pk}", HTTP_AUTHORIZATION=f"Bearer {key}"
+    ).json()
+    assert [a["kind"] for a in detail["actions"]] == [
+        ActionKind.HOLD_ORDER,
+        ActionKind.REVALIDATE_ADDRESS,
+    ]
+
+
+def test_the_api_rejects_with_a_reason_and_refuses_the_rest(tenant, receiver, client):
+    from orders.scopes import ApiKeyScope
+
+    from .factories import TenantFactory, api_key_for
+
+    exception, run = _waiting(tenant, receiver)
+    key = api_key_for(tenant)
+    no_reason = _post(client, key, exception.pk, "reject-action", {"reason": ""})
+    assert no_reason.status_code == 400 and "reason" in no_reason.json()["errors"]
+    reader = api_key_for(tenant, scopes=[ApiKeyScope.READ])
+    assert _post(client, reader, exception.pk, "reject-action", {"reason": "x"}).status_code == 403
+    stranger = api_key_for(TenantFactory())
+    refused = _post(client, stranger, exception.pk, "reject-action", {"reason": "x"})
+    assert refused.status_code == 404
+    answer = _post(client, key, exception.pk, "reject-action", {"reason": "Customer called us"})
+    assert answer.status_code == 200
+    assert answer.json()["status"] == RunStatus.REJECTED
+    assert answer.json()["decision_note"] == "Customer called us"
+    run.refresh_from_db()
+    assert run.status == RunStatus.REJECTED
+    assert len(receiver.received) == 1
+
+
+# --- the console -------------------------------------------------------------------------
+
+
+def _operator_client(tenant, role: str = "operator"):
+    from django.test import Client
+
+    from orders.services.staff import staff_user_save
+
+    user = staff_user_save(username=f"{role}-1", role=role, tenant_slugs=[tenant.slug]).user
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_an_operator_approves_in_the_console_and_the_action_runs(
+    tenant, receiver, django_capture_on_commit_callbacks
+):
+    from django.urls import reverse
+
+    exception, run = _waiting(tenant, receiver)
+    client = _operator_client(tenant)
+    changelist = reverse("admin:exceptions_actionrun_changelist")
+    listed = client.get(changelist, {"status__exact": RunStatus.AWAITING_APPROVAL})
+    assert listed.status_code == 200
+    assert "Waiting for approval" in listed.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        done = client.post(changelist, {"action": "approve_selected", "_selected_action": [run.pk]})
+    assert done.status_code == 302
+    run.refresh_from_db()
+    assert run.status == RunStatus.DONE and run.decided_by == "user:operator-1"
+    page = client.get(reverse("admin:exceptions_orderexception_change", args=[exception.pk]))
+    text = page.content.decode()
+    assert "Automated actions" in text and "Hold the order for review" in text
+
+
+def test_rejecting_in_the_console_asks_for_the_reason_first(tenant, receiver):
+    from django.urls import reverse
+
+    exception, run = _waiting(tenant, receiver)
+    client = _operator_client(tenant)
+    changelist = reverse("admin:exceptions_orderexception_changelist")
+    form = client.post(changelist, {"action": "reject_action", "_selected_action": [exception.pk]})
+    assert form.status_code == 200 and "Hold the order for review" in form.content.decode()
+    run.refresh_from_db()
+    assert run.status == RunStatus.AWAITING_APPROVAL
+    done = client.post(
+        changelist,
+        {
+            "action": "reject_action",
+            "_selected_action": [exception.pk],
+            "apply": "1",
+            "reason": "The customer confirmed the address by phone.",
+        },
+    )
+    assert done.status_code == 302
+    run.refresh_from_db()
+    assert run.status == RunStatus.REJECTED
+    assert run.decision_note == "The customer confirmed the address by phone."
+
+
+def test_a_viewer_cannot_approve(tenant, receiver):
+    from django.urls import reverse
+
+    _, run = _waiting(tenant, receiver)
+    client = _operator_client(tenant, "viewer")
+    changelist = reverse("admin:exceptions_actionrun_changelist")
+    client.post(changelist, {"action": "approve_selected", "_selected_action": [run.pk]})
+    run.refresh_from_db()
+    assert run.status == RunStatus.AWAITING_APPROVAL

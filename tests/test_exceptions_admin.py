@@ -111,7 +111,14 @@ def test_resolve_asks_for_the_resolution_first(admin_client):
     assert (exc.status, exc.resolution_text) == ("RESOLVED", "Re-picked from overflow.")
 
 
-INLINES = ("activity", "explanations", "breach_links", "notifications")
+INLINES = (
+    "action_runs",
+    "activity",
+    "explanations",
+    "action_choices",
+    "breach_links",
+    "notifications",
+)
 
 
 def test_editing_notes_in_the_form_goes_through_the_service(admin_client, admin_user):

@@ -25,6 +25,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from exceptions.models import (
+    ActionEndpoint,
+    ActionRun,
     ExceptionStatus,
     Notification,
     OrderException,
@@ -74,6 +76,11 @@ SCREENS: dict[str, set[str]] = {
     "exceptions.notification": {O, V, A},
     "exceptions.slackidentity": {A},
     "exceptions.slackchannel": {A},
+    # Automated actions: every role that works exceptions sees the runs and playbooks;
+    # endpoints hold signing secrets, like webhook secrets: Admin only.
+    "exceptions.actionrun": {O, V, A},
+    "exceptions.playbookaction": {O, V, A},
+    "exceptions.actionendpoint": {A},
     # Users and groups: superusers only (whoever edits users can make a superuser).
     "auth.user": set(),
     "auth.group": set(),
@@ -85,7 +92,18 @@ SCREENS: dict[str, set[str]] = {
     "django_celery_beat.solarschedule": set(),
 }
 
-LIFECYCLE = {"acknowledge", "start", "snooze_1h", "resolve", "reopen", "close", "reanalyze"}
+LIFECYCLE = {
+    "acknowledge",
+    "start",
+    "snooze_1h",
+    "resolve",
+    "reopen",
+    "close",
+    "reanalyze",
+    "approve_action",
+    "reject_action",
+}
+APPROVALS = {"approve_selected", "reject_selected"}
 # The bulk actions each role is offered (Django's "delete selected" aside, which only
 # Admin gets, where a screen allows deleting at all).
 ACTIONS: dict[str, dict[str, set[str]]] = {
@@ -93,6 +111,7 @@ ACTIONS: dict[str, dict[str, set[str]]] = {
     "orders.deadletter": {O: {"replay"}, V: set(), A: {"replay"}},
     "orders.followupfailure": {O: {"replay"}, V: set(), A: {"replay"}},
     "exceptions.notification": {O: {"send_again"}, V: set(), A: {"send_again"}},
+    "exceptions.actionrun": {O: APPROVALS, V: set(), A: APPROVALS},
     "orders.apikey": {O: set(), V: set(), A: {"revoke"}},
 }
 
@@ -137,6 +156,19 @@ def lookalike(slug: str) -> Tenant:
         created_at=now,
     )
     TenantAlerting.objects.create(tenant=tenant, slack_channel="#ops")
+    ActionRun.objects.create(
+        tenant=tenant,
+        exception=exception,
+        kind="hold_order",
+        target="wms",
+        status="awaiting_approval",
+        needs_approval=True,
+        created_at=now,
+        updated_at=now,
+    )
+    ActionEndpoint.objects.create(
+        tenant=tenant, kind="hold_order", url=f"https://{tenant.slug}.example/hold"
+    )
     SlaPolicy.objects.create(tenant=tenant, name="Contract", effective_from=now)
     BusinessCalendar.objects.create(tenant=tenant, name="Hours", timezone="UTC")
     return tenant

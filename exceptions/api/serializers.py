@@ -22,7 +22,7 @@ from orders.authentication import ApiClient
 from slas.api.serializers import BreachSerializer, OrderDetailSerializer
 from slas.models import Severity, Stage
 
-from ..models import ExceptionActivity, ExceptionStatus, OrderException, ReasonCode
+from ..models import ActionRun, ExceptionActivity, ExceptionStatus, OrderException, ReasonCode
 from ..selectors import ACTIVITY_LIMIT, DEFAULT_ORDERING, ORDERING_FIELDS, ExceptionDetail
 from ..services.lifecycle import MAX_SNOOZE, OPERATOR_RESOLUTIONS
 from ..transitions import allowed_actions
@@ -397,6 +397,55 @@ class ActivitySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class ApproveActionBody(serializers.Serializer):
+    action_id = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="The waiting action's id; optional, as at most one waits per exception. "
+        "Given, it guards against approving something else than what you saw.",
+    )
+    note = TextField(
+        required=False, allow_blank=True, max_length=2000, help_text="Kept in the activity."
+    )
+
+
+class RejectActionBody(serializers.Serializer):
+    action_id = serializers.IntegerField(
+        required=False, min_value=1, help_text="The waiting action's id (optional)."
+    )
+    reason = TextField(
+        max_length=2000, help_text="Why not; kept with the action and in the activity."
+    )
+
+
+class ActionRunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ActionRun
+        fields = [
+            "id",
+            "kind",
+            "target",
+            "status",
+            "chosen_by",
+            "needs_approval",
+            "decided_by",
+            "decided_at",
+            "decision_note",
+            "detail",
+            "request",
+            "response",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class NoWaitingActionSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField()
+
+
 class ExceptionDetailSerializer(ExceptionSerializer):
     """The exception, plus its order (timeline and SLA clocks), breaches and activity.
 
@@ -410,6 +459,9 @@ class ExceptionDetailSerializer(ExceptionSerializer):
         many=True, help_text=f"Oldest first; the newest {ACTIVITY_LIMIT} rows at most."
     )
     activity_truncated = serializers.BooleanField(help_text="Older activity was left out.")
+    actions = ActionRunSerializer(
+        many=True, help_text="Automated actions tried, waiting or rejected, newest first."
+    )
 
     class Meta(ExceptionSerializer.Meta):
         fields = [
@@ -418,6 +470,7 @@ class ExceptionDetailSerializer(ExceptionSerializer):
             "breaches",
             "activity",
             "activity_truncated",
+            "actions",
         ]
         read_only_fields = fields
 
@@ -450,4 +503,5 @@ def exception_detail_body(detail: ExceptionDetail, *, order: dict[str, Any]) -> 
         "breaches": BreachSerializer(detail.breaches, many=True).data,
         "activity": ActivitySerializer(detail.activity, many=True).data,
         "activity_truncated": detail.activity_truncated,
+        "actions": ActionRunSerializer(detail.actions, many=True).data,
     }

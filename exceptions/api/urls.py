@@ -11,6 +11,8 @@ ACTIONS = {
     "reopen": views.ReopenView,
     "close": views.CloseView,
     "reanalyze": views.ReanalyzeView,
+    "approve-action": views.ApproveActionView,
+    "reject-action": views.RejectActionView,
 }
 
 urlpatterns = [

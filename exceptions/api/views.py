@@ -26,7 +26,8 @@ from orders.scopes import ApiKeyScope
 from slas.api.views import order_body
 
 from ..analysis_hooks import analysis_requested
-from ..models import OrderException
+from ..automation.services import NothingWaiting, action_approve, action_reject
+from ..models import ActionRun, OrderException
 from ..selectors import exception_detail, exception_list, exception_stats
 from ..services import lifecycle
 from ..transitions import TransitionRefused
@@ -251,6 +252,77 @@ class ReanalyzeView(ExceptionView):
         return Response(
             {"status": "queued", "exception_id": exception.pk}, status=status.HTTP_202_ACCEPTED
         )
+
+
+class NoWaitingAction(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "no_waiting_action"
+
+    def __init__(self, message: str) -> None:
+        super().__init__({"detail": message, "code": self.default_code})
+
+
+ACTION_ERRORS = {
+    **WRITE_ERRORS,
+    409: OpenApiResponse(
+        io.NoWaitingActionSerializer,
+        description="No action waits for approval (or not the one named), or the "
+        "exception's status allows no decision.",
+    ),
+}
+
+
+class ActionDecisionView(ExceptionView):
+    """Approve or reject the automated action waiting on an exception."""
+
+    required_scopes = {"POST": ApiKeyScope.ACT}
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, NothingWaiting):
+            exc = NoWaitingAction(str(exc))
+        return super().handle_exception(exc)
+
+    def decide(
+        self,
+        request: Request,
+        exception_id: int,
+        body_class: type[serializers.Serializer],
+        service: Callable[..., ActionRun],
+    ) -> Response:
+        body = body_class(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = dict(body.validated_data)
+        run = service(
+            exception_id=exception_id,
+            actor=self.actor,
+            tenant_id=self.tenant.pk,
+            run_id=data.pop("action_id", None),
+            **data,
+        )
+        return Response(io.ActionRunSerializer(run).data)
+
+
+class ApproveActionView(ActionDecisionView):
+    @exceptions_schema(
+        request=io.ApproveActionBody,
+        responses={200: io.ActionRunSerializer, **ACTION_ERRORS},
+        summary="Approve the automated action waiting on this exception (it runs next)",
+        description="The action is queued to run once the approval is recorded; its "
+        "outcome appears on the action and in the exception's activity.",
+    )
+    def post(self, request: Request, exception_id: int) -> Response:
+        return self.decide(request, exception_id, io.ApproveActionBody, action_approve)
+
+
+class RejectActionView(ActionDecisionView):
+    @exceptions_schema(
+        request=io.RejectActionBody,
+        responses={200: io.ActionRunSerializer, **ACTION_ERRORS},
+        summary="Reject the automated action waiting on this exception, saying why",
+        description="A rejected action is not proposed again for this exception.",
+    )
+    def post(self, request: Request, exception_id: int) -> Response:
+        return self.decide(request, exception_id, io.RejectActionBody, action_reject)
 
 
 class ExceptionStatsView(ExceptionView):

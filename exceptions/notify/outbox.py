@@ -36,6 +36,12 @@ REPLY_ACTIONS = {
     "closed",
     "escalated",
     "explained",  # the notes changed: the thread gets the new ops note
+    # Automated actions: what was tried and what came back, and what waits for a person.
+    "attempt_succeeded",
+    "attempt_failed",
+    "action_proposed",
+    "action_approved",
+    "action_rejected",
 }
 
 
