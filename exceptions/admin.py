@@ -37,6 +37,7 @@ from .models import (
     Notification,
     OrderException,
     ReasonCode,
+    RunStatus,
     SlackChannel,
     SlackIdentity,
     TenantAlerting,
@@ -320,6 +321,8 @@ class OrderExceptionAdmin(TenantScopedAdmin):
     @admin.display(description="allowed now")
     def allowed(self, obj: OrderException) -> str:
         names = [a.replace("_", " ") for a in allowed_actions(obj.status)]
+        if obj.pk and obj.action_runs.filter(status=RunStatus.AWAITING_APPROVAL).exists():
+            names.append("approve or reject the waiting automated action")
         return ", ".join(names) or "nothing (closed)"
 
     # --- edits go through the services ---------------------------------------------

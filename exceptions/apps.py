@@ -9,10 +9,11 @@ class ExceptionsConfig(AppConfig):
         from orders import followups
         from slas import breach_listeners
 
+        from .automation.stats import actions_section
         from .services.breach_sync import exceptions_sync_breaches
         from .services.detection import exceptions_detect
         from .services.parked_followups import exceptions_open_for_parked_followup
-        from .stats import BUILTIN_SECTIONS
+        from .stats import AT_RISK, BUILTIN_SECTIONS
         from .stats import register as register_stats_section
 
         breach_listeners.register("exceptions.breaches", exceptions_sync_breaches)
@@ -23,3 +24,4 @@ class ExceptionsConfig(AppConfig):
         # The `stats` command's own sections; ai and billing add theirs the same way.
         for name, provider, rank in BUILTIN_SECTIONS:
             register_stats_section(name, provider, rank=rank)
+        register_stats_section("exceptions.actions", actions_section, rank=AT_RISK + 50)

@@ -51,8 +51,18 @@ class TransitionRefused(Exception):
         )
 
 
+# Checked here but never offered to people as "allowed now": E²A records attempts and
+# proposes actions itself, and approving or rejecting needs an action waiting.
+NOT_OFFERED = frozenset({"record_attempt", "propose_action", "approve_action", "reject_action"})
+
+
 def allowed_actions(status: str) -> list[str]:
-    return [name for name, action in ACTIONS.items() if status in action.allowed_from]
+    """What a person may do to an exception in `status` (the API's and console's list)."""
+    return [
+        name
+        for name, action in ACTIONS.items()
+        if status in action.allowed_from and name not in NOT_OFFERED
+    ]
 
 
 def check(action: str, status: str) -> str:

@@ -565,3 +565,25 @@ def test_a_viewer_cannot_approve(tenant, receiver):
     client.post(changelist, {"action": "approve_selected", "_selected_action": [run.pk]})
     run.refresh_from_db()
     assert run.status == RunStatus.AWAITING_APPROVAL
+
+
+def test_metrics_count_actions_and_show_approvals_waiting_and_blocked(
+    tenant, receiver, client, django_capture_on_commit_callbacks
+):
+    import re
+
+    def sample(text: str, name: str) -> float:
+        match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
+        return float(match.group(1)) if match else 0.0
+
+    before = client.get("/metrics").content.decode()
+    recorded = 'e2a_actions_total{kind="revalidate_address",outcome="done"}'
+    with django_capture_on_commit_callbacks(execute=True):
+        _waiting(tenant, receiver)
+    blocked = open_exception(tenant, "MISSING_SCAN", "#9001")
+    OrderException.objects.filter(pk=blocked.pk).update(blocked=True, blocked_reason="2 failed")
+    resolution_pass()
+    text = client.get("/metrics").content.decode()
+    assert sample(text, recorded) == sample(before, recorded) + 1
+    assert sample(text, "e2a_action_approvals_waiting") == 1
+    assert sample(text, "e2a_exceptions_blocked") == 1

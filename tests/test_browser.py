@@ -116,6 +116,48 @@ def _open_pick_delay(app: ServedApp, key: str) -> int:
     return app.wait_for("the worker's SLA scan opening PICK_DELAY", opened, timeout=30)
 
 
+def _action_waiting_for_approval(app: ServedApp, key: str) -> int:
+    """An ADDRESS_INVALID exception with an automated action waiting for approval; its id.
+
+    The content rule opens it on ingest; beat's resolution pass (sent here as beat
+    would) first re-validates the address (only recorded: no endpoint is set up),
+    then proposes holding the order, which the playbook says needs an approval.
+    """
+    status, body = app.request(
+        "POST",
+        "/ingest/events",
+        key=key,
+        body={
+            "source": "shopify",
+            "event_type": "order_paid",
+            "event_id": "paid-1002",
+            "order_id": "#1002",
+            "occurred_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+            "shipping_address": {
+                "address1": "1 Main St",
+                "city": "Berlin",
+                "zip": "00000",
+                "country_code": "DE",
+            },
+        },
+    )
+    assert status == 202, body
+
+    def waiting() -> int | None:
+        status, page = app.request("GET", "/api/exceptions?reason_code=ADDRESS_INVALID", key=key)
+        assert status == 200, page
+        if not page["results"]:
+            return None
+        exception_id = page["results"][0]["id"]
+        status, detail = app.request("GET", f"/api/exceptions/{exception_id}", key=key)
+        if any(a["status"] == "awaiting_approval" for a in detail["actions"]):
+            return exception_id
+        app.celery_call("exceptions.resolution_pass")
+        return None
+
+    return app.wait_for("an action waiting for approval", waiting, timeout=60, every=1)
+
+
 def _shot(driver: object, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     assert driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
@@ -130,7 +172,7 @@ def _header_background(driver: object) -> str:
 def test_an_operator_logs_in_triages_an_exception_and_reads_the_docs(serve, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ready
-    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     app = serve(worker=True)
     key, password, role_logins = _bootstrap(app)
@@ -196,13 +238,44 @@ def test_an_operator_logs_in_triages_an_exception_and_reads_the_docs(serve, brow
     assert "Acknowledge" in [option.text for option in actions]
     _shot(browser, "05-operator-list")
 
+    # The Operator approves the action automation proposed; the worker runs it.
+    waiting_on = _action_waiting_for_approval(app, key)
+    browser.get(f"{app.url}/admin/exceptions/actionrun/?status__exact=awaiting_approval")
+    [row] = wait.until(
+        ready.presence_of_all_elements_located((By.CSS_SELECTOR, "#result_list tbody tr"))
+    )
+    assert "Waiting for approval" in row.text and "#1002" in row.text, row.text
+    _shot(browser, "08-action-waiting")
+    row.find_element(By.CSS_SELECTOR, "input.action-select").click()
+    Select(browser.find_element(By.NAME, "action")).select_by_visible_text("Approve (runs next)")
+    browser.find_element(By.CSS_SELECTOR, "button[name=index]").click()
+    message = wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "ul.messagelist")))
+    assert "Approved 1 action(s)." in message.text, message.text
+    _shot(browser, "09-action-approved")
+
+    def ran() -> str | None:
+        _, detail = app.request("GET", f"/api/exceptions/{waiting_on}", key=key)
+        hold = [a["status"] for a in detail["actions"] if a["kind"] == "hold_order"]
+        return hold[0] if hold and hold[0] not in ("ready", "running") else None
+
+    assert app.wait_for("the approved hold to run", ran, timeout=30) == "recorded"
+    browser.get(f"{app.url}/admin/exceptions/orderexception/{waiting_on}/change/")
+    wait.until(ready.presence_of_element_located((By.ID, "content")))
+    page = browser.find_element(By.ID, "content").text
+    assert "Recorded only" in page and "user:demo-operator" in page, page[:2000]
+    browser.execute_script("document.getElementById('action_runs-group').scrollIntoView()")
+    _shot(browser, "10-exception-actions")
+
     # A Viewer: sees the exception, but no action bar and no Save button.
     _log_in(browser, app, "demo-viewer", role_logins["demo-viewer"])
     browser.get(f"{app.url}/admin/exceptions/orderexception/")
     rows = wait.until(
         ready.presence_of_all_elements_located((By.CSS_SELECTOR, "#result_list tbody tr"))
     )
-    assert len(rows) == 1 and "PICK_DELAY" in rows[0].text
+    listed = sorted(
+        code for row in rows for code in ("ADDRESS_INVALID", "PICK_DELAY") if code in row.text
+    )
+    assert listed == ["ADDRESS_INVALID", "PICK_DELAY"], [row.text for row in rows]
     assert not browser.find_elements(By.CSS_SELECTOR, "select[name=action]")
     _shot(browser, "06-viewer-list")
     browser.get(f"{app.url}/admin/exceptions/orderexception/{exception_id}/change/")

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from exceptions import stats
-from exceptions.models import ExceptionStatus
+from exceptions.models import ExceptionStatus, OrderException
 from orders.models import Order, Tenant
 
 from .exception_helpers import exception_in, make_order
@@ -106,6 +106,42 @@ def test_stats_shows_events_orders_exceptions_and_at_risk_stages_of_a_tenant():
     # At risk: only #1's pick (paid 10:00, warned 11:36, due 12:00); #2's started later.
     assert row(output, "pick", "At-risk stages") == ["pick", "1"]
     assert row(output, "total", "At-risk stages") == ["total", "1"]
+    assert "none tried" in output[output.index("Automated actions") :]
+
+
+def test_stats_counts_automated_actions_by_kind_and_outcome():
+    from django.utils import timezone
+
+    from exceptions.models import ActionRun
+
+    tenant = TenantFactory(slug="acme")
+    exception = exception_in(ExceptionStatus.OPEN, make_order(tenant, "#1"), "MISSING_SCAN")
+    now = timezone.now()
+    for status in ("recorded", "failed", "failed"):
+        ActionRun.objects.create(
+            tenant=tenant,
+            exception=exception,
+            kind="request_scan",
+            target="wms",
+            status=status,
+            created_at=now,
+            updated_at=now,
+            finished_at=now,
+        )
+    OrderException.objects.filter(pk=exception.pk).update(blocked=True, blocked_reason="x")
+    output = run("--tenant", "acme")
+    section = "Automated actions by kind and outcome"
+    assert row(output, "request_scan", section) == [
+        "request_scan",
+        "0",
+        "0",
+        "1",
+        "2",
+        "0",
+        "0",
+        "0",
+    ]
+    assert row(output, "open, blocked", "Automation blocked")[-1] == "1"
 
 
 def test_columns_line_up():
@@ -148,8 +184,9 @@ def test_query_count_does_not_grow_with_tenants_or_rows(django_assert_max_num_qu
             exception_in(ExceptionStatus.OPEN, make_order(tenant, f"#x{n}"), "PACK_DELAY")
     assert Order.objects.count() == 3 * 10
 
-    # One for the tenants, one per built-in section, two for the ai app's, whatever the data.
-    with django_assert_max_num_queries(7):
+    # One for the tenants, one per built-in section, two for automated actions, two for
+    # the ai app's, whatever the data.
+    with django_assert_max_num_queries(9):
         output = run()
     assert output.count("PACK_DELAY") == 3
 
