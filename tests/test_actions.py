@@ -587,3 +587,20 @@ def test_metrics_count_actions_and_show_approvals_waiting_and_blocked(
     assert sample(text, recorded) == sample(before, recorded) + 1
     assert sample(text, "e2a_action_approvals_waiting") == 1
     assert sample(text, "e2a_exceptions_blocked") == 1
+
+
+def test_a_hold_and_its_approved_release_reach_the_wms_signed(tenant, receiver):
+    """PAYMENT_FAILED's playbook: hold the order, then release it once a person approves."""
+    ReasonCode.objects.filter(code="PAYMENT_FAILED").update(automate=True)
+    exception = open_exception(tenant, "PAYMENT_FAILED")
+    endpoint(tenant, ActionKind.HOLD_ORDER, receiver)
+    endpoint(tenant, ActionKind.RELEASE_HOLD, receiver)
+    assert exception_automate(exception_id=exception.pk).kind == ActionKind.HOLD_ORDER
+    release = exception_automate(exception_id=exception.pk)
+    assert (release.kind, release.status) == (ActionKind.RELEASE_HOLD, RunStatus.AWAITING_APPROVAL)
+    action_approve(exception_id=exception.pk, actor=OPERATOR, note="Payment confirmed")
+    assert action_run_execute(run_id=release.pk).status == RunStatus.DONE
+    assert [(c.path, c.verified) for c in receiver.received] == [
+        ("/hold_order", True),
+        ("/release_hold", True),
+    ]

@@ -51,6 +51,8 @@ SCOPE_TABLE: dict[tuple[str, str], ApiKeyScope] = {
         for action in ("acknowledge", "start", "assign", "snooze", "resolve", "reopen", "close")
     },
     ("POST", "api/exceptions/<int:exception_id>/reanalyze"): AI,
+    ("POST", "api/exceptions/<int:exception_id>/approve-action"): ACT,
+    ("POST", "api/exceptions/<int:exception_id>/reject-action"): ACT,
 }
 HANDLED_METHODS = ("get", "post", "put", "patch", "delete")
 # Key scope sets tried against every endpoint: each scope alone, and all of them.

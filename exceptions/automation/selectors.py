@@ -18,20 +18,32 @@ from ..models import (
     RunStatus,
 )
 
+# Done (or refused by a person) on a record: that action is not tried there again.
+FINISHED_FOR_GOOD = (*SUCCEEDED_RUN_STATUSES, RunStatus.REJECTED)
+
 
 def eligible(now: datetime) -> Q:
     """The records automation may act on now.
 
     OPEN (an operator's acknowledgement or assignment takes it over), not snoozed,
     not blocked, attempts left, its code's `automate` on, explained (the notes a
-    client may be sent are the final ones), nothing in flight, and no failed attempt
-    within ACTION_RETRY_AFTER_SECONDS.
+    client may be sent are the final ones), nothing in flight, no failed attempt
+    within ACTION_RETRY_AFTER_SECONDS, and something left in its playbook (so a
+    record whose actions are all done is not queued again on every pass).
     """
     in_flight = ActionRun.objects.filter(exception=OuterRef("pk"), status__in=ACTIVE_RUN_STATUSES)
     failed_lately = ActionRun.objects.filter(
         exception=OuterRef("pk"),
         status=RunStatus.FAILED,
         finished_at__gt=now - timedelta(seconds=settings.ACTION_RETRY_AFTER_SECONDS),
+    )
+    finished_kinds = ActionRun.objects.filter(
+        exception=OuterRef(OuterRef("pk")), status__in=FINISHED_FOR_GOOD
+    ).values("kind")
+    something_left = (
+        PlaybookAction.objects.filter(reason_code=OuterRef("reason_code"), active=True)
+        .exclude(kind__in=finished_kinds)
+        .exclude(kind=ActionKind.SEND_CLIENT_NOTE, reason_code__client_visible=False)
     )
     return (
         Q(
@@ -46,6 +58,7 @@ def eligible(now: datetime) -> Q:
         & (Q(snoozed_until__isnull=True) | Q(snoozed_until__lte=now))
         & ~Exists(in_flight)
         & ~Exists(failed_lately)
+        & Exists(something_left)
     )
 
 
@@ -72,9 +85,9 @@ def playbook_candidates(exception: OrderException) -> list[PlaybookAction]:
 
     ensure_playbooks()
     finished = set(
-        ActionRun.objects.filter(
-            exception=exception, status__in=[*SUCCEEDED_RUN_STATUSES, RunStatus.REJECTED]
-        ).values_list("kind", flat=True)
+        ActionRun.objects.filter(exception=exception, status__in=FINISHED_FOR_GOOD).values_list(
+            "kind", flat=True
+        )
     )
     actions = PlaybookAction.objects.filter(
         reason_code_id=exception.reason_code_id, active=True
