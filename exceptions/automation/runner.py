@@ -37,8 +37,8 @@ from ..services.lifecycle import (
 )
 from ..transitions import TransitionRefused
 from . import metrics
+from .audit import AUTOMATION, run_summary
 from .connectors import Connector, Delivery, Outcome, RecordOnly, SignedWebhook
-from .services import AUTOMATION, run_summary
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,9 @@ from ..services.activity import activity_record
 from ..services.lifecycle import InvalidChange
 from ..transitions import check
 from . import metrics
+from .audit import AUTOMATION, run_summary
 from .choosers import choose
+from .runner import action_run_execute
 from .selectors import (
     approvals_waiting,
     eligible_exception_ids,
@@ -46,22 +48,9 @@ from .selectors import (
 
 log = logging.getLogger(__name__)
 
-AUTOMATION = Actor.system("automation")
-
 
 class NothingWaiting(Exception):
     """No action of this exception waits for approval (the API answers 409)."""
-
-
-def run_summary(run: ActionRun) -> dict[str, Any]:
-    """How the activity trail names a run."""
-    return {
-        "run": run.pk,
-        "kind": run.kind,
-        "target": run.target,
-        "chosen_by": run.chosen_by,
-        "needs_approval": run.needs_approval,
-    }
 
 
 def exception_automate(*, exception_id: int, now: datetime | None = None) -> ActionRun | None:
@@ -70,8 +59,6 @@ def exception_automate(*, exception_id: int, now: datetime | None = None) -> Act
     Returns the run written, or None when the record is not (or no longer) eligible
     or its playbook has nothing left to try.
     """
-    from .runner import action_run_execute
-
     now = now or timezone.now()
     if not is_eligible(exception_id, now):
         return None
