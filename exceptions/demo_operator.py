@@ -23,12 +23,14 @@ from django.contrib.auth import get_user_model
 from orders.models import Tenant
 
 from .actors import Actor
-from .models import ExceptionStatus, OrderException
+from .automation.services import NothingWaiting, action_approve, action_reject
+from .models import ActionRun, ExceptionStatus, OrderException, RunStatus
 from .services import lifecycle
 from .transitions import TransitionRefused
 
 OPERATOR_USERNAME = "demo-operator"  # bootstrap_demo's Operator login
 LEFT_OPEN_SHARE = 0.25  # acknowledged, then left: the work still on the desk
+REJECTED_SHARE = 0.2  # automated actions waiting for approval that the operator refuses
 
 RESOLUTIONS = {
     "PICK_DELAY": "Picked from the overflow location; wave re-prioritised.",
@@ -72,6 +74,7 @@ class DemoOperator:
     def work(self, now: datetime) -> None:
         if not on_shift(now, self.tz):
             return
+        self._decide_waiting_actions(now)
         active = OrderException.objects.filter(
             tenant=self.tenant,
             status__in=[ExceptionStatus.OPEN, ExceptionStatus.ACKNOWLEDGED],
@@ -95,3 +98,26 @@ class DemoOperator:
                         )
             except TransitionRefused:
                 continue  # changed by E²A itself meanwhile (auto-resolved, reopened)
+
+    def _decide_waiting_actions(self, now: datetime) -> None:
+        """Approve most automated actions waiting for a person within half an hour; refuse
+        some, saying why, as an ops lead who knows the floor would."""
+        waiting = ActionRun.objects.filter(
+            tenant=self.tenant, status=RunStatus.AWAITING_APPROVAL
+        ).values_list("pk", "exception_id", "created_at")
+        for pk, exception_id, proposed in list(waiting):
+            if now - proposed < timedelta(minutes=5 + 25 * _fraction(pk, "approve")):
+                continue
+            try:
+                if _fraction(pk, "reject") < REJECTED_SHARE:
+                    action_reject(
+                        exception_id=exception_id,
+                        run_id=pk,
+                        actor=self.actor,
+                        reason="Handled on the floor already; no need to hold it.",
+                        now=now,
+                    )
+                else:
+                    action_approve(exception_id=exception_id, run_id=pk, actor=self.actor, now=now)
+            except (TransitionRefused, NothingWaiting):
+                continue  # the exception moved on meanwhile

@@ -124,11 +124,11 @@ class RunStatus(models.TextChoices):
     READY = "ready", "Ready to run"
     RUNNING = "running", "Running"
     FIXED = "fixed", "Fixed the problem"
-    DONE = "done", "Done (someone was asked; the record stays open)"
-    RECORDED = "recorded", "Recorded only (no endpoint: nothing was sent)"
+    DONE = "done", "Done (the record stays open)"
+    RECORDED = "recorded", "Recorded only (nothing sent)"
     FAILED = "failed", "Failed"
     REJECTED = "rejected", "Rejected by an operator"
-    CANCELLED = "cancelled", "Cancelled (the exception changed before it ran)"
+    CANCELLED = "cancelled", "Cancelled before it ran"
 
 
 # In flight: at most one per exception (the claim's invariant).
