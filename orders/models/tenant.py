@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils import timezone as dj_timezone
 from django.utils.functional import cached_property
 
+from ..currencies import CURRENCY_CHOICES, DEFAULT_CURRENCY, EXPONENTS, validate_currency
 from ..scopes import DEFAULT_SCOPES_DB, canonical_scope_strings, scopes_from_db
 
 
@@ -23,11 +24,23 @@ class Tenant(models.Model):
         default="UTC",
         help_text="IANA time zone; event times sent without an offset are read in it.",
     )
+    currency = models.CharField(
+        max_length=3,
+        choices=CURRENCY_CHOICES,
+        default=DEFAULT_CURRENCY,
+        validators=[validate_currency],
+        help_text="ISO 4217 code the tenant is invoiced in; amounts are in its minor unit.",
+    )
     is_active = models.BooleanField(default=True, help_text="Inactive tenants' keys are refused.")
     created_at = models.DateTimeField(default=dj_timezone.now, editable=False)
 
     class Meta:
         ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(currency__in=sorted(EXPONENTS)), name="tenant_currency_iso4217"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.slug

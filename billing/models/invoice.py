@@ -1,0 +1,204 @@
+"""Invoices per tenant and calendar month, their lines and the gapless number counter.
+
+An invoice is one per (tenant, period). While it is a draft, billing rewrites its
+lines from the evidence as it stands; once issued it is never changed again.
+Amounts are integers of the tenant's minor currency unit.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from orders.currencies import CURRENCY_CHOICES, DEFAULT_CURRENCY
+from orders.models import Order, Tenant
+
+from .tariff import Tariff
+
+
+class InvoiceStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    ISSUED = "issued", "Issued"
+    PAID = "paid", "Paid"
+    VOID = "void", "Void"
+
+
+class LineKind(models.TextChoices):
+    ORDER = "order", "Order operations"
+    VOLUME_DISCOUNT = "volume_discount", "Volume discount"
+    MONTHLY_MINIMUM = "monthly_minimum", "Monthly minimum top-up"
+
+
+S = InvoiceStatus
+_NUMBERED = [S.ISSUED, S.PAID]
+
+
+class Invoice(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="invoices")
+    period = models.DateField(help_text="First day of the billed calendar month.")
+    status = models.CharField(max_length=8, choices=InvoiceStatus.choices, default=S.DRAFT)
+    # NULL, not "", until issued: the unique (tenant, number) must ignore drafts.
+    number = models.CharField(  # noqa: DJ001
+        max_length=80, null=True, blank=True, help_text="Given at issue: TENANT-YEAR-0001."
+    )
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, default=DEFAULT_CURRENCY)
+    tariff = models.ForeignKey(
+        Tariff,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The version in force at the month's end: its tiers and monthly minimum.",
+    )
+    order_count = models.PositiveIntegerField(default=0, help_text="Orders billed this month.")
+    orders_cents = models.BigIntegerField(default=0, help_text="Sum of the order lines.")
+    discountable_cents = models.BigIntegerField(
+        default=0, help_text="Sum of the orders' multiplied operations (what a tier discounts)."
+    )
+    discount_percent = models.DecimalField(max_digits=5, decimal_places=2, default=0)
+    discount_cents = models.BigIntegerField(default=0, help_text="Volume discount (≤ 0).")
+    minimum_topup_cents = models.BigIntegerField(default=0)
+    total_cents = models.BigIntegerField(default=0)
+    refreshed_at = models.DateTimeField(null=True, blank=True, help_text="Last rebuilt as a draft.")
+    issued_at = models.DateTimeField(null=True, blank=True)
+    issued_by = models.CharField(max_length=150, blank=True)
+    due_on = models.DateField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    void_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-period", "tenant"]
+        permissions = [
+            ("issue_invoice", "Can issue and void invoices"),
+            ("mark_paid", "Can mark invoices paid"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "period"], name="invoice_one_per_month"),
+            models.UniqueConstraint(fields=["tenant", "number"], name="invoice_number_unique"),
+            models.CheckConstraint(
+                condition=Q(status__in=InvoiceStatus.values), name="invoice_status_known"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=_NUMBERED)
+                | (Q(number__isnull=False) & Q(issued_at__isnull=False) & Q(due_on__isnull=False)),
+                name="invoice_issued_has_number_and_due_date",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=S.DRAFT) | Q(number__isnull=True),
+                name="invoice_draft_has_no_number",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=S.PAID) | Q(paid_at__isnull=False), name="invoice_paid_at"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=S.VOID) | Q(voided_at__isnull=False), name="invoice_voided_at"
+            ),
+            models.CheckConstraint(
+                condition=Q(discount_cents__lte=0), name="invoice_discount_le_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(minimum_topup_cents__gte=0), name="invoice_topup_ge_0"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "period"], name="invoice_status_period")]
+
+    def __str__(self) -> str:
+        return self.number or f"{self.tenant} {self.period:%Y-%m} ({self.get_status_display()})"
+
+
+class InvoiceLine(models.Model):
+    """One billed order of the month (its operations, minimum, multipliers and gift wrap,
+    with the events that prove each operation), or one of the month's own lines."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    kind = models.CharField(max_length=16, choices=LineKind.choices)
+    order = models.ForeignKey(
+        Order, on_delete=models.PROTECT, null=True, blank=True, related_name="invoice_lines"
+    )
+    tariff = models.ForeignKey(
+        Tariff, on_delete=models.PROTECT, null=True, blank=True, related_name="lines"
+    )
+    description = models.CharField(max_length=200, blank=True)
+
+    units = models.PositiveIntegerField(default=0, help_text="Units picked (0: no pick billed).")
+    pick_cents = models.BigIntegerField(default=0)
+    pack_cents = models.BigIntegerField(default=0, help_text="Pack fee plus packaging.")
+    label_cents = models.BigIntegerField(default=0)
+    kitting_cents = models.BigIntegerField(default=0)
+    operations_cents = models.BigIntegerField(default=0)
+    order_minimum_cents = models.BigIntegerField(
+        default=0, help_text="Top-up raising the operations to the per-order minimum."
+    )
+    multiplier = models.DecimalField(max_digits=16, decimal_places=8, default=1)
+    handling_cents = models.BigIntegerField(
+        default=0, help_text="What the special-handling multipliers added."
+    )
+    discountable_cents = models.BigIntegerField(
+        default=0, help_text="Operations, minimum and multipliers: what a volume tier discounts."
+    )
+    gift_wrap_cents = models.BigIntegerField(default=0)
+    amount_cents = models.BigIntegerField(default=0)
+
+    # The evidence: when each billed operation first happened and every event proving it.
+    pick_at = models.DateTimeField(null=True, blank=True)
+    pack_at = models.DateTimeField(null=True, blank=True)
+    label_at = models.DateTimeField(null=True, blank=True)
+    kitting_at = models.DateTimeField(null=True, blank=True)
+    pick_event_ids = models.TextField(blank=True, help_text="Event ids, space-separated.")
+    pack_event_ids = models.TextField(blank=True)
+    label_event_ids = models.TextField(blank=True)
+    kitting_event_ids = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["invoice", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["invoice", "order"],
+                condition=Q(order__isnull=False),
+                name="invoice_line_one_per_order",
+            ),
+            models.UniqueConstraint(
+                fields=["invoice", "kind"],
+                condition=~Q(kind=LineKind.ORDER),
+                name="invoice_line_one_per_month_kind",
+            ),
+            models.CheckConstraint(
+                condition=(Q(kind=LineKind.ORDER) & Q(order__isnull=False))
+                | (~Q(kind=LineKind.ORDER) & Q(order__isnull=True)),
+                name="invoice_line_order_iff_order_kind",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=LineKind.values), name="invoice_line_kind_known"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.description or self.get_kind_display()
+
+    @property
+    def event_ids(self) -> list[int]:
+        """Every event this line cites, in operation order."""
+        joined = " ".join(
+            (self.pick_event_ids, self.pack_event_ids, self.label_event_ids, self.kitting_event_ids)
+        )
+        return [int(part) for part in joined.split()]
+
+
+class InvoiceCounter(models.Model):
+    """The last number issued per tenant and year, locked while an invoice is issued so
+    numbers are gapless and never given twice."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    year = models.PositiveIntegerField()
+    last_number = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "year"], name="invoice_counter_per_year"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant} {self.year}: {self.last_number}"

@@ -1,0 +1,126 @@
+"""A tenant's rate sheet, one row per version.
+
+A version is in force from its `effective_from` (a date in the tenant's time zone)
+until the next version's. An operation is priced by the version in force when its
+evidence occurred, so changing prices means adding a version: one that has priced
+anything (`priced_at` is set) is history and is never edited in place.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from orders.models import Tenant
+
+# Order handling flag -> the tariff column holding its multiplier. `gift_wrap` is a
+# flat fee added after them, not a multiplier.
+HANDLING_MULTIPLIER_FIELDS: dict[str, str] = {
+    "rush": "rush_multiplier",
+    "oversized": "oversized_multiplier",
+    "hazmat": "hazmat_multiplier",
+    "fragile": "fragile_multiplier",
+}
+MAX_MULTIPLIER = Decimal("10")
+
+FEE_FIELDS: tuple[str, ...] = (
+    "pick_first_unit_cents",
+    "pick_additional_unit_cents",
+    "pack_cents",
+    "packaging_cents",
+    "label_cents",
+    "kitting_cents",
+    "order_minimum_cents",
+    "monthly_minimum_cents",
+    "gift_wrap_cents",
+)
+
+
+def _cents(help_text: str) -> models.PositiveIntegerField:
+    return models.PositiveIntegerField(default=0, help_text=help_text)
+
+
+def _multiplier(help_text: str) -> models.DecimalField:
+    return models.DecimalField(
+        max_digits=4, decimal_places=2, default=Decimal("1.00"), help_text=help_text
+    )
+
+
+class Tariff(models.Model):
+    """Fees in the tenant's minor currency unit (cents), multipliers as exact decimals."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="tariffs")
+    effective_from = models.DateField(
+        help_text="First day (tenant-local) this version prices; it runs until the next one."
+    )
+    name = models.CharField(max_length=120, blank=True, help_text="e.g. 2027 rate sheet.")
+
+    pick_first_unit_cents = _cents("Picking the first unit of an order.")
+    pick_additional_unit_cents = _cents("Picking each further unit of the same order.")
+    pack_cents = _cents("Packing an order.")
+    packaging_cents = _cents("Packaging material per packed order.")
+    label_cents = _cents("Printing a shipping label.")
+    kitting_cents = _cents("Assembling a kit.")
+    order_minimum_cents = _cents("An order's operations are raised to at least this.")
+    monthly_minimum_cents = _cents("A month's invoice is topped up to at least this.")
+    gift_wrap_cents = _cents("Gift wrap per order; added after the multipliers.")
+
+    rush_multiplier = _multiplier("Applied to an order flagged rush.")
+    oversized_multiplier = _multiplier("Applied to an order flagged oversized.")
+    hazmat_multiplier = _multiplier("Applied to an order flagged hazmat.")
+    fragile_multiplier = _multiplier("Applied to an order flagged fragile.")
+
+    priced_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When an invoice first used this version; from then on it is history.",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["tenant", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "effective_from"], name="tariff_one_version_per_day"
+            ),
+            *(
+                models.CheckConstraint(
+                    condition=Q(**{f"{field}__gte": 1}) & Q(**{f"{field}__lte": MAX_MULTIPLIER}),
+                    name=f"tariff_{field}_1_to_10",
+                )
+                for field in HANDLING_MULTIPLIER_FIELDS.values()
+            ),
+        ]
+
+    def __str__(self) -> str:
+        label = f" {self.name}" if self.name else ""
+        return f"{self.tenant} tariff from {self.effective_from:%Y-%m-%d}{label}"
+
+    @property
+    def is_history(self) -> bool:
+        return self.priced_at is not None
+
+
+class VolumeTier(models.Model):
+    """From `min_orders` orders in a month, `percent` comes off the multiplied operations."""
+
+    tariff = models.ForeignKey(Tariff, on_delete=models.CASCADE, related_name="tiers")
+    min_orders = models.PositiveIntegerField(help_text="Orders billed in the month, at least.")
+    percent = models.DecimalField(max_digits=5, decimal_places=2, help_text="Discount, e.g. 5.00.")
+
+    class Meta:
+        ordering = ["tariff", "min_orders"]
+        constraints = [
+            models.UniqueConstraint(fields=["tariff", "min_orders"], name="tier_unique_threshold"),
+            models.CheckConstraint(condition=Q(min_orders__gte=1), name="tier_min_orders_positive"),
+            models.CheckConstraint(
+                condition=Q(percent__gt=0) & Q(percent__lte=100), name="tier_percent_0_to_100"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.percent}% from {self.min_orders} orders"

@@ -1,0 +1,372 @@
+"""What is billed: the rules, exactly, in the order they apply.
+
+No evidence, no charge. The month is the calendar month in the tenant's time zone.
+The README's "What is billed" section says the same, in the same order.
+
+1. Per order, each operation once, keyed by (order, operation): two sources reporting
+   the same step never bill twice. An operation is billed in the month its first
+   evidence occurred, priced by the tariff version in force then:
+   pick (`pick_completed`: first unit + additional units), pack (`pack_completed`:
+   pack fee + packaging), label (`ship_label_printed` or `label_created`), kitting
+   (`kitting_completed`).
+2. The order's operation subtotal is raised to the per-order minimum, in the month
+   of the order's first billed operation (an operation evidenced in a later month
+   adds its fee without a second minimum).
+3. The order's special-handling multipliers (rush, oversized, hazmat, fragile)
+   multiply that subtotal, each once; the result is rounded half-up to the cent, once.
+4. Gift wrap is added after the multipliers, not multiplied (in the order's first
+   billed month).
+5. The month's order count (orders with a billed operation) picks the volume tier of
+   the version in force at the month's end; its percentage comes off the sum of
+   step 3 over the month, not off gift wrap or a minimum top-up.
+6. If the month's total is under the monthly minimum, a top-up line makes it up.
+
+Steps 1–4 are one grouped query over the events, written into the invoice with
+INSERT … SELECT: no order passes through Python, so memory does not grow with the
+month. Steps 5–6 are two lines computed from the sums of the written lines. The
+order-level rules (2–4) use the version in force at the order's first billed
+operation of the month.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+from math import prod
+
+from django.db import connection
+from django.db.models import (
+    Aggregate,
+    BigIntegerField,
+    Case,
+    DateTimeField,
+    Expression,
+    ExpressionWrapper,
+    F,
+    Min,
+    Q,
+    TextField,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce, Greatest, Least, NullIf
+from django.db.models.lookups import GreaterThanOrEqual
+
+from orders.models import OrderEvent, Tenant
+
+from .models import HANDLING_MULTIPLIER_FIELDS, InvoiceLine, LineKind, Tariff
+from .periods import month_bounds
+from .tariffs import PricedVersion
+
+# Operation -> the event types that evidence it.
+OPERATIONS: dict[str, tuple[str, ...]] = {
+    "pick": ("pick_completed",),
+    "pack": ("pack_completed",),
+    "label": ("ship_label_printed", "label_created"),
+    "kitting": ("kitting_completed",),
+}
+EVIDENCE_TYPES: tuple[str, ...] = tuple(t for types in OPERATIONS.values() for t in types)
+GIFT_WRAP_FLAG = "gift_wrap"
+_FLAGS: tuple[str, ...] = tuple(HANDLING_MULTIPLIER_FIELDS)  # bit i of the mask = flag i
+_NEVER = datetime(9999, 12, 31, tzinfo=UTC)
+_INT = BigIntegerField()
+
+
+class JoinedIds(Aggregate):
+    """The grouped ids as one space-separated string (PostgreSQL's STRING_AGG,
+    SQLite's GROUP_CONCAT); NULLs (rows the filter left out) are skipped by both."""
+
+    function = "STRING_AGG"
+    template = "%(function)s(CAST(%(expressions)s AS text), ' ')"
+    output_field = TextField()
+
+    def as_sqlite(self, compiler, connection, **extra):  # type: ignore[no-untyped-def]
+        clone = self.copy()
+        clone.function = "GROUP_CONCAT"
+        clone.template = "%(function)s(%(expressions)s, ' ')"
+        return clone.as_sql(compiler, connection, **extra)
+
+
+def round_half_up(value: Decimal) -> int:
+    """To the nearest cent, halves away from zero (the amounts rounded here are ≥ 0)."""
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def multiplier_of(tariff: Tariff, mask: int) -> Fraction:
+    """The exact product of the multipliers of the flags set in `mask` (each once)."""
+    return prod(
+        (
+            Fraction(getattr(tariff, HANDLING_MULTIPLIER_FIELDS[flag]))
+            for bit, flag in enumerate(_FLAGS)
+            if mask & (1 << bit)
+        ),
+        start=Fraction(1),
+    )
+
+
+def _by_version(
+    versions: list[PricedVersion], at: Expression, value: Callable[[Tariff], Expression]
+) -> Expression:
+    """`value(version)` for the version in force at the instant `at`."""
+    if len(versions) == 1:
+        return value(versions[0].tariff)
+    whens = [
+        When(
+            GreaterThanOrEqual(at, Value(v.starts_at, output_field=DateTimeField())),
+            then=value(v.tariff),
+        )
+        for v in reversed(versions[1:])
+    ]
+    return Case(*whens, default=value(versions[0].tariff))
+
+
+def _ints(*parts: Expression) -> Expression:
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return ExpressionWrapper(total, output_field=_INT)
+
+
+# The columns the order lines are inserted with, in this order.
+LINE_COLUMNS: tuple[str, ...] = (
+    "invoice_id",
+    "kind",
+    "order_id",
+    "tariff_id",
+    "description",
+    "units",
+    "pick_cents",
+    "pack_cents",
+    "label_cents",
+    "kitting_cents",
+    "operations_cents",
+    "order_minimum_cents",
+    "multiplier",
+    "handling_cents",
+    "discountable_cents",
+    "gift_wrap_cents",
+    "amount_cents",
+    "pick_at",
+    "pack_at",
+    "label_at",
+    "kitting_at",
+    "pick_event_ids",
+    "pack_event_ids",
+    "label_event_ids",
+    "kitting_event_ids",
+)
+
+
+def order_lines_query(
+    *, tenant: Tenant, period: date, versions: list[PricedVersion], invoice_id: int
+):  # -> ValuesListQuerySet in LINE_COLUMNS order
+    """Rules 1–4 as one grouped query: a row per order billed in the month."""
+    start, end = month_bounds(period, tenant.timezone)
+    touched = OrderEvent.objects.filter(
+        tenant=tenant, event_type__in=EVIDENCE_TYPES, occurred_at__gte=start, occurred_at__lt=end
+    ).values("order_id")
+    aggregates: dict[str, Aggregate] = {}
+    for op, types in OPERATIONS.items():
+        evidence = Q(event_type__in=types)
+        aggregates[f"first_{op}"] = Min("occurred_at", filter=evidence)
+        aggregates[f"ids_{op}"] = JoinedIds("id", filter=evidence)
+    rows = (
+        OrderEvent.objects.filter(
+            tenant=tenant, event_type__in=EVIDENCE_TYPES, order_id__in=touched
+        )
+        .values("order_id", "order__items_count", "order__handling")
+        .annotate(**aggregates)
+    )
+
+    def billed(op: str) -> Q:
+        return Q(**{f"first_{op}__gte": start, f"first_{op}__lt": end})
+
+    # The order's first billed operation of the month: its version prices rules 2–4.
+    first_at = Least(
+        *(
+            Coalesce(
+                Case(When(billed(op), then=F(f"first_{op}")), output_field=DateTimeField()),
+                Value(_NEVER, output_field=DateTimeField()),
+            )
+            for op in OPERATIONS
+        )
+    )
+    # Rules 2 and 4 apply once per order: in the month of its first billed operation.
+    first_month = Q()
+    for op in OPERATIONS:
+        first_month &= Q(**{f"first_{op}__isnull": True}) | Q(**{f"first_{op}__gte": start})
+
+    units = Coalesce(NullIf(F("order__items_count"), Value(0)), Value(1))
+    fees: dict[str, Callable[[Tariff], Expression]] = {
+        "pick": lambda t: (
+            Value(t.pick_first_unit_cents)
+            + Value(t.pick_additional_unit_cents) * (units - Value(1))
+        ),
+        "pack": lambda t: Value(t.pack_cents + t.packaging_cents),
+        "label": lambda t: Value(t.label_cents),
+        "kitting": lambda t: Value(t.kitting_cents),
+    }
+    rows = rows.annotate(
+        l_units=Case(When(billed("pick"), then=units), default=Value(0), output_field=_INT),
+        **{
+            f"l_{op}": Case(
+                When(billed(op), then=_by_version(versions, F(f"first_{op}"), fee)),
+                default=Value(0),
+                output_field=_INT,
+            )
+            for op, fee in fees.items()
+        },
+        l_first_at=first_at,
+        l_flags=Cast("order__handling", TextField()),
+    )
+    rows = rows.annotate(l_operations=_ints(*(F(f"l_{op}") for op in OPERATIONS)))
+    rows = rows.annotate(
+        l_minimum=Case(
+            When(
+                first_month,
+                then=_by_version(
+                    versions,
+                    F("l_first_at"),
+                    lambda t: Greatest(Value(t.order_minimum_cents) - F("l_operations"), Value(0)),
+                ),
+            ),
+            default=Value(0),
+            output_field=_INT,
+        ),
+        l_mask=_ints(
+            *(
+                Case(When(l_flags__contains=f'"{flag}"', then=Value(1 << bit)), default=Value(0))
+                for bit, flag in enumerate(_FLAGS)
+            )
+        ),
+    )
+    rows = rows.annotate(l_base=_ints(F("l_operations"), F("l_minimum")))
+
+    def multiplied(t: Tariff) -> Expression:
+        whens = []
+        for mask in range(1, 1 << len(_FLAGS)):
+            factor = multiplier_of(t, mask)
+            if factor != 1:  # halves up: (2·base·p + q) // 2q, exact integer arithmetic
+                p, q = factor.numerator, factor.denominator
+                exact = (F("l_base") * Value(2 * p) + Value(q)) / Value(2 * q)
+                whens.append(When(l_mask=mask, then=exact))
+        return Case(*whens, default=F("l_base"), output_field=_INT) if whens else F("l_base")
+
+    def multiplier(t: Tariff) -> Expression:
+        whens = [
+            When(l_mask=mask, then=Value(_decimal(multiplier_of(t, mask))))
+            for mask in range(1, 1 << len(_FLAGS))
+            if multiplier_of(t, mask) != 1
+        ]
+        return Case(*whens, default=Value(Decimal(1))) if whens else Value(Decimal(1))
+
+    rows = rows.annotate(
+        l_discountable=_by_version(versions, F("l_first_at"), multiplied),
+        l_multiplier=_by_version(versions, F("l_first_at"), multiplier),
+        l_gift=Case(
+            When(
+                first_month & Q(l_flags__contains=f'"{GIFT_WRAP_FLAG}"'),
+                then=_by_version(versions, F("l_first_at"), lambda t: Value(t.gift_wrap_cents)),
+            ),
+            default=Value(0),
+            output_field=_INT,
+        ),
+        l_tariff=_by_version(versions, F("l_first_at"), lambda t: Value(t.pk)),
+    )
+    rows = rows.annotate(
+        l_handling=_ints(F("l_discountable") - F("l_base")),
+        l_amount=_ints(F("l_discountable"), F("l_gift")),
+        l_invoice=Value(invoice_id),
+        l_kind=Value(LineKind.ORDER.value),
+        l_description=Value(""),
+        **{
+            f"l_{op}_at": Case(
+                When(billed(op), then=F(f"first_{op}")), output_field=DateTimeField()
+            )
+            for op in OPERATIONS
+        },
+        **{
+            f"l_{op}_ids": Case(
+                When(billed(op), then=F(f"ids_{op}")), default=Value(""), output_field=TextField()
+            )
+            for op in OPERATIONS
+        },
+    )
+    any_billed = Q()
+    for op in OPERATIONS:
+        any_billed |= billed(op)
+    return rows.filter(any_billed).values_list(
+        "l_invoice",
+        "l_kind",
+        "order_id",
+        "l_tariff",
+        "l_description",
+        "l_units",
+        "l_pick",
+        "l_pack",
+        "l_label",
+        "l_kitting",
+        "l_operations",
+        "l_minimum",
+        "l_multiplier",
+        "l_handling",
+        "l_discountable",
+        "l_gift",
+        "l_amount",
+        *(f"l_{op}_at" for op in OPERATIONS),
+        *(f"l_{op}_ids" for op in OPERATIONS),
+    )
+
+
+def _decimal(value: Fraction) -> Decimal:
+    return Decimal(value.numerator) / Decimal(value.denominator)
+
+
+def insert_order_lines(
+    *, tenant: Tenant, period: date, versions: list[PricedVersion], invoice_id: int
+) -> None:
+    """Write rules 1–4's rows into the invoice with one INSERT … SELECT."""
+    query = order_lines_query(
+        tenant=tenant, period=period, versions=versions, invoice_id=invoice_id
+    )
+    sql, params = query.query.sql_with_params()
+    table = InvoiceLine._meta.db_table
+    columns = ", ".join(connection.ops.quote_name(c) for c in LINE_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} ({columns}) {sql}", params)
+
+
+@dataclass(frozen=True, slots=True)
+class MonthTotals:
+    """Rules 5 and 6 from the month's order lines."""
+
+    order_count: int
+    orders_cents: int
+    discountable_cents: int
+    discount_percent: Decimal
+    discount_cents: int  # ≤ 0
+    minimum_topup_cents: int
+
+    @property
+    def total_cents(self) -> int:
+        return self.orders_cents + self.discount_cents + self.minimum_topup_cents
+
+
+def month_totals(
+    *, order_count: int, orders_cents: int, discountable_cents: int, month_version: PricedVersion
+) -> MonthTotals:
+    percent = month_version.tier_percent(order_count)
+    discount = -round_half_up(Decimal(discountable_cents) * percent / Decimal(100))
+    subtotal = orders_cents + discount
+    topup = max(0, month_version.tariff.monthly_minimum_cents - subtotal)
+    return MonthTotals(
+        order_count=order_count,
+        orders_cents=orders_cents,
+        discountable_cents=discountable_cents,
+        discount_percent=percent,
+        discount_cents=discount,
+        minimum_topup_cents=topup,
+    )

@@ -1,0 +1,213 @@
+"""Writing invoices: refresh a month's draft from the evidence, issue, pay, void, and
+the nightly job that keeps every tenant's drafts current."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from orders.models import Tenant
+
+from .models import (
+    BillingState,
+    Invoice,
+    InvoiceCounter,
+    InvoiceLine,
+    InvoiceStatus,
+    LineKind,
+    Tariff,
+)
+from .periods import local_date, month_bounds, month_start, previous_month
+from .rules import insert_order_lines, month_totals
+from .tariffs import tariff_ensure_default, versions_for_month
+from .transitions import check
+
+logger = logging.getLogger(__name__)
+
+PAYMENT_TERMS_DAYS = 30
+NIGHTLY_LOCAL_TIME = time(2, 0)
+
+
+class PeriodNotOver(Exception):
+    """An invoice for a month that has not ended yet cannot be issued."""
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceRefreshed:
+    invoice: Invoice
+    created: bool
+    refreshed: bool  # False: the invoice is no longer a draft and was left alone
+
+
+def invoice_refresh(
+    *, tenant: Tenant, period: date, now: datetime | None = None
+) -> InvoiceRefreshed:
+    """Create or rebuild the (tenant, month) draft from the evidence as it stands.
+
+    Under the invoice's row lock, so two workers refreshing at once take turns and
+    the second rewrites the same lines; the unique constraints would refuse a
+    doubled line anyway. An issued, paid or void invoice is never touched.
+    """
+    now = now or timezone.now()
+    period = month_start(period)
+    tariff_ensure_default(tenant=tenant)
+    versions = versions_for_month(tenant=tenant, period=period)
+    with transaction.atomic():
+        invoice, created = Invoice.objects.get_or_create(
+            tenant=tenant, period=period, defaults={"currency": tenant.currency}
+        )
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if invoice.status != InvoiceStatus.DRAFT:
+            return InvoiceRefreshed(invoice=invoice, created=False, refreshed=False)
+        invoice.lines.all().delete()
+        insert_order_lines(tenant=tenant, period=period, versions=versions, invoice_id=invoice.pk)
+        sums = invoice.lines.aggregate(
+            count=Count("id"), amount=Sum("amount_cents"), discountable=Sum("discountable_cents")
+        )
+        month_version = versions[-1]
+        totals = month_totals(
+            order_count=sums["count"],
+            orders_cents=sums["amount"] or 0,
+            discountable_cents=sums["discountable"] or 0,
+            month_version=month_version,
+        )
+        month_lines = []
+        if totals.discount_cents:
+            month_lines.append(
+                InvoiceLine(
+                    invoice=invoice,
+                    kind=LineKind.VOLUME_DISCOUNT,
+                    tariff=month_version.tariff,
+                    description=(
+                        f"Volume discount {totals.discount_percent}% for "
+                        f"{totals.order_count} orders"
+                    ),
+                    amount_cents=totals.discount_cents,
+                )
+            )
+        if totals.minimum_topup_cents:
+            month_lines.append(
+                InvoiceLine(
+                    invoice=invoice,
+                    kind=LineKind.MONTHLY_MINIMUM,
+                    tariff=month_version.tariff,
+                    description="Top-up to the monthly minimum",
+                    amount_cents=totals.minimum_topup_cents,
+                )
+            )
+        InvoiceLine.objects.bulk_create(month_lines)
+        invoice.currency = tenant.currency
+        invoice.tariff = month_version.tariff
+        invoice.order_count = totals.order_count
+        invoice.orders_cents = totals.orders_cents
+        invoice.discountable_cents = totals.discountable_cents
+        invoice.discount_percent = totals.discount_percent
+        invoice.discount_cents = totals.discount_cents
+        invoice.minimum_topup_cents = totals.minimum_topup_cents
+        invoice.total_cents = totals.total_cents
+        invoice.refreshed_at = now
+        invoice.save()
+        used = set(invoice.lines.exclude(tariff=None).values_list("tariff", flat=True).distinct())
+        Tariff.objects.filter(pk__in=used, priced_at__isnull=True).update(priced_at=now)
+    return InvoiceRefreshed(invoice=invoice, created=created, refreshed=True)
+
+
+def _locked(invoice: Invoice) -> Invoice:
+    return Invoice.objects.select_for_update().select_related("tenant").get(pk=invoice.pk)
+
+
+def _next_number(*, tenant: Tenant, year: int) -> str:
+    """The next number of the tenant's year, from its counter row held under lock until
+    the issuing transaction ends: gapless, and never given twice."""
+    InvoiceCounter.objects.get_or_create(tenant=tenant, year=year)
+    counter = InvoiceCounter.objects.select_for_update().get(tenant=tenant, year=year)
+    counter.last_number += 1
+    counter.save(update_fields=["last_number"])
+    return f"{tenant.slug.upper()}-{year}-{counter.last_number:04d}"
+
+
+def invoice_issue(*, invoice: Invoice, by: str, now: datetime | None = None) -> Invoice:
+    """Refresh the draft one last time, then number and freeze it (due in 30 days)."""
+    now = now or timezone.now()
+    tenant = invoice.tenant
+    _start, end = month_bounds(invoice.period, tenant.timezone)
+    if now < end:
+        raise PeriodNotOver(
+            f"{invoice.period:%B %Y} is not over for {tenant} yet; it can be issued from "
+            f"{local_date(end, tenant.timezone):%d %b %Y}."
+        )
+    check("issue", invoice.status)
+    invoice_refresh(tenant=tenant, period=invoice.period, now=now)
+    with transaction.atomic():
+        invoice = _locked(invoice)
+        to = check("issue", invoice.status)
+        today = local_date(now, tenant.timezone)
+        invoice.number = _next_number(tenant=tenant, year=today.year)
+        invoice.status = to
+        invoice.issued_at = now
+        invoice.issued_by = by
+        invoice.due_on = today + timedelta(days=PAYMENT_TERMS_DAYS)
+        invoice.save(update_fields=["number", "status", "issued_at", "issued_by", "due_on"])
+    logger.info("invoice issued", extra={"invoice": invoice.number, "by": by})
+    return invoice
+
+
+def invoice_mark_paid(*, invoice: Invoice, by: str, now: datetime | None = None) -> Invoice:
+    with transaction.atomic():
+        invoice = _locked(invoice)
+        invoice.status = check("mark_paid", invoice.status)
+        invoice.paid_at = now or timezone.now()
+        invoice.save(update_fields=["status", "paid_at"])
+    logger.info("invoice paid", extra={"invoice": invoice.number, "by": by})
+    return invoice
+
+
+def invoice_void(*, invoice: Invoice, by: str, reason: str, now: datetime | None = None) -> Invoice:
+    if not reason.strip():
+        raise ValueError("Say why the invoice is voided.")
+    with transaction.atomic():
+        invoice = _locked(invoice)
+        invoice.status = check("void", invoice.status)
+        invoice.voided_at = now or timezone.now()
+        invoice.void_reason = f"{reason.strip()} ({by})"
+        invoice.save(update_fields=["status", "voided_at", "void_reason"])
+    logger.info("invoice voided", extra={"invoice": invoice.pk, "by": by})
+    return invoice
+
+
+def _claim_nightly(*, tenant: Tenant, today: date, now: datetime) -> bool:
+    """Move the tenant's last run to `today` if it is behind; True for the one caller
+    whose compare-and-swap matched."""
+    BillingState.objects.get_or_create(tenant=tenant)
+    return bool(
+        BillingState.objects.filter(tenant=tenant)
+        .filter(Q(last_run_on__isnull=True) | Q(last_run_on__lt=today))
+        .update(last_run_on=today, last_run_at=now)
+    )
+
+
+def billing_nightly(*, now: datetime | None = None) -> list[InvoiceRefreshed]:
+    """Hourly: for each active tenant whose local 02:00 has passed since its last run,
+    refresh the current month's draft, and last month's while it is still a draft
+    (late evidence of the last days arrives after midnight)."""
+    now = now or timezone.now()
+    done: list[InvoiceRefreshed] = []
+    for tenant in Tenant.objects.filter(is_active=True).order_by("pk"):
+        local_now = now.astimezone(ZoneInfo(tenant.timezone))
+        if local_now.time() < NIGHTLY_LOCAL_TIME:
+            continue
+        today = local_now.date()
+        if not _claim_nightly(tenant=tenant, today=today, now=now):
+            continue
+        current = month_start(today)
+        last = previous_month(current)
+        if Invoice.objects.filter(tenant=tenant, period=last, status=InvoiceStatus.DRAFT).exists():
+            done.append(invoice_refresh(tenant=tenant, period=last, now=now))
+        done.append(invoice_refresh(tenant=tenant, period=current, now=now))
+    return done
