@@ -22,10 +22,10 @@ The README's "What is billed" section says the same, in the same order.
 6. If the month's total is under the monthly minimum, a top-up line makes it up.
 
 Steps 1–4 are one grouped query over the events, written into the invoice with
-INSERT … SELECT: no order passes through Python, so memory does not grow with the
-month. Steps 5–6 are two lines computed from the sums of the written lines. The
-order-level rules (2–4) use the version in force at the order's first billed
-operation of the month.
+INSERT … SELECT, then priced by one UPDATE over the lines' own columns: no order
+passes through Python, so memory does not grow with the month. Steps 5–6 are two
+lines computed from the sums of the written lines. The order-level rules (2–4) use
+the version in force at the order's first billed operation of the month.
 """
 
 from __future__ import annotations
@@ -43,17 +43,19 @@ from django.db.models import (
     BigIntegerField,
     Case,
     DateTimeField,
+    DecimalField,
     Expression,
     ExpressionWrapper,
     F,
     Min,
     Q,
+    QuerySet,
     TextField,
     Value,
     When,
 )
 from django.db.models.functions import Cast, Coalesce, Greatest, Least, NullIf
-from django.db.models.lookups import GreaterThanOrEqual
+from django.db.models.lookups import Contains, GreaterThanOrEqual
 
 from orders.models import OrderEvent, Tenant
 
@@ -142,13 +144,9 @@ LINE_COLUMNS: tuple[str, ...] = (
     "pack_cents",
     "label_cents",
     "kitting_cents",
-    "operations_cents",
-    "order_minimum_cents",
-    "multiplier",
-    "handling_cents",
-    "discountable_cents",
-    "gift_wrap_cents",
-    "amount_cents",
+    "handling",
+    "handling_mask",
+    "order_first_month",
     "pick_at",
     "pack_at",
     "label_at",
@@ -160,10 +158,17 @@ LINE_COLUMNS: tuple[str, ...] = (
 )
 
 
-def order_lines_query(
+def order_evidence_query(
     *, tenant: Tenant, period: date, versions: list[PricedVersion], invoice_id: int
-):  # -> ValuesListQuerySet in LINE_COLUMNS order
-    """Rules 1–4 as one grouped query: a row per order billed in the month."""
+) -> QuerySet:
+    """Rule 1 as one grouped query: a row per order with an operation billed in the
+    month, its operation fees, its evidence, and what rules 2–4 need (its flags, the
+    version of its first billed operation, whether this is its first billed month).
+
+    Kept free of rules 2–4 on purpose: Django inlines every annotation it refers to,
+    so pricing here would repeat the aggregates dozens of times per row (SQLite even
+    refuses past 2,000 aggregate terms); `price_order_lines` works on plain columns.
+    """
     start, end = month_bounds(period, tenant.timezone)
     touched = OrderEvent.objects.filter(
         tenant=tenant, event_type__in=EVIDENCE_TYPES, occurred_at__gte=start, occurred_at__lt=end
@@ -198,6 +203,9 @@ def order_lines_query(
     first_month = Q()
     for op in OPERATIONS:
         first_month &= Q(**{f"first_{op}__isnull": True}) | Q(**{f"first_{op}__gte": start})
+    any_billed = Q()
+    for op in OPERATIONS:
+        any_billed |= billed(op)
 
     units = Coalesce(NullIf(F("order__items_count"), Value(0)), Value(1))
     fees: dict[str, Callable[[Tariff], Expression]] = {
@@ -209,7 +217,12 @@ def order_lines_query(
         "label": lambda t: Value(t.label_cents),
         "kitting": lambda t: Value(t.kitting_cents),
     }
+    flags = Cast("order__handling", TextField())
     rows = rows.annotate(
+        l_invoice=Value(invoice_id),
+        l_kind=Value(LineKind.ORDER.value),
+        l_tariff=_by_version(versions, first_at, lambda t: Value(t.pk)),
+        l_description=Value(""),
         l_units=Case(When(billed("pick"), then=units), default=Value(0), output_field=_INT),
         **{
             f"l_{op}": Case(
@@ -219,69 +232,18 @@ def order_lines_query(
             )
             for op, fee in fees.items()
         },
-        l_first_at=first_at,
-        l_flags=Cast("order__handling", TextField()),
-    )
-    rows = rows.annotate(l_operations=_ints(*(F(f"l_{op}") for op in OPERATIONS)))
-    rows = rows.annotate(
-        l_minimum=Case(
-            When(
-                first_month,
-                then=_by_version(
-                    versions,
-                    F("l_first_at"),
-                    lambda t: Greatest(Value(t.order_minimum_cents) - F("l_operations"), Value(0)),
-                ),
-            ),
-            default=Value(0),
-            output_field=_INT,
-        ),
+        l_handling=flags,
         l_mask=_ints(
             *(
-                Case(When(l_flags__contains=f'"{flag}"', then=Value(1 << bit)), default=Value(0))
+                Case(
+                    When(Contains(flags, Value(f'"{flag}"')), then=Value(1 << bit)),
+                    default=Value(0),
+                    output_field=_INT,
+                )
                 for bit, flag in enumerate(_FLAGS)
             )
         ),
-    )
-    rows = rows.annotate(l_base=_ints(F("l_operations"), F("l_minimum")))
-
-    def multiplied(t: Tariff) -> Expression:
-        whens = []
-        for mask in range(1, 1 << len(_FLAGS)):
-            factor = multiplier_of(t, mask)
-            if factor != 1:  # halves up: (2·base·p + q) // 2q, exact integer arithmetic
-                p, q = factor.numerator, factor.denominator
-                exact = (F("l_base") * Value(2 * p) + Value(q)) / Value(2 * q)
-                whens.append(When(l_mask=mask, then=exact))
-        return Case(*whens, default=F("l_base"), output_field=_INT) if whens else F("l_base")
-
-    def multiplier(t: Tariff) -> Expression:
-        whens = [
-            When(l_mask=mask, then=Value(_decimal(multiplier_of(t, mask))))
-            for mask in range(1, 1 << len(_FLAGS))
-            if multiplier_of(t, mask) != 1
-        ]
-        return Case(*whens, default=Value(Decimal(1))) if whens else Value(Decimal(1))
-
-    rows = rows.annotate(
-        l_discountable=_by_version(versions, F("l_first_at"), multiplied),
-        l_multiplier=_by_version(versions, F("l_first_at"), multiplier),
-        l_gift=Case(
-            When(
-                first_month & Q(l_flags__contains=f'"{GIFT_WRAP_FLAG}"'),
-                then=_by_version(versions, F("l_first_at"), lambda t: Value(t.gift_wrap_cents)),
-            ),
-            default=Value(0),
-            output_field=_INT,
-        ),
-        l_tariff=_by_version(versions, F("l_first_at"), lambda t: Value(t.pk)),
-    )
-    rows = rows.annotate(
-        l_handling=_ints(F("l_discountable") - F("l_base")),
-        l_amount=_ints(F("l_discountable"), F("l_gift")),
-        l_invoice=Value(invoice_id),
-        l_kind=Value(LineKind.ORDER.value),
-        l_description=Value(""),
+        l_first_month=Case(When(first_month, then=Value(True)), default=Value(False)),
         **{
             f"l_{op}_at": Case(
                 When(billed(op), then=F(f"first_{op}")), output_field=DateTimeField()
@@ -295,9 +257,6 @@ def order_lines_query(
             for op in OPERATIONS
         },
     )
-    any_billed = Q()
-    for op in OPERATIONS:
-        any_billed |= billed(op)
     return rows.filter(any_billed).values_list(
         "l_invoice",
         "l_kind",
@@ -305,38 +264,99 @@ def order_lines_query(
         "l_tariff",
         "l_description",
         "l_units",
-        "l_pick",
-        "l_pack",
-        "l_label",
-        "l_kitting",
-        "l_operations",
-        "l_minimum",
-        "l_multiplier",
+        *(f"l_{op}" for op in OPERATIONS),
         "l_handling",
-        "l_discountable",
-        "l_gift",
-        "l_amount",
+        "l_mask",
+        "l_first_month",
         *(f"l_{op}_at" for op in OPERATIONS),
         *(f"l_{op}_ids" for op in OPERATIONS),
     )
+
+
+def _by_tariff(versions: list[PricedVersion], value: Callable[[Tariff], Expression]) -> Expression:
+    """`value(version)` for the version stored on the line (`tariff_id`)."""
+    if len(versions) == 1:
+        return value(versions[0].tariff)
+    return Case(
+        *(When(tariff_id=v.tariff.pk, then=value(v.tariff)) for v in versions),
+        default=value(versions[0].tariff),
+    )
+
+
+def order_line_prices(versions: list[PricedVersion]) -> dict[str, Expression]:
+    """Rules 2–4 as column assignments over a line's own columns (one UPDATE)."""
+    operations = _ints(F("pick_cents"), F("pack_cents"), F("label_cents"), F("kitting_cents"))
+    minimum = Case(
+        When(
+            order_first_month=True,
+            then=_by_tariff(
+                versions, lambda t: Greatest(Value(t.order_minimum_cents) - operations, Value(0))
+            ),
+        ),
+        default=Value(0),
+        output_field=_INT,
+    )
+    base = _ints(operations, minimum)
+
+    def multiplied(t: Tariff) -> Expression:
+        whens = []
+        for mask in range(1, 1 << len(_FLAGS)):
+            factor = multiplier_of(t, mask)
+            if factor != 1:  # half up in integers: (2·base·p + q) // 2q
+                p, q = factor.numerator, factor.denominator
+                exact = (base * Value(2 * p) + Value(q)) / Value(2 * q)
+                whens.append(When(handling_mask=mask, then=exact))
+        return Case(*whens, default=base, output_field=_INT) if whens else base
+
+    def multiplier(t: Tariff) -> Expression:
+        whens = [
+            When(handling_mask=mask, then=Value(_decimal(multiplier_of(t, mask))))
+            for mask in range(1, 1 << len(_FLAGS))
+            if multiplier_of(t, mask) != 1
+        ]
+        one = Value(Decimal(1))
+        return Case(*whens, default=one, output_field=DecimalField()) if whens else one
+
+    discountable = _by_tariff(versions, multiplied)
+    gift = Case(
+        When(
+            Q(order_first_month=True) & Q(handling__contains=f'"{GIFT_WRAP_FLAG}"'),
+            then=_by_tariff(versions, lambda t: Value(t.gift_wrap_cents)),
+        ),
+        default=Value(0),
+        output_field=_INT,
+    )
+    return {
+        "operations_cents": operations,
+        "order_minimum_cents": minimum,
+        "multiplier": _by_tariff(versions, multiplier),
+        "discountable_cents": discountable,
+        "handling_cents": _ints(discountable - base),
+        "gift_wrap_cents": gift,
+        "amount_cents": _ints(discountable, gift),
+    }
 
 
 def _decimal(value: Fraction) -> Decimal:
     return Decimal(value.numerator) / Decimal(value.denominator)
 
 
-def insert_order_lines(
+def write_order_lines(
     *, tenant: Tenant, period: date, versions: list[PricedVersion], invoice_id: int
 ) -> None:
-    """Write rules 1–4's rows into the invoice with one INSERT … SELECT."""
-    query = order_lines_query(
+    """Rules 1–4 into the invoice: one INSERT … SELECT of the evidence, one UPDATE of
+    the prices. No order passes through Python."""
+    query = order_evidence_query(
         tenant=tenant, period=period, versions=versions, invoice_id=invoice_id
     )
     sql, params = query.query.sql_with_params()
-    table = InvoiceLine._meta.db_table
+    table = connection.ops.quote_name(InvoiceLine._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(c) for c in LINE_COLUMNS)
     with connection.cursor() as cursor:
         cursor.execute(f"INSERT INTO {table} ({columns}) {sql}", params)
+    InvoiceLine.objects.filter(invoice_id=invoice_id, kind=LineKind.ORDER).update(
+        **order_line_prices(versions)
+    )
 
 
 @dataclass(frozen=True, slots=True)

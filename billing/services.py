@@ -24,7 +24,7 @@ from .models import (
     Tariff,
 )
 from .periods import local_date, month_bounds, month_start, previous_month
-from .rules import insert_order_lines, month_totals
+from .rules import month_totals, write_order_lines
 from .tariffs import tariff_ensure_default, versions_for_month
 from .transitions import check
 
@@ -66,7 +66,7 @@ def invoice_refresh(
         if invoice.status != InvoiceStatus.DRAFT:
             return InvoiceRefreshed(invoice=invoice, created=False, refreshed=False)
         invoice.lines.all().delete()
-        insert_order_lines(tenant=tenant, period=period, versions=versions, invoice_id=invoice.pk)
+        write_order_lines(tenant=tenant, period=period, versions=versions, invoice_id=invoice.pk)
         sums = invoice.lines.aggregate(
             count=Count("id"), amount=Sum("amount_cents"), discountable=Sum("discountable_cents")
         )

@@ -128,19 +128,31 @@ class InvoiceLine(models.Model):
     pack_cents = models.BigIntegerField(default=0, help_text="Pack fee plus packaging.")
     label_cents = models.BigIntegerField(default=0)
     kitting_cents = models.BigIntegerField(default=0)
-    operations_cents = models.BigIntegerField(default=0)
+    operations_cents = models.BigIntegerField(default=0, db_default=0)
     order_minimum_cents = models.BigIntegerField(
-        default=0, help_text="Top-up raising the operations to the per-order minimum."
+        default=0, db_default=0, help_text="Top-up raising the operations to the per-order minimum."
     )
-    multiplier = models.DecimalField(max_digits=16, decimal_places=8, default=1)
+    multiplier = models.DecimalField(max_digits=16, decimal_places=8, default=1, db_default=1)
     handling_cents = models.BigIntegerField(
-        default=0, help_text="What the special-handling multipliers added."
+        default=0, db_default=0, help_text="What the special-handling multipliers added."
     )
     discountable_cents = models.BigIntegerField(
-        default=0, help_text="Operations, minimum and multipliers: what a volume tier discounts."
+        default=0,
+        db_default=0,
+        help_text="Operations, minimum and multipliers: what a volume tier discounts.",
     )
-    gift_wrap_cents = models.BigIntegerField(default=0)
-    amount_cents = models.BigIntegerField(default=0)
+    gift_wrap_cents = models.BigIntegerField(default=0, db_default=0)
+    amount_cents = models.BigIntegerField(default=0, db_default=0)
+    handling = models.CharField(
+        max_length=200, blank=True, help_text="The order's handling flags when it was billed."
+    )
+    handling_mask = models.PositiveSmallIntegerField(
+        default=0, editable=False, help_text="The multiplied flags as bits (billing.rules)."
+    )
+    order_first_month = models.BooleanField(
+        default=False,
+        help_text="The order's first billed month: its minimum and gift wrap are charged here.",
+    )
 
     # The evidence: when each billed operation first happened and every event proving it.
     pick_at = models.DateTimeField(null=True, blank=True)

@@ -1,0 +1,80 @@
+"""Building months of evidence for billing tests: orders and their events, written
+directly (billing reads stored events; ingestion has its own tests)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from orders.models import Order, OrderEvent, Tenant
+
+_ids = itertools.count(1)
+# (event_type, occurred_at) or (event_type, occurred_at, source)
+Evidence = tuple[str, datetime] | tuple[str, datetime, str]
+
+
+def order_with(
+    tenant: Tenant,
+    external_id: str,
+    evidence: Iterable[Evidence],
+    *,
+    items: int | None = None,
+    handling: Sequence[str] = (),
+) -> Order:
+    """One order and its events, each event stored once as ingestion would."""
+    order = Order.objects.create(
+        tenant=tenant,
+        external_id=external_id,
+        source="wms",
+        items_count=items,
+        handling=sorted(handling),
+    )
+    OrderEvent.objects.bulk_create(_events(tenant, order, evidence))
+    return order
+
+
+def orders_with(
+    tenant: Tenant,
+    count: int,
+    evidence: Sequence[Evidence],
+    *,
+    items: int | None = None,
+    handling: Sequence[str] = (),
+    prefix: str = "B",
+) -> list[Order]:
+    """`count` orders with the same evidence, in two bulk statements."""
+    orders = Order.objects.bulk_create(
+        Order(
+            tenant=tenant,
+            external_id=f"{prefix}{n}",
+            source="wms",
+            items_count=items,
+            handling=sorted(handling),
+        )
+        for n in range(count)
+    )
+    OrderEvent.objects.bulk_create(
+        event for order in orders for event in _events(tenant, order, evidence)
+    )
+    return orders
+
+
+def _events(tenant: Tenant, order: Order, evidence: Iterable[Evidence]) -> list[OrderEvent]:
+    events = []
+    for item in evidence:
+        event_type, occurred_at = item[0], item[1]
+        source = item[2] if len(item) > 2 else "wms"
+        events.append(
+            OrderEvent(
+                tenant=tenant,
+                order=order,
+                source=source,
+                event_type=event_type,
+                event_id=f"evt-{next(_ids)}",
+                occurred_at=occurred_at,
+                channel="event",
+                payload={"event_type": event_type},
+            )
+        )
+    return events
