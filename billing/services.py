@@ -22,8 +22,9 @@ from .models import (
     InvoiceStatus,
     LineKind,
     Tariff,
+    VolumeTier,
 )
-from .periods import local_date, month_bounds, month_start, previous_month
+from .periods import local_date, month_bounds, month_start, next_month, previous_month
 from .rules import month_totals, write_order_lines
 from .tariffs import tariff_ensure_default, versions_for_month
 from .transitions import check
@@ -211,3 +212,34 @@ def billing_nightly(*, now: datetime | None = None) -> list[InvoiceRefreshed]:
             done.append(invoice_refresh(tenant=tenant, period=last, now=now))
         done.append(invoice_refresh(tenant=tenant, period=current, now=now))
     return done
+
+
+class VersionExists(ValueError):
+    """The tenant already has a tariff version starting that day."""
+
+
+def tariff_new_version(*, tariff: Tariff, effective_from: date | None = None) -> Tariff:
+    """A copy of `tariff` (fees, multipliers, tiers) in force from `effective_from`
+    (default: the first of next month, tenant-local), to edit before it prices anything.
+
+    Prices change by adding a version: one that priced an invoice is never edited.
+    """
+    if effective_from is None:
+        today = local_date(timezone.now(), tariff.tenant.timezone)
+        effective_from = next_month(month_start(today))
+    if Tariff.objects.filter(tenant=tariff.tenant, effective_from=effective_from).exists():
+        raise VersionExists(
+            f"{tariff.tenant} already has a version from {effective_from:%Y-%m-%d}; edit that one."
+        )
+    tiers = list(tariff.tiers.values_list("min_orders", "percent"))
+    with transaction.atomic():
+        copy = Tariff.objects.get(pk=tariff.pk)
+        copy.pk = None
+        copy.effective_from = effective_from
+        copy.priced_at = None
+        copy.created_at = timezone.now()
+        copy.save(force_insert=True)
+        VolumeTier.objects.bulk_create(
+            VolumeTier(tariff=copy, min_orders=orders, percent=pct) for orders, pct in tiers
+        )
+    return copy

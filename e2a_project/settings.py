@@ -445,6 +445,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"expires": 290},
     },
+    # Hourly, so every tenant's local 02:00 is met within the hour it falls in.
+    "billing-nightly": {
+        "task": "billing.nightly",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
 }
 
 # --- AI: budget and circuit breaker -------------------------------------------------

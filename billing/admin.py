@@ -1,0 +1,395 @@
+"""Billing in the operator console: tariffs (Admin and Finance edit them), invoices
+with their lines and evidence, and issue / mark paid / void for Finance."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+from orders.admin_scoping import TenantScopedAdmin
+from orders.currencies import format_amount
+
+from .models import HANDLING_MULTIPLIER_FIELDS, Invoice, InvoiceLine, LineKind, Tariff, VolumeTier
+from .models.tariff import FEE_FIELDS
+from .services import (
+    PeriodNotOver,
+    VersionExists,
+    invoice_issue,
+    invoice_mark_paid,
+    invoice_refresh,
+    invoice_void,
+    tariff_new_version,
+)
+from .tariffs import tariff_errors, tier_errors
+from .transitions import InvoiceTransitionRefused
+
+LINES_ON_PAGE = 100
+
+
+class VolumeTierFormSet(forms.BaseInlineFormSet):
+    def clean(self) -> None:
+        super().clean()
+        tiers = [
+            (form.cleaned_data["min_orders"], form.cleaned_data["percent"])
+            for form in self.forms
+            if form.cleaned_data
+            and not form.cleaned_data.get("DELETE")
+            and form.cleaned_data.get("min_orders") is not None
+            and form.cleaned_data.get("percent") is not None
+        ]
+        problems = tier_errors(tiers)
+        if problems:
+            raise forms.ValidationError(problems)
+
+
+class VolumeTierInline(admin.TabularInline):
+    model = VolumeTier
+    formset = VolumeTierFormSet
+    extra = 0
+    fields = ["min_orders", "percent"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_change_permission(request, obj) and not (obj and obj.is_history)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_add_permission(request, obj) and not (obj and obj.is_history)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_delete_permission(request, obj) and not (obj and obj.is_history)
+
+
+class TariffForm(forms.ModelForm):
+    class Meta:
+        model = Tariff
+        fields = [
+            "tenant",
+            "effective_from",
+            "name",
+            *FEE_FIELDS,
+            *HANDLING_MULTIPLIER_FIELDS.values(),
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        for field, message in tariff_errors(cleaned, tiers=[]).items():
+            if field in self.fields and field not in self.errors:
+                self.add_error(field, message)
+        return cleaned
+
+
+@admin.register(Tariff)
+class TariffAdmin(TenantScopedAdmin):
+    form = TariffForm
+    inlines = [VolumeTierInline]
+    list_display = [
+        "tenant",
+        "effective_from",
+        "name",
+        "pick_first_unit_cents",
+        "pack_cents",
+        "label_cents",
+        "order_minimum_cents",
+        "monthly_minimum_cents",
+        "history",
+    ]
+    list_filter = ["tenant"]
+    list_select_related = ["tenant"]
+    ordering = ["tenant", "-effective_from"]
+    fieldsets = [
+        (None, {"fields": ["tenant", "effective_from", "name"]}),
+        (
+            "Fees (in the tenant's minor unit: cents)",
+            {
+                "fields": [
+                    ("pick_first_unit_cents", "pick_additional_unit_cents"),
+                    ("pack_cents", "packaging_cents"),
+                    ("label_cents", "kitting_cents"),
+                    ("order_minimum_cents", "monthly_minimum_cents"),
+                    "gift_wrap_cents",
+                ]
+            },
+        ),
+        ("Special-handling multipliers", {"fields": [tuple(HANDLING_MULTIPLIER_FIELDS.values())]}),
+        ("History", {"fields": ["priced_at"]}),
+    ]
+    readonly_fields = ["priced_at"]
+    actions = ["new_version"]
+
+    @admin.display(boolean=True, description="priced an invoice")
+    def history(self, obj: Tariff) -> bool:
+        return obj.is_history
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A version that priced an invoice is history: it opens read-only.
+        return super().has_change_permission(request, obj) and not (obj and obj.is_history)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_delete_permission(request, obj) and not (obj and obj.is_history)
+
+    @admin.action(description="Start a new version from this one (next month)", permissions=["add"])
+    def new_version(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for tariff in queryset.select_related("tenant"):
+            try:
+                created = tariff_new_version(tariff=tariff)
+            except VersionExists as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+                continue
+            url = reverse("admin:billing_tariff_change", args=[created.pk])
+            self.message_user(
+                request,
+                format_html(
+                    'New version for {} from {}: <a href="{}">edit it</a>.',
+                    created.tenant,
+                    created.effective_from,
+                    url,
+                ),
+                messages.SUCCESS,
+            )
+
+
+class VoidForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Kept on the invoice, e.g. 'Billed to the wrong merchant'.",
+    )
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(TenantScopedAdmin):
+    list_display = ["__str__", "tenant", "period_label", "status", "order_count", "total", "due_on"]
+    list_filter = ["status", "period", "tenant"]
+    list_select_related = ["tenant"]
+    search_fields = ["number", "tenant__slug"]
+    ordering = ["-period", "tenant__slug"]
+    actions = ["refresh_selected", "issue_selected", "mark_paid_selected", "void_selected"]
+    fields = [
+        "tenant",
+        "period",
+        "status",
+        "number",
+        "currency",
+        "due_on",
+        "totals",
+        "month_lines",
+        "order_lines",
+        "issued_at",
+        "issued_by",
+        "paid_at",
+        "voided_at",
+        "void_reason",
+        "refreshed_at",
+        "tariff",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # invoices come from the evidence (the nightly job or generate_invoices)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_issue_invoice_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("billing.issue_invoice")
+
+    def has_mark_paid_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("billing.mark_paid")
+
+    @admin.display(description="period", ordering="period")
+    def period_label(self, obj: Invoice) -> str:
+        return f"{obj.period:%B %Y}"
+
+    @admin.display(description="total", ordering="total_cents")
+    def total(self, obj: Invoice) -> str:
+        return format_amount(obj.total_cents, obj.currency)
+
+    @admin.display(description="totals")
+    def totals(self, obj: Invoice) -> str:
+        rows = [
+            (f"{obj.order_count} orders", obj.orders_cents),
+            (f"Volume discount ({obj.discount_percent}%)", obj.discount_cents),
+            ("Monthly minimum top-up", obj.minimum_topup_cents),
+            ("Total (no tax computed)", obj.total_cents),
+        ]
+        return format_html(
+            "<table>{}</table>",
+            format_html_join(
+                "",
+                '<tr><td>{}</td><td style="text-align:right">{}</td></tr>',
+                ((label, format_amount(cents, obj.currency)) for label, cents in rows),
+            ),
+        )
+
+    @admin.display(description="month lines")
+    def month_lines(self, obj: Invoice) -> str:
+        lines = obj.lines.exclude(kind=LineKind.ORDER).order_by("kind")
+        if not lines:
+            return "—"
+        return format_html_join(
+            "",
+            "<div>{}: {}</div>",
+            ((line.description, format_amount(line.amount_cents, obj.currency)) for line in lines),
+        )
+
+    @admin.display(description="order lines")
+    def order_lines(self, obj: Invoice) -> str:
+        lines = (
+            obj.lines.filter(kind=LineKind.ORDER)
+            .select_related("order")
+            .order_by("order__external_id")[:LINES_ON_PAGE]
+        )
+        all_url = reverse("admin:billing_invoiceline_changelist") + f"?invoice__id__exact={obj.pk}"
+        header = mark_safe(
+            "<tr><th>order</th><th>operations</th><th>minimum</th><th>×</th><th>gift wrap</th>"
+            "<th>amount</th><th>evidence (event ids)</th></tr>"
+        )
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    line.order.external_id,
+                    format_amount(line.operations_cents, obj.currency),
+                    format_amount(line.order_minimum_cents, obj.currency),
+                    f"{line.multiplier.normalize():f}",
+                    format_amount(line.gift_wrap_cents, obj.currency),
+                    format_amount(line.amount_cents, obj.currency),
+                    " ".join(str(i) for i in line.event_ids),
+                )
+                for line in lines
+            ),
+        )
+        return format_html(
+            '<table>{}{}</table><p><a href="{}">All {} order lines</a> (and the CSV export '
+            "in the API).</p>",
+            header,
+            body,
+            all_url,
+            obj.order_count,
+        )
+
+    def _each(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet,
+        verb: str,
+        call: Callable[[Invoice], Invoice],
+    ) -> None:
+        done, refused = [], []
+        for invoice in queryset.select_related("tenant").order_by("period", "pk"):
+            try:
+                done.append(str(call(invoice)))
+            except (InvoiceTransitionRefused, PeriodNotOver, ValueError) as exc:
+                refused.append(f"{invoice}: {exc}")
+        if done:
+            self.message_user(request, f"{verb}: {', '.join(done)}.", messages.SUCCESS)
+        for problem in refused:
+            self.message_user(request, problem, messages.WARNING)
+
+    @admin.action(description="Refresh drafts from the evidence", permissions=["issue_invoice"])
+    def refresh_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._each(
+            request,
+            queryset,
+            "Refreshed",
+            lambda inv: invoice_refresh(tenant=inv.tenant, period=inv.period).invoice,
+        )
+
+    @admin.action(description="Issue (numbers and freezes)", permissions=["issue_invoice"])
+    def issue_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        by = request.user.get_username()
+        self._each(request, queryset, "Issued", lambda inv: invoice_issue(invoice=inv, by=by))
+
+    @admin.action(description="Mark paid", permissions=["mark_paid"])
+    def mark_paid_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        by = request.user.get_username()
+        self._each(
+            request, queryset, "Marked paid", lambda inv: invoice_mark_paid(invoice=inv, by=by)
+        )
+
+    @admin.action(description="Void…", permissions=["issue_invoice"])
+    def void_selected(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        form = VoidForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            by = request.user.get_username()
+            reason = form.cleaned_data["reason"]
+            self._each(
+                request,
+                queryset,
+                "Voided",
+                lambda inv: invoice_void(invoice=inv, by=by, reason=reason),
+            )
+            return None
+        return TemplateResponse(
+            request,
+            "admin/billing/void_invoices.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Void invoices",
+                "form": form,
+                "invoices": queryset.filter(status__in=["draft", "issued"]).select_related(
+                    "tenant"
+                ),
+                "selected": queryset,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                "opts": self.model._meta,
+            },
+        )
+
+
+@admin.register(InvoiceLine)
+class InvoiceLineAdmin(TenantScopedAdmin):
+    """Every line of an invoice with its evidence; read-only (lines come from the rules)."""
+
+    tenant_field = "invoice__tenant"
+    list_display = [
+        "invoice",
+        "kind",
+        "order",
+        "units",
+        "operations_cents",
+        "order_minimum_cents",
+        "multiplier",
+        "gift_wrap_cents",
+        "amount_cents",
+        "evidence",
+    ]
+    list_filter = ["kind", "invoice__period", "invoice__tenant"]
+    list_select_related = ["invoice__tenant", "order"]
+    search_fields = ["order__external_id", "invoice__number"]
+    ordering = ["invoice", "order__external_id"]
+    show_full_result_count = False  # a month may have a million lines
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="evidence (event ids)")
+    def evidence(self, obj: InvoiceLine) -> str:
+        parts = [
+            f"{op} {ids}"
+            for op, ids in (
+                ("pick", obj.pick_event_ids),
+                ("pack", obj.pack_event_ids),
+                ("label", obj.label_event_ids),
+                ("kitting", obj.kitting_event_ids),
+            )
+            if ids
+        ]
+        return "; ".join(parts) or "—"
