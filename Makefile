@@ -55,6 +55,8 @@ demo: install
 	$(DEMO_ENV) $(BIN)/python manage.py migrate --no-input -v0
 	$(DEMO_ENV) $(BIN)/python manage.py bootstrap_demo
 	$(DEMO_ENV) $(BIN)/python manage.py demo_tour --days 7
+	$(DEMO_ENV) $(BIN)/python manage.py generate_invoices --tenant demo-3pl --period previous
+	$(DEMO_ENV) $(BIN)/python manage.py generate_invoices --tenant demo-3pl --period current
 
 ## demo-run: `make run` plus a stream of generated orders over HTTP (the Procfile's own
 ## lines, with one more), so exceptions appear in the console within a minute

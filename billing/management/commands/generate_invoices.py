@@ -1,18 +1,31 @@
-"""`manage.py generate_invoices --period 2026-11 [--tenant demo-3pl] [--issue]`."""
+"""`manage.py generate_invoices --period 2026-11|current|previous [--tenant demo-3pl] [--issue]`."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
-from billing.periods import parse_period
+from billing.periods import local_date, month_start, parse_period, previous_month
 from billing.services import PeriodNotOver, invoice_issue, invoice_refresh
 from billing.transitions import InvoiceTransitionRefused
 from orders.currencies import format_amount
 from orders.demo.progress import on_terminal, progress_bar
 from orders.models import Tenant
+
+
+def _current(tenant: Tenant) -> date:
+    return month_start(local_date(timezone.now(), tenant.timezone))
+
+
+RELATIVE: dict[str, Callable[[Tenant], date]] = {
+    "current": _current,
+    "previous": lambda tenant: previous_month(_current(tenant)),
+}
 
 
 class Command(BaseCommand):
@@ -23,15 +36,22 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--period", required=True, help="The month, YYYY-MM.")
+        parser.add_argument(
+            "--period",
+            required=True,
+            help="The month: YYYY-MM, or current / previous (in each tenant's time zone).",
+        )
         parser.add_argument("--tenant", help="A tenant's slug (default: every active tenant).")
         parser.add_argument("--issue", action="store_true", help="Issue each refreshed draft.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        try:
-            period = parse_period(options["period"])
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
+        relative = options["period"].strip().lower()
+        fixed = None
+        if relative not in RELATIVE:
+            try:
+                fixed = parse_period(options["period"])
+            except ValueError as exc:
+                raise CommandError(f"{exc} (or: current, previous)") from None
         tenants = Tenant.objects.filter(is_active=True)
         if options["tenant"]:
             tenants = Tenant.objects.filter(slug=options["tenant"])
@@ -44,6 +64,7 @@ class Command(BaseCommand):
         with progress_bar(progress_file, show=on_terminal(progress_file), unit="tenants") as bar:
             task = bar.add_task("invoicing", total=len(tenants))
             for tenant in tenants:
+                period = fixed or RELATIVE[relative](tenant)
                 result = invoice_refresh(tenant=tenant, period=period)
                 invoice, note = result.invoice, "refreshed" if result.refreshed else "left alone"
                 if options["issue"] and result.refreshed:
@@ -55,6 +76,7 @@ class Command(BaseCommand):
                         note = f"not issued: {exc}"
                 rows.append(
                     (
+                        f"{period:%Y-%m}",
                         tenant.slug,
                         invoice.number or "(draft)",
                         invoice.get_status_display(),
@@ -64,18 +86,18 @@ class Command(BaseCommand):
                     )
                 )
                 bar.advance(task)
-        self._summary(period.strftime("%Y-%m"), rows)
+        self._summary(rows)
         if problems:
             raise CommandError(f"{problems} invoice(s) could not be issued; see above.")
 
-    def _summary(self, period: str, rows: list[tuple[str, ...]]) -> None:
-        header = ("tenant", "number", "status", "orders", "total", "")
+    def _summary(self, rows: list[tuple[str, ...]]) -> None:
+        header = ("period", "tenant", "number", "status", "orders", "total", "")
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
-        self.stdout.write(f"Invoices for {period}:")
         for row in [header, *rows]:
             cells = [row[i].ljust(widths[i]) for i in range(len(widths))]
             if row is not header:
-                cells[3] = row[3].rjust(widths[3])
                 cells[4] = row[4].rjust(widths[4])
-            self.stdout.write("  " + "  ".join(cells) + ("  " + row[5] if row[5] else ""))
+                cells[5] = row[5].rjust(widths[5])
+            line = "  ".join(cells) + ("  " + row[6] if row[6] else "")
+            self.stdout.write(line.rstrip())
         self.stdout.write(f"{len(rows)} invoice(s).")
