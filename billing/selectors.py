@@ -11,6 +11,7 @@ batches, and each page or batch fetches the events it cites in one query.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -53,10 +54,17 @@ class OperationEvidence:
 
 
 def invoice_list(
-    *, tenants: QuerySet[Tenant], period: date | None = None, status: str | None = None
+    *,
+    tenants: QuerySet[Tenant],
+    period: date | None = None,
+    status: str | None = None,
+    tenant_slug: str | None = None,
 ) -> QuerySet[Invoice]:
-    """The invoices of `tenants`, newest month first, optionally of one month or status."""
+    """The invoices of `tenants`, newest month first, optionally of one month, status or
+    tenant (one of `tenants`: naming another one finds nothing)."""
     rows = Invoice.objects.filter(tenant__in=tenants).select_related("tenant")
+    if tenant_slug is not None:
+        rows = rows.filter(tenant__slug=tenant_slug)
     if period is not None:
         rows = rows.filter(period=period)
     if status is not None:
@@ -118,6 +126,52 @@ def line_evidence(line: InvoiceLine, events: dict[int, EvidenceEvent]) -> list[O
         found.sort(key=lambda event: (event.occurred_at, event.id))
         cited.append(OperationEvidence(operation=operation, at=at, events=found))
     return cited
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceDetail:
+    """An invoice with its month lines, one page of its order lines and the events they cite."""
+
+    invoice: Invoice
+    month_lines: list[InvoiceLine]
+    lines: list[InvoiceLine]
+    lines_count: int
+    events: dict[int, EvidenceEvent]
+
+
+def invoice_detail(
+    *, tenants: QuerySet[Tenant], invoice_id: int, limit: int, offset: int
+) -> InvoiceDetail:
+    """One invoice of `tenants` and the order lines [offset, offset + limit), with evidence.
+
+    Four queries whatever the month's size: the invoice, its month lines, the page
+    of order lines (their orders joined) and the events that page cites. The count
+    is the invoice's own `order_count`: one order line per billed order (a unique
+    constraint), written with the lines, so a million-line month is not counted again.
+    """
+    invoice = invoice_get(tenants=tenants, invoice_id=invoice_id)
+    month_lines = invoice_month_lines(invoice=invoice)
+    lines = list(invoice_order_lines(invoice=invoice)[offset : offset + limit])
+    return InvoiceDetail(
+        invoice=invoice,
+        month_lines=month_lines,
+        lines=lines,
+        lines_count=invoice.order_count,
+        events=evidence_events(invoice=invoice, lines=lines),
+    )
+
+
+def line_handling(line: InvoiceLine) -> list[str]:
+    """The order's handling flags as billed (`["hazmat", "rush"]`).
+
+    The line keeps them as the database wrote the order's JSON list as text, whose
+    spacing differs between PostgreSQL and SQLite; callers get the list either way.
+    """
+    try:
+        flags = json.loads(line.handling) if line.handling else []
+    except ValueError:
+        return line.handling.split()
+    return [str(flag) for flag in flags] if isinstance(flags, list) else []
 
 
 def invoice_export_batches(

@@ -332,6 +332,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `status`; the invoice's gets a readable component name.
+    "ENUM_NAME_OVERRIDES": {"InvoiceStatusEnum": "billing.models.InvoiceStatus"},
     # What Django's path converters accept, so generated clients (and Schemathesis)
     # know a value outside them is a 404 from the router, not a valid request.
     "PATH_CONVERTER_OVERRIDES": {

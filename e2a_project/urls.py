@@ -17,4 +17,5 @@ urlpatterns = [
     path("", include("orders.api.urls")),
     path("", include("slas.api.urls")),
     path("", include("exceptions.urls")),
+    path("", include("billing.api.urls")),
 ]

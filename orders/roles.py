@@ -4,11 +4,17 @@ Four groups, each a role a 3PL's staff member has:
 
 * **Operator** triages and acts on exceptions and orders and replays dead letters
   and parked follow-ups;
-* **Finance** reads orders, exceptions and SLA breaches (billing's permissions are
-  added here when billing lands: `approve_credit`, `issue_invoice`);
-* **Viewer** reads everything of their tenants and changes nothing;
+* **Finance** reads orders, exceptions and SLA breaches (the evidence behind a
+  charge), reads invoices and their lines, keeps the rate sheets (adds and changes
+  tariff versions and their volume tiers; a version that has priced an invoice is
+  history and stays as it is), issues invoices and marks them paid;
+* **Viewer** reads everything of their tenants' operations and changes nothing; it
+  sees no billing: what a merchant pays is Finance's business, not the floor's;
 * **Admin** may do everything in E²A's apps, including tenants, API keys, webhook
-  secrets, SLA policies, calendars and the reason-code catalogue.
+  secrets, SLA policies, calendars, the reason-code catalogue and billing.
+
+Operator and Viewer hold no billing permission at all, so the invoice API
+(`billing.api`) refuses their sessions with 403.
 
 Which tenants a user sees is a separate fact (`orders.TenantMembership`); a role
 says what they may do there. Users and groups themselves stay with superusers:
@@ -101,9 +107,23 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "exceptions.view_exceptionactivity",
         "exceptions.view_exceptionbreach",
         "exceptions.view_reasoncode",
+        # Invoices: read them (the API and the console), issue, record payment.
+        "billing.view_invoice",
+        "billing.view_invoiceline",
+        "billing.issue_invoice",
+        "billing.mark_paid",
+        # Rate sheets: new versions and their tiers. Tariff versions are never
+        # deleted (lines cite them); a tier may go while its version prices nothing.
+        "billing.view_tariff",
+        "billing.add_tariff",
+        "billing.change_tariff",
+        "billing.view_volumetier",
+        "billing.add_volumetier",
+        "billing.change_volumetier",
+        "billing.delete_volumetier",
     ),
     VIEWER: VIEW_TENANT_DATA,
-    ADMIN: ("orders.*", "slas.*", "exceptions.*"),
+    ADMIN: ("orders.*", "slas.*", "exceptions.*", "billing.*"),
 }
 
 ROLES: tuple[str, ...] = tuple(ROLE_PERMISSIONS)

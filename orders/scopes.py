@@ -30,8 +30,11 @@ class ApiKeyScope(models.TextChoices):
     READ = "read", "read: GET orders, SLA and exceptions"
     ACT = "act", "act: exception actions and notes"
     AI = "ai", "ai: ask for an exception's re-analysis (model calls cost money)"
-    # Later issues add theirs here (e.g. FINANCE = "finance") with the views that
-    # need them; the constraint's migration follows from makemigrations.
+    # Invoices show what a merchant is charged and the events behind every charge:
+    # an accounting system's key needs this, a sender's or an ops tool's does not.
+    FINANCE = "finance", "finance: read invoices and their evidence"
+    # Later issues add theirs here with the views that need them; the constraint's
+    # migration follows from makemigrations.
 
 
 # Every scope there is (the demo key, an operations integration). Keys from before

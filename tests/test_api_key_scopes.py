@@ -32,6 +32,7 @@ from orders.services.api_keys import api_key_create, api_key_set_scopes, hash_ap
 from .factories import TenantFactory, api_key_for, event_body
 
 INGEST, READ, ACT, AI = ApiKeyScope.INGEST, ApiKeyScope.READ, ApiKeyScope.ACT, ApiKeyScope.AI
+FINANCE = ApiKeyScope.FINANCE
 
 # (method, route as the URLconf writes it) → the scope an API key needs.
 SCOPE_TABLE: dict[tuple[str, str], ApiKeyScope] = {
@@ -53,6 +54,12 @@ SCOPE_TABLE: dict[tuple[str, str], ApiKeyScope] = {
     ("POST", "api/exceptions/<int:exception_id>/reanalyze"): AI,
     ("POST", "api/exceptions/<int:exception_id>/approve-action"): ACT,
     ("POST", "api/exceptions/<int:exception_id>/reject-action"): ACT,
+    # Invoices: what a merchant is charged is for an accounting system's key, not for
+    # every key that may read orders and exceptions.
+    ("GET", "api/invoices"): FINANCE,
+    ("GET", "api/invoices/<int:invoice_id>"): FINANCE,
+    ("GET", "api/invoices/<int:invoice_id>/export.csv"): FINANCE,
+    ("GET", "api/invoices/<int:invoice_id>/print"): FINANCE,
 }
 HANDLED_METHODS = ("get", "post", "put", "patch", "delete")
 # Key scope sets tried against every endpoint: each scope alone, and all of them.
@@ -301,7 +308,7 @@ def test_create_api_key_refuses_an_unknown_scope_naming_the_known_ones(scopes):
 def test_bootstrap_demo_key_has_every_scope():
     out = StringIO()
     call_command("bootstrap_demo", stdout=out)
-    assert ApiKey.objects.get(tenant__slug="demo-3pl").scopes == "ingest read act ai"
+    assert ApiKey.objects.get(tenant__slug="demo-3pl").scopes == "ingest read act ai finance"
 
 
 # The admin
@@ -331,7 +338,7 @@ def test_the_admin_edits_scopes_with_checkboxes_and_audits_the_change(admin_clie
     key = ApiKey.objects.get()
     assert (key.name, key.scopes) == ("WMS sender", "ingest")
     latest = key.scope_changes.first()
-    assert (latest.before, latest.after) == ("ingest read act ai", "ingest")
+    assert (latest.before, latest.after) == ("ingest read act ai finance", "ingest")
     assert (latest.changed_by, latest.changed_by_name) == (admin_user, admin_user.username)
     # The audit is on the key's page: who, before → after.
     page = admin_client.get(url).content.decode()

@@ -2,9 +2,9 @@
 
 Two tenants hold look-alike data (the same order number, event ids, reason codes),
 so a screen that forgot to scope would show the other tenant's row and say so.
-The screens are read from `admin.site._registry`: a new screen of orders, slas or
-exceptions is covered by the isolation tests by itself, and the role table below
-fails until it says who may open it.
+The screens are read from `admin.site._registry`: a new screen of orders, slas,
+exceptions or billing is covered by the isolation tests by itself, and the role
+table below fails until it says who may open it.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from billing.services import invoice_refresh
 from exceptions.models import (
     ActionEndpoint,
     ActionRun,
@@ -53,7 +54,7 @@ from .factories import TenantFactory, event_body, ingest_event
 pytestmark = pytest.mark.django_db
 
 MINE, THEIRS = "north-3pl", "south-3pl"
-APPS = {"orders", "slas", "exceptions"}
+APPS = {"orders", "slas", "exceptions", "billing"}
 O, F, V, A = "operator", "finance", "viewer", "admin"  # noqa: E741 - the table reads best
 
 # Which roles may open each screen (its list and its change page, read-only or not).
@@ -81,6 +82,10 @@ SCREENS: dict[str, set[str]] = {
     "exceptions.actionrun": {O, V, A},
     "exceptions.playbookaction": {O, V, A},
     "exceptions.actionendpoint": {A},
+    # Billing: what merchants pay is Finance's (and Admin's); the floor sees none of it.
+    "billing.tariff": {F, A},
+    "billing.invoice": {F, A},
+    "billing.invoiceline": {F, A},
     # Users and groups: superusers only (whoever edits users can make a superuser).
     "auth.user": set(),
     "auth.group": set(),
@@ -90,6 +95,21 @@ SCREENS: dict[str, set[str]] = {
     "django_celery_beat.intervalschedule": set(),
     "django_celery_beat.periodictask": set(),
     "django_celery_beat.solarschedule": set(),
+}
+
+# Finance's billing permissions, exactly (Admin has every billing permission).
+FINANCE_BILLING = {
+    "view_invoice",
+    "view_invoiceline",
+    "issue_invoice",
+    "mark_paid",
+    "view_tariff",
+    "add_tariff",
+    "change_tariff",
+    "view_volumetier",
+    "add_volumetier",
+    "change_volumetier",
+    "delete_volumetier",
 }
 
 LIFECYCLE = {
@@ -104,6 +124,7 @@ LIFECYCLE = {
     "reject_action",
 }
 APPROVALS = {"approve_selected", "reject_selected"}
+INVOICING = {"refresh_selected", "issue_selected", "mark_paid_selected", "void_selected"}
 # The bulk actions each role is offered (Django's "delete selected" aside, which only
 # Admin gets, where a screen allows deleting at all).
 ACTIONS: dict[str, dict[str, set[str]]] = {
@@ -113,6 +134,8 @@ ACTIONS: dict[str, dict[str, set[str]]] = {
     "exceptions.notification": {O: {"send_again"}, V: set(), A: {"send_again"}},
     "exceptions.actionrun": {O: APPROVALS, V: set(), A: APPROVALS},
     "orders.apikey": {O: set(), V: set(), A: {"revoke"}},
+    "billing.invoice": {F: INVOICING, A: INVOICING},
+    "billing.tariff": {F: {"new_version"}, A: {"new_version"}},
 }
 
 
@@ -171,6 +194,9 @@ def lookalike(slug: str) -> Tenant:
     )
     SlaPolicy.objects.create(tenant=tenant, name="Contract", effective_from=now)
     BusinessCalendar.objects.create(tenant=tenant, name="Hours", timezone="UTC")
+    # This month's draft: a tariff version, an invoice and its lines (the monthly top-up
+    # at least, whichever month the pick above fell in).
+    invoice_refresh(tenant=tenant, period=now.date())
     return tenant
 
 
@@ -253,6 +279,24 @@ def test_the_groups_hold_exactly_the_role_table():
     admin_perms = Group.objects.get(name=ADMIN).permissions
     assert admin_perms.filter(codename="change_tenant").exists()
     assert not admin_perms.filter(content_type__app_label="auth").exists()
+
+    # Billing: Finance keeps rate sheets and invoices, Admin everything, the others nothing.
+    billing = {
+        role: set(
+            Group.objects.get(name=role)
+            .permissions.filter(content_type__app_label="billing")
+            .values_list("codename", flat=True)
+        )
+        for role in ROLES
+    }
+    assert billing[FINANCE] == FINANCE_BILLING
+    assert billing[ADMIN] == set(
+        Permission.objects.filter(content_type__app_label="billing").values_list(
+            "codename", flat=True
+        )
+    )
+    assert billing[ADMIN] > FINANCE_BILLING | {"delete_tariff", "delete_invoice"}
+    assert billing[OPERATOR] == billing[VIEWER] == set()
 
     # The table is the truth: a permission granted by hand goes at the next sync.
     viewer.permissions.add(Permission.objects.get(codename="act_on_exception"))
