@@ -21,11 +21,12 @@ The README's "What is billed" section says the same, in the same order.
    step 3 over the month, not off gift wrap or a minimum top-up.
 6. If the month's total is under the monthly minimum, a top-up line makes it up.
 
-Steps 1–4 are one grouped query over the events, written into the invoice with
-INSERT … SELECT, then priced by one UPDATE over the lines' own columns: no order
-passes through Python, so memory does not grow with the month. Steps 5–6 are two
-lines computed from the sums of the written lines. The order-level rules (2–4) use
-the version in force at the order's first billed operation of the month.
+Steps 1–4 are one INSERT … SELECT: the grouped query over the events (rule 1) is
+its derived table, and the outer SELECT prices each row over that table's plain
+columns (rules 2–4). No order passes through Python, so memory does not grow with
+the month, and each line is written once. Steps 5–6 are two lines computed from the
+sums of the written lines. The order-level rules (2–4) use the version in force at
+the order's first billed operation of the month.
 """
 
 from __future__ import annotations
@@ -167,7 +168,8 @@ def order_evidence_query(
 
     Kept free of rules 2–4 on purpose: Django inlines every annotation it refers to,
     so pricing here would repeat the aggregates dozens of times per row (SQLite even
-    refuses past 2,000 aggregate terms); `price_order_lines` works on plain columns.
+    refuses past 2,000 aggregate terms). `write_order_lines` makes it the derived
+    table that `order_line_prices` reads as plain columns.
     """
     start, end = month_bounds(period, tenant.timezone)
     touched = OrderEvent.objects.filter(
@@ -219,21 +221,25 @@ def order_evidence_query(
     }
     flags = Cast("order__handling", TextField())
     rows = rows.annotate(
-        l_invoice=Value(invoice_id),
-        l_kind=Value(LineKind.ORDER.value),
-        l_tariff=_by_version(versions, first_at, lambda t: Value(t.pk)),
-        l_description=Value(""),
-        l_units=Case(When(billed("pick"), then=units), default=Value(0), output_field=_INT),
+        invoice_id=Value(invoice_id),
+        kind=Value(LineKind.ORDER.value),
+        tariff_id=_by_version(versions, first_at, lambda t: Value(t.pk)),
+        description=Value(""),
+        units=Case(When(billed("pick"), then=units), default=Value(0), output_field=_INT),
+        # bigint, as the line's columns are: the prices multiply these before they are
+        # stored, and PostgreSQL would otherwise do that in 32-bit integers.
         **{
-            f"l_{op}": Case(
-                When(billed(op), then=_by_version(versions, F(f"first_{op}"), fee)),
-                default=Value(0),
-                output_field=_INT,
+            f"{op}_cents": Cast(
+                Case(
+                    When(billed(op), then=_by_version(versions, F(f"first_{op}"), fee)),
+                    default=Value(0),
+                ),
+                _INT,
             )
             for op, fee in fees.items()
         },
-        l_handling=flags,
-        l_mask=_ints(
+        handling=flags,
+        handling_mask=_ints(
             *(
                 Case(
                     When(Contains(flags, Value(f'"{flag}"')), then=Value(1 << bit)),
@@ -243,34 +249,19 @@ def order_evidence_query(
                 for bit, flag in enumerate(_FLAGS)
             )
         ),
-        l_first_month=Case(When(first_month, then=Value(True)), default=Value(False)),
+        order_first_month=Case(When(first_month, then=Value(True)), default=Value(False)),
         **{
-            f"l_{op}_at": Case(
-                When(billed(op), then=F(f"first_{op}")), output_field=DateTimeField()
-            )
+            f"{op}_at": Case(When(billed(op), then=F(f"first_{op}")), output_field=DateTimeField())
             for op in OPERATIONS
         },
         **{
-            f"l_{op}_ids": Case(
+            f"{op}_event_ids": Case(
                 When(billed(op), then=F(f"ids_{op}")), default=Value(""), output_field=TextField()
             )
             for op in OPERATIONS
         },
     )
-    return rows.filter(any_billed).values_list(
-        "l_invoice",
-        "l_kind",
-        "order_id",
-        "l_tariff",
-        "l_description",
-        "l_units",
-        *(f"l_{op}" for op in OPERATIONS),
-        "l_handling",
-        "l_mask",
-        "l_first_month",
-        *(f"l_{op}_at" for op in OPERATIONS),
-        *(f"l_{op}_ids" for op in OPERATIONS),
-    )
+    return rows.filter(any_billed).values_list(*LINE_COLUMNS)
 
 
 def _by_tariff(versions: list[PricedVersion], value: Callable[[Tariff], Expression]) -> Expression:
@@ -284,7 +275,8 @@ def _by_tariff(versions: list[PricedVersion], value: Callable[[Tariff], Expressi
 
 
 def order_line_prices(versions: list[PricedVersion]) -> dict[str, Expression]:
-    """Rules 2–4 as column assignments over a line's own columns (one UPDATE)."""
+    """Rules 2–4 as expressions over a line's evidence columns (`LINE_COLUMNS`), by the
+    name of the price column each one fills (`PRICE_COLUMNS`)."""
     operations = _ints(F("pick_cents"), F("pack_cents"), F("label_cents"), F("kitting_cents"))
     minimum = Case(
         When(
@@ -341,22 +333,53 @@ def _decimal(value: Fraction) -> Decimal:
     return Decimal(value.numerator) / Decimal(value.denominator)
 
 
+# The columns `order_line_prices` fills, in this order, after `LINE_COLUMNS`.
+PRICE_COLUMNS: tuple[str, ...] = (
+    "operations_cents",
+    "order_minimum_cents",
+    "multiplier",
+    "discountable_cents",
+    "handling_cents",
+    "gift_wrap_cents",
+    "amount_cents",
+)
+
+
 def write_order_lines(
     *, tenant: Tenant, period: date, versions: list[PricedVersion], invoice_id: int
 ) -> None:
-    """Rules 1–4 into the invoice: one INSERT … SELECT of the evidence, one UPDATE of
-    the prices. No order passes through Python."""
-    query = order_evidence_query(
+    """Rules 1–4 into the invoice with one INSERT … SELECT; no order passes through
+    Python.
+
+    The evidence query, whose rows have the lines' column names, is the derived
+    table, aliased as the lines' table, so that `order_line_prices` (expressions
+    over a line's columns) compiles against it unchanged: each aggregate is computed
+    once per order, and each line is written once. Inserting the evidence and then pricing
+    it with an UPDATE wrote every line twice, which on PostgreSQL took about as long
+    as the INSERT itself (bench/billing.py).
+    """
+    qn = connection.ops.quote_name
+    table = qn(InvoiceLine._meta.db_table)
+    evidence = order_evidence_query(
         tenant=tenant, period=period, versions=versions, invoice_id=invoice_id
     )
-    sql, params = query.query.sql_with_params()
-    table = connection.ops.quote_name(InvoiceLine._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(c) for c in LINE_COLUMNS)
-    with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {table} ({columns}) {sql}", params)
-    InvoiceLine.objects.filter(invoice_id=invoice_id, kind=LineKind.ORDER).update(
-        **order_line_prices(versions)
+    evidence_sql, evidence_params = evidence.query.sql_with_params()
+    prices = order_line_prices(versions)
+    priced = (
+        InvoiceLine.objects.order_by()
+        .annotate(**{f"price_{column}": prices[column] for column in PRICE_COLUMNS})
+        .values_list(*LINE_COLUMNS, *(f"price_{column}" for column in PRICE_COLUMNS))
     )
+    priced_sql, priced_params = priced.query.sql_with_params()
+    # The priced query reads the lines' table and nothing else (no WHERE, no join, no
+    # order), so its FROM clause is its end, and its parameters all come before it.
+    from_lines = f" FROM {table}"
+    if not priced_sql.endswith(from_lines) or priced_sql.count(from_lines) != 1:
+        raise AssertionError(f"unexpected shape of the pricing query: {priced_sql[-200:]}")
+    sql = f"{priced_sql.removesuffix(from_lines)} FROM ({evidence_sql}) {table}"
+    columns = ", ".join(qn(c) for c in (*LINE_COLUMNS, *PRICE_COLUMNS))
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} ({columns}) {sql}", (*priced_params, *evidence_params))
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,7 +114,13 @@ def invoice_refresh(
         invoice.total_cents = totals.total_cents
         invoice.refreshed_at = now
         invoice.save()
-        used = set(invoice.lines.exclude(tariff=None).values_list("tariff", flat=True).distinct())
+        # order_by(): the line's default ordering would put its id into the DISTINCT.
+        used = set(
+            invoice.lines.exclude(tariff=None)
+            .order_by()
+            .values_list("tariff", flat=True)
+            .distinct()
+        )
         Tariff.objects.filter(pk__in=used, priced_at__isnull=True).update(priced_at=now)
     return InvoiceRefreshed(invoice=invoice, created=created, refreshed=True)
 
