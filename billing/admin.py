@@ -10,11 +10,10 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
 
+from e2a_project.admin_pages import confirm_with_reason, reason_form, reason_given
 from orders.admin_scoping import TenantScopedAdmin
 from orders.currencies import format_amount
 
@@ -34,6 +33,13 @@ from .tariffs import tariff_errors, tier_errors
 from .transitions import InvoiceTransitionRefused
 
 LINES_ON_PAGE = 100
+_FIGURE = '<span style="display:block;text-align:right;white-space:nowrap">{}</span>'
+
+
+def _money(cents: int, currency: str) -> str:
+    """An amount as a right-aligned figure on one line: in a narrow column "100.00 USD"
+    wrapped to "100.00" over "USD", and amounts of different widths did not line up."""
+    return format_html(_FIGURE, format_amount(cents, currency))
 
 
 def _order_link(line: InvoiceLine) -> str:
@@ -265,7 +271,7 @@ class InvoiceAdmin(TenantScopedAdmin):
 
     @admin.display(description="total", ordering="total_cents")
     def total(self, obj: Invoice) -> str:
-        return format_amount(obj.total_cents, obj.currency)
+        return _money(obj.total_cents, obj.currency)
 
     @admin.display(description="totals")
     def totals(self, obj: Invoice) -> str:
@@ -303,9 +309,12 @@ class InvoiceAdmin(TenantScopedAdmin):
             .order_by("order__external_id")[:LINES_ON_PAGE]
         )
         all_url = reverse("admin:billing_invoiceline_changelist") + f"?invoice__id__exact={obj.pk}"
-        header = mark_safe(
-            "<tr><th>order</th><th>operations</th><th>minimum</th><th>×</th><th>gift wrap</th>"
-            "<th>amount</th><th>evidence (event ids)</th></tr>"
+        figures = [
+            format_html('<th style="text-align:right">{}</th>', title)
+            for title in ("operations", "minimum", "gift wrap", "amount")
+        ]
+        header = format_html(
+            "<tr><th>order</th>{}{}<th>×</th>{}{}<th>evidence (event ids)</th></tr>", *figures
         )
         body = format_html_join(
             "",
@@ -313,11 +322,11 @@ class InvoiceAdmin(TenantScopedAdmin):
             (
                 (
                     _order_link(line),
-                    format_amount(line.operations_cents, obj.currency),
-                    format_amount(line.order_minimum_cents, obj.currency),
+                    _money(line.operations_cents, obj.currency),
+                    _money(line.order_minimum_cents, obj.currency),
                     f"{line.multiplier.normalize():f}",
-                    format_amount(line.gift_wrap_cents, obj.currency),
-                    format_amount(line.amount_cents, obj.currency),
+                    _money(line.gift_wrap_cents, obj.currency),
+                    _money(line.amount_cents, obj.currency),
                     _evidence_links(line),
                 )
                 for line in lines
@@ -373,8 +382,8 @@ class InvoiceAdmin(TenantScopedAdmin):
 
     @admin.action(description="Void…", permissions=["issue_invoice"])
     def void_selected(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        form = VoidForm(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
+        form = reason_form(VoidForm, request)
+        if reason_given(form, request):
             by = request.user.get_username()
             reason = form.cleaned_data["reason"]
             self._each(
@@ -384,20 +393,15 @@ class InvoiceAdmin(TenantScopedAdmin):
                 lambda inv: invoice_void(invoice=inv, by=by, reason=reason),
             )
             return None
-        return TemplateResponse(
+        return confirm_with_reason(
+            self,
             request,
             "admin/billing/void_invoices.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": "Void invoices",
-                "form": form,
-                "invoices": queryset.filter(status__in=["draft", "issued"]).select_related(
-                    "tenant"
-                ),
-                "selected": queryset,
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-                "opts": self.model._meta,
-            },
+            title="Void invoices",
+            form=form,
+            objects=queryset.filter(status__in=["draft", "issued"]).select_related("tenant"),
+            selected=queryset,
+            action_name="void_selected",
         )
 
 
@@ -411,11 +415,11 @@ class InvoiceLineAdmin(TenantScopedAdmin):
         "kind",
         "order",
         "units",
-        "operations_cents",
-        "order_minimum_cents",
-        "multiplier",
-        "gift_wrap_cents",
-        "amount_cents",
+        "operations",
+        "order_minimum",
+        "times",
+        "gift_wrap",
+        "amount",
         "evidence",
     ]
     list_filter = ["kind", "invoice__period", "invoice__tenant"]
@@ -432,6 +436,28 @@ class InvoiceLineAdmin(TenantScopedAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    # Money in the invoice's currency, as on the invoice page: the bare cents columns
+    # showed "9805" for a 98.05 USD top-up and "1.00000000" for no multiplier.
+    @admin.display(description="operations", ordering="operations_cents")
+    def operations(self, obj: InvoiceLine) -> str:
+        return _money(obj.operations_cents, obj.invoice.currency)
+
+    @admin.display(description="minimum", ordering="order_minimum_cents")
+    def order_minimum(self, obj: InvoiceLine) -> str:
+        return _money(obj.order_minimum_cents, obj.invoice.currency)
+
+    @admin.display(description="×", ordering="multiplier")
+    def times(self, obj: InvoiceLine) -> str:
+        return f"{obj.multiplier.normalize():f}"
+
+    @admin.display(description="gift wrap", ordering="gift_wrap_cents")
+    def gift_wrap(self, obj: InvoiceLine) -> str:
+        return _money(obj.gift_wrap_cents, obj.invoice.currency)
+
+    @admin.display(description="amount", ordering="amount_cents")
+    def amount(self, obj: InvoiceLine) -> str:
+        return _money(obj.amount_cents, obj.invoice.currency)
 
     @admin.display(description="evidence (event ids)")
     def evidence(self, obj: InvoiceLine) -> str:

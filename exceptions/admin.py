@@ -18,10 +18,10 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from e2a_project.admin_pages import confirm_with_reason, reason_form, reason_given
 from orders.admin import ORDER_INLINES
 from orders.admin_scoping import TenantScopedAdmin, staff_colleagues
 
@@ -390,8 +390,8 @@ class OrderExceptionAdmin(TenantScopedAdmin):
 
     @admin.action(description="Resolve…", permissions=[ACT])
     def resolve(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        form = ResolveForm(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
+        form = reason_form(ResolveForm, request)
+        if reason_given(form, request):
             data = form.cleaned_data
             self._each(
                 request,
@@ -405,17 +405,16 @@ class OrderExceptionAdmin(TenantScopedAdmin):
                 ),
             )
             return None
-        return TemplateResponse(
+        exceptions = queryset.select_related("order", "tenant", "reason_code")
+        return confirm_with_reason(
+            self,
             request,
             "admin/exceptions/resolve.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": "Resolve exceptions",
-                "form": form,
-                "exceptions": queryset.select_related("order", "tenant", "reason_code"),
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-                "opts": self.model._meta,
-            },
+            title="Resolve exceptions",
+            form=form,
+            objects=exceptions,
+            selected=exceptions,
+            action_name="resolve",
         )
 
     @admin.action(description="Approve the waiting automated action", permissions=[ACT])

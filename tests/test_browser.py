@@ -325,3 +325,128 @@ def test_the_tour_a_newcomer_sees_after_make_demo(serve, browser):
     title = wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#content h2")))
     assert title.text.startswith(f"{TENANT} #D"), title.text  # the order as said aloud
     _shot(browser, "tour-4-order")
+
+
+def _bill_last_month(app: ServedApp, key: str) -> str:
+    """Three orders picked, packed and labelled last month, ingested over HTTP as the WMS
+    sends them, then `generate_invoices` builds that month's draft; the month ("2026-11").
+
+    Last month is over, so Finance may issue its invoice.
+    """
+    first_of_month = datetime.now(UTC).replace(day=1, hour=12, minute=0, second=0, microsecond=0)
+    day = (first_of_month - timedelta(days=1)).replace(day=10)
+    steps = ("pick_completed", "pack_completed", "ship_label_printed")
+    events = [
+        {
+            "source": "wms",
+            "event_type": step,
+            "event_id": f"{step}-{order}",
+            "order_id": f"#{order}",
+            "occurred_at": (day + timedelta(days=n, hours=hour)).isoformat().replace("+00:00", "Z"),
+        }
+        for n, order in enumerate((2001, 2002, 2003))
+        for hour, step in enumerate(steps)
+    ]
+    status, body = app.request("POST", "/ingest/v2/events/batch", key=key, body={"events": events})
+    assert status == 200 and body["processed_count"] == len(events), body
+    period = f"{day:%Y-%m}"
+    out = app.manage("generate_invoices", "--tenant", TENANT, "--period", period)
+    assert f"{period}  {TENANT}" in out and "refreshed" in out, out
+    return period
+
+
+def test_finance_reviews_issues_and_prints_an_invoice_and_a_viewer_sees_no_billing(serve, browser):
+    """The month-end routine in the console: the draft from last month's evidence, its
+    lines and totals, Issue, the number on the list, the printable page."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    app = serve()
+    key, _, role_logins = _bootstrap(app)
+    period = _bill_last_month(app, key)
+    wait = WebDriverWait(browser, 15)
+    _log_in(browser, app, "demo-finance", role_logins["demo-finance"])
+
+    # Billing → Invoices: last month's draft, with its total in the tenant's currency.
+    browser.get(f"{app.url}/admin/")
+    browser.find_element(By.CSS_SELECTOR, "#content-main a[href='/admin/billing/invoice/']").click()
+    [row] = wait.until(
+        ready.presence_of_all_elements_located((By.CSS_SELECTOR, "#result_list tbody tr"))
+    )
+    assert f"{TENANT} {period} (Draft)" in row.text, row.text
+    assert "Draft" in row.text and "100.00 USD" in row.text, row.text  # the monthly minimum
+    _shot(browser, "11-finance-invoice-list")
+
+    # The draft's page: totals, the month's top-up, each order line with its evidence.
+    row.find_element(By.CSS_SELECTOR, "th a").click()
+    wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, ".field-order_lines")))
+    invoice_id = int(re.search(r"/invoice/(\d+)/change/", browser.current_url)[1])
+    totals = browser.find_element(By.CSS_SELECTOR, ".field-totals").text
+    assert "3 orders" in totals and "Total (no tax computed) 100.00 USD" in totals, totals
+    top_up = browser.find_element(By.CSS_SELECTOR, ".field-month_lines").text
+    assert "98.05 USD" in top_up, top_up  # 3 orders at 65 ¢ leave 98.05 to the minimum
+    lines = browser.find_elements(By.CSS_SELECTOR, ".field-order_lines tr")
+    assert [line.text.split()[0] for line in lines[1:]] == ["#2001", "#2002", "#2003"]
+    assert "0.65 USD" in lines[1].text and "pick" in lines[1].text, lines[1].text
+    order_links = browser.find_elements(By.CSS_SELECTOR, ".field-order_lines a[href*='/order/']")
+    event_links = browser.find_elements(
+        By.CSS_SELECTOR, ".field-order_lines a[href*='/orderevent/']"
+    )
+    assert len(order_links) == 3 and len(event_links) == 9, (len(order_links), len(event_links))
+    _shot(browser, "12-finance-invoice")
+    browser.execute_script("document.querySelector('.field-order_lines').scrollIntoView()")
+    _shot(browser, "13-finance-invoice-lines")
+
+    # "All 3 order lines": the invoice-line list, filtered to this invoice.
+    browser.find_element(By.PARTIAL_LINK_TEXT, "All 3 order lines").click()
+    rows = wait.until(
+        ready.presence_of_all_elements_located((By.CSS_SELECTOR, "#result_list tbody tr"))
+    )
+    listed = [row.text for row in rows]
+    orders = [text for text in listed if "Order operations #20" in text]
+    [top_up] = [text for text in listed if "Monthly minimum top-up" in text]
+    assert len(orders) == 3 and all("0.65 USD" in text for text in orders), listed  # not "65"
+    assert "98.05 USD" in top_up, top_up
+    _shot(browser, "14-finance-invoice-line-list")
+
+    # Issue it from the list: the number appears in the message and on the row.
+    browser.get(f"{app.url}/admin/billing/invoice/")
+    row = wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#result_list tbody tr")))
+    row.find_element(By.CSS_SELECTOR, "input.action-select").click()
+    Select(browser.find_element(By.NAME, "action")).select_by_visible_text(
+        "Issue (numbers and freezes)"
+    )
+    browser.find_element(By.CSS_SELECTOR, "button[name=index]").click()
+    message = wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "ul.messagelist")))
+    number = f"DEMO-3PL-{period[:4]}-0001"
+    assert f"Issued: {number}." in message.text, message.text
+    [row] = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
+    assert number in row.text and "Issued" in row.text, row.text
+    _shot(browser, "15-finance-invoice-issued")
+
+    # The printable page, read with the Finance session: the number, the lines, the total.
+    browser.get(f"{app.url}/api/invoices/{invoice_id}/print")
+    heading = wait.until(ready.presence_of_element_located((By.TAG_NAME, "h1")))
+    assert heading.text == f"Invoice {number}", heading.text
+    page = browser.find_element(By.TAG_NAME, "body").text
+    assert "Demo 3PL" in page and "#2001" in page and "#2003" in page, page[:2000]
+    total = browser.find_element(By.CSS_SELECTOR, ".totals .grand").text
+    assert total == "Total 100.00 USD", total
+    _shot(browser, "16-invoice-print")
+
+    # A Viewer: billing is not theirs; no invoice list, so no Issue, Mark paid or Void.
+    _log_in(browser, app, "demo-viewer", role_logins["demo-viewer"])
+    browser.get(f"{app.url}/admin/")
+    wait.until(ready.presence_of_element_located((By.ID, "content-main")))
+    assert "Exceptions" in browser.find_element(By.ID, "content-main").text
+    assert not browser.find_elements(By.CSS_SELECTOR, "a[href^='/admin/billing/']")
+    _shot(browser, "17-viewer-home")
+    browser.get(f"{app.url}/admin/billing/invoice/")
+    page = browser.find_element(By.TAG_NAME, "body").text
+    assert "403" in page or "Forbidden" in page, page[:500]
+    assert not browser.find_elements(By.CSS_SELECTOR, "select[name=action]")
+    assert not any(word in page for word in ("Issue (numbers", "Mark paid", "Void", number)), page[
+        :500
+    ]
+    _shot(browser, "18-viewer-invoices-forbidden")

@@ -12,11 +12,17 @@ negotiation here accepts their media types but always renders with JSON.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import exceptions
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import LimitOffsetPagination
@@ -29,6 +35,7 @@ from e2a_project.openapi import E2AAutoSchema, ErrorSchema
 from e2a_project.renderers import ORJSONRenderer
 from orders.scopes import ApiKeyScope
 
+from ..models import Invoice
 from ..selectors import invoice_detail, invoice_get, invoice_list
 from . import serializers as io
 from .authentication import READ_PERMISSION, InvoiceApiView
@@ -155,13 +162,38 @@ class InvoiceDetailView(InvoiceApiView):
         return Response(io.invoice_detail_body(detail, request=request, **query.validated_data))
 
 
-class InvoiceExportView(InvoiceApiView):
-    required_scopes = {"GET": ApiKeyScope.FINANCE}
-    renderer_classes = [ORJSONRenderer, CSVMediaType]
+class InvoiceDocumentView(InvoiceApiView):
+    """One invoice of the caller's tenants (404 otherwise), streamed as a document.
+
+    A view names its media type last in `renderer_classes` (after the JSON its errors
+    use), writes the document in `document()`, and may name the file in `filename()`.
+    Its schema goes on the inherited `get` with `@extend_schema_view`.
+    """
+
     content_negotiation_class = JSONForErrors
     schema = DocumentSchema()
 
-    @invoices_schema(
+    def document(self, invoice: Invoice) -> Iterator[str]:
+        raise NotImplementedError
+
+    def filename(self, invoice: Invoice) -> str | None:
+        """The download's name (an attachment); None shows the document in the browser."""
+        return None
+
+    def get(self, request: Request, invoice_id: int) -> StreamingHttpResponse:
+        invoice = invoice_get(tenants=self.tenants, invoice_id=invoice_id)
+        media_type = self.renderer_classes[-1].media_type
+        response = StreamingHttpResponse(
+            self.document(invoice), content_type=f"{media_type}; charset=utf-8"
+        )
+        if (filename := self.filename(invoice)) is not None:
+            response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+@extend_schema_view(
+    get=invoices_schema(
         operation_id="invoices_export_csv",
         responses={
             (200, CSV): OpenApiResponse(
@@ -182,21 +214,20 @@ class InvoiceExportView(InvoiceApiView):
         description="The full export, however many lines the month has: streamed, so the "
         "first rows arrive at once.",
     )
-    def get(self, request: Request, invoice_id: int) -> StreamingHttpResponse:
-        invoice = invoice_get(tenants=self.tenants, invoice_id=invoice_id)
-        response = StreamingHttpResponse(invoice_csv(invoice), content_type=f"{CSV}; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{csv_filename(invoice)}"'
-        response["Cache-Control"] = "private, no-store"
-        return response
-
-
-class InvoicePrintView(InvoiceApiView):
+)
+class InvoiceExportView(InvoiceDocumentView):
     required_scopes = {"GET": ApiKeyScope.FINANCE}
-    renderer_classes = [ORJSONRenderer, HTMLMediaType]
-    content_negotiation_class = JSONForErrors
-    schema = DocumentSchema()
+    renderer_classes = [ORJSONRenderer, CSVMediaType]
 
-    @invoices_schema(
+    def document(self, invoice: Invoice) -> Iterator[str]:
+        return invoice_csv(invoice)
+
+    def filename(self, invoice: Invoice) -> str:
+        return csv_filename(invoice)
+
+
+@extend_schema_view(
+    get=invoices_schema(
         operation_id="invoices_print",
         responses={
             (200, HTML): OpenApiResponse(
@@ -210,10 +241,10 @@ class InvoicePrintView(InvoiceApiView):
         summary="An invoice as a printable HTML page",
         description="Open it in a browser signed in to the console, and print.",
     )
-    def get(self, request: Request, invoice_id: int) -> StreamingHttpResponse:
-        invoice = invoice_get(tenants=self.tenants, invoice_id=invoice_id)
-        response = StreamingHttpResponse(
-            invoice_print_page(invoice), content_type=f"{HTML}; charset=utf-8"
-        )
-        response["Cache-Control"] = "private, no-store"
-        return response
+)
+class InvoicePrintView(InvoiceDocumentView):
+    required_scopes = {"GET": ApiKeyScope.FINANCE}
+    renderer_classes = [ORJSONRenderer, HTMLMediaType]
+
+    def document(self, invoice: Invoice) -> Iterator[str]:
+        return invoice_print_page(invoice)

@@ -16,10 +16,10 @@ from django.contrib import admin, messages
 from django.db import models, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from e2a_project.admin_pages import confirm_with_reason, reason_form, reason_given
 from orders.admin_scoping import TenantScopedAdmin
 
 from ..actors import Actor
@@ -99,8 +99,8 @@ def reject(
     action_name: str,
 ) -> HttpResponse | None:
     """Ask for the reason on an intermediate page, then reject each waiting action."""
-    form = RejectForm(request.POST if "apply" in request.POST else None)
-    if "apply" in request.POST and form.is_valid():
+    form = reason_form(RejectForm, request)
+    if reason_given(form, request):
         reason = form.cleaned_data["reason"]
         decide_each(
             modeladmin,
@@ -115,19 +115,16 @@ def reject(
         .select_related("exception__order", "exception__tenant")
         .order_by("exception_id")
     )
-    return TemplateResponse(
+    return confirm_with_reason(
+        modeladmin,
         request,
         "admin/exceptions/reject_action.html",
-        {
-            **modeladmin.admin_site.each_context(request),
-            "title": "Reject waiting actions",
-            "form": form,
-            "runs": waiting,
-            "selected": selected,
-            "action_name": action_name,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            "opts": modeladmin.model._meta,
-        },
+        title="Reject waiting actions",
+        form=form,
+        objects=waiting,
+        selected=selected,
+        action_name=action_name,
+        form_when_empty=True,
     )
 
 
