@@ -18,10 +18,10 @@ from orders.admin_scoping import TenantScopedAdmin
 from orders.currencies import format_amount
 
 from .models import HANDLING_MULTIPLIER_FIELDS, Invoice, InvoiceLine, LineKind, Tariff, VolumeTier
-from .models.tariff import FEE_FIELDS
+from .models.tariff import CREDIT_PERCENT_FIELDS, CREDIT_THRESHOLD_FIELDS, FEE_FIELDS
 from .periods import parse_period
 from .services import (
-    PeriodNotOver,
+    REFUSALS,
     VersionExists,
     invoice_issue,
     invoice_mark_paid,
@@ -30,7 +30,6 @@ from .services import (
     tariff_new_version,
 )
 from .tariffs import tariff_errors, tier_errors
-from .transitions import InvoiceTransitionRefused
 
 LINES_ON_PAGE = 100
 _FIGURE = '<span style="display:block;text-align:right;white-space:nowrap">{}</span>'
@@ -111,6 +110,8 @@ class TariffForm(forms.ModelForm):
             "name",
             *FEE_FIELDS,
             *HANDLING_MULTIPLIER_FIELDS.values(),
+            *CREDIT_PERCENT_FIELDS.values(),
+            *CREDIT_THRESHOLD_FIELDS,
         ]
 
     def clean(self) -> dict[str, Any]:
@@ -154,6 +155,15 @@ class TariffAdmin(TenantScopedAdmin):
             },
         ),
         ("Special-handling multipliers", {"fields": [tuple(HANDLING_MULTIPLIER_FIELDS.values())]}),
+        (
+            "SLA credits (% of an order's operation fees, by the breach's severity)",
+            {
+                "fields": [
+                    tuple(CREDIT_PERCENT_FIELDS.values()),
+                    CREDIT_THRESHOLD_FIELDS,
+                ]
+            },
+        ),
         ("History", {"fields": ["priced_at"]}),
     ]
     readonly_fields = ["priced_at"]
@@ -279,6 +289,7 @@ class InvoiceAdmin(TenantScopedAdmin):
             (f"{obj.order_count} orders", obj.orders_cents),
             (f"Volume discount ({obj.discount_percent}%)", obj.discount_cents),
             ("Monthly minimum top-up", obj.minimum_topup_cents),
+            ("SLA credits (approved)", obj.credits_cents),
             ("Total (no tax computed)", obj.total_cents),
         ]
         return format_html(
@@ -352,7 +363,7 @@ class InvoiceAdmin(TenantScopedAdmin):
         for invoice in queryset.select_related("tenant").order_by("period", "pk"):
             try:
                 done.append(str(call(invoice)))
-            except (InvoiceTransitionRefused, PeriodNotOver, ValueError) as exc:
+            except (*REFUSALS, ValueError) as exc:
                 refused.append(f"{invoice}: {exc}")
         if done:
             self.message_user(request, f"{verb}: {', '.join(done)}.", messages.SUCCESS)
@@ -462,3 +473,7 @@ class InvoiceLineAdmin(TenantScopedAdmin):
     @admin.display(description="evidence (event ids)")
     def evidence(self, obj: InvoiceLine) -> str:
         return _evidence_links(obj)
+
+
+# The SLA credits' screen lives beside this module; importing it registers it.
+from . import admin_credits  # noqa: E402, F401

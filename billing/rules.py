@@ -20,6 +20,7 @@ The README's "What is billed" section says the same, in the same order.
    the version in force at the month's end; its percentage comes off the sum of
    step 3 over the month, not off gift wrap or a minimum top-up.
 6. If the month's total is under the monthly minimum, a top-up line makes it up.
+7. Approved SLA credits come off after the minimum (`billing.credits`).
 
 Steps 1–4 are one INSERT … SELECT: the grouped query over the events (rule 1) is
 its derived table, and the outer SELECT prices each row over that table's plain

@@ -14,20 +14,23 @@ from django.utils import timezone
 
 from orders.models import Tenant
 
+from .credits import credits_refresh, invoice_credits
 from .models import (
     BillingState,
+    CreditStatus,
     Invoice,
     InvoiceCounter,
     InvoiceLine,
     InvoiceStatus,
     LineKind,
+    SlaCredit,
     Tariff,
     VolumeTier,
 )
 from .periods import local_date, month_bounds, month_start, next_month, previous_month
 from .rules import month_totals, write_order_lines
-from .tariffs import tariff_ensure_default, versions_for_month
-from .transitions import check
+from .tariffs import PricedVersion, tariff_ensure_default, versions_for_month
+from .transitions import InvoiceTransitionRefused, check
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +40,19 @@ NIGHTLY_LOCAL_TIME = time(2, 0)
 
 class PeriodNotOver(Exception):
     """An invoice for a month that has not ended yet cannot be issued."""
+
+
+class CreditsAwaitingApproval(Exception):
+    """SLA credits above the review threshold are undecided: an issued invoice never
+    changes, so Finance decides them first."""
+
+
+# Why an invoice may not be issued (or moved) now: each message says what would do.
+REFUSALS: tuple[type[Exception], ...] = (
+    InvoiceTransitionRefused,
+    PeriodNotOver,
+    CreditsAwaitingApproval,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,52 +84,10 @@ def invoice_refresh(
             return InvoiceRefreshed(invoice=invoice, created=False, refreshed=False)
         invoice.lines.all().delete()
         write_order_lines(tenant=tenant, period=period, versions=versions, invoice_id=invoice.pk)
-        sums = invoice.lines.aggregate(
-            count=Count("id"), amount=Sum("amount_cents"), discountable=Sum("discountable_cents")
-        )
-        month_version = versions[-1]
-        totals = month_totals(
-            order_count=sums["count"],
-            orders_cents=sums["amount"] or 0,
-            discountable_cents=sums["discountable"] or 0,
-            month_version=month_version,
-        )
-        month_lines = []
-        if totals.discount_cents:
-            month_lines.append(
-                InvoiceLine(
-                    invoice=invoice,
-                    kind=LineKind.VOLUME_DISCOUNT,
-                    tariff=month_version.tariff,
-                    description=(
-                        f"Volume discount {totals.discount_percent}% for "
-                        f"{totals.order_count} orders"
-                    ),
-                    amount_cents=totals.discount_cents,
-                )
-            )
-        if totals.minimum_topup_cents:
-            month_lines.append(
-                InvoiceLine(
-                    invoice=invoice,
-                    kind=LineKind.MONTHLY_MINIMUM,
-                    tariff=month_version.tariff,
-                    description="Top-up to the monthly minimum",
-                    amount_cents=totals.minimum_topup_cents,
-                )
-            )
-        InvoiceLine.objects.bulk_create(month_lines)
-        invoice.currency = tenant.currency
-        invoice.tariff = month_version.tariff
-        invoice.order_count = totals.order_count
-        invoice.orders_cents = totals.orders_cents
-        invoice.discountable_cents = totals.discountable_cents
-        invoice.discount_percent = totals.discount_percent
-        invoice.discount_cents = totals.discount_cents
-        invoice.minimum_topup_cents = totals.minimum_topup_cents
-        invoice.total_cents = totals.total_cents
+        credits_refresh(invoice=invoice, now=now)
+        book_month_lines(invoice=invoice, month_version=versions[-1])
         invoice.refreshed_at = now
-        invoice.save()
+        invoice.save(update_fields=["refreshed_at"])
         # order_by(): the line's default ordering would put its id into the DISTINCT.
         used = set(
             invoice.lines.exclude(tariff=None)
@@ -123,6 +97,49 @@ def invoice_refresh(
         )
         Tariff.objects.filter(pk__in=used, priced_at__isnull=True).update(priced_at=now)
     return InvoiceRefreshed(invoice=invoice, created=created, refreshed=True)
+
+
+def book_month_lines(*, invoice: Invoice, month_version: PricedVersion) -> None:
+    """Rules 5–7 from the draft's order lines and approved credits: the month's own
+    lines (volume discount, minimum top-up, SLA credits) and the invoice's totals.
+    Run after the order lines or a credit's decision change; under the invoice's lock."""
+    invoice.lines.exclude(kind=LineKind.ORDER).delete()
+    sums = invoice.lines.aggregate(
+        count=Count("id"), amount=Sum("amount_cents"), discountable=Sum("discountable_cents")
+    )
+    totals = month_totals(
+        order_count=sums["count"],
+        orders_cents=sums["amount"] or 0,
+        discountable_cents=sums["discountable"] or 0,
+        month_version=month_version,
+    )
+    credits = invoice_credits(invoice)
+    tariff = month_version.tariff
+    month_lines = []
+    if totals.discount_cents:
+        description = f"Volume discount {totals.discount_percent}% for {totals.order_count} orders"
+        month_lines.append((LineKind.VOLUME_DISCOUNT, description, totals.discount_cents))
+    if totals.minimum_topup_cents:
+        description = "Top-up to the monthly minimum"
+        month_lines.append((LineKind.MONTHLY_MINIMUM, description, totals.minimum_topup_cents))
+    if credits.approved_cents:
+        description = f"SLA credits for {credits.approved} late orders"
+        month_lines.append((LineKind.SLA_CREDITS, description, -credits.approved_cents))
+    InvoiceLine.objects.bulk_create(
+        InvoiceLine(invoice=invoice, kind=kind, tariff=tariff, description=text, amount_cents=cents)
+        for kind, text, cents in month_lines
+    )
+    invoice.currency = invoice.tenant.currency
+    invoice.tariff = tariff
+    invoice.order_count = totals.order_count
+    invoice.orders_cents = totals.orders_cents
+    invoice.discountable_cents = totals.discountable_cents
+    invoice.discount_percent = totals.discount_percent
+    invoice.discount_cents = totals.discount_cents
+    invoice.minimum_topup_cents = totals.minimum_topup_cents
+    invoice.credits_cents = -credits.approved_cents
+    invoice.total_cents = totals.total_cents - credits.approved_cents
+    invoice.save()
 
 
 def _locked(invoice: Invoice) -> Invoice:
@@ -154,6 +171,12 @@ def invoice_issue(*, invoice: Invoice, by: str, now: datetime | None = None) -> 
     with transaction.atomic():
         invoice = _locked(invoice)
         to = check("issue", invoice.status)
+        pending = invoice.sla_credits.filter(status=CreditStatus.PENDING).count()
+        if pending:
+            raise CreditsAwaitingApproval(
+                f"SLA credits awaiting a Finance decision: {pending} (Billing → SLA "
+                "credits). Approve or reject them, then issue."
+            )
         today = local_date(now, tenant.timezone)
         invoice.number = _next_number(tenant=tenant, year=today.year)
         invoice.status = to
@@ -186,6 +209,41 @@ def invoice_void(*, invoice: Invoice, by: str, reason: str, now: datetime | None
         invoice.save(update_fields=["status", "voided_at", "void_reason"])
     logger.info("invoice voided", extra={"invoice": invoice.pk, "by": by})
     return invoice
+
+
+class CreditNotOpen(Exception):
+    """The credit's invoice was issued (or the credit withdrawn): its decision is final."""
+
+
+def credit_decide(
+    *, credit: SlaCredit, approve: bool, by: str, reason: str, now: datetime | None = None
+) -> SlaCredit:
+    """A Finance user's decision on an SLA credit, with the reason, and the draft's
+    totals rebooked at once. It stands while the credit's amount stays the same."""
+    if not reason.strip():
+        raise ValueError("Say why the credit is approved or rejected.")
+    now = now or timezone.now()
+    with transaction.atomic():
+        invoice = _locked(credit.invoice)
+        credit = SlaCredit.objects.select_for_update().get(pk=credit.pk)
+        if not invoice.is_draft or credit.status == CreditStatus.WITHDRAWN:
+            state = "withdrawn" if invoice.is_draft else f"on invoice {invoice}, {invoice.status}"
+            raise CreditNotOpen(f"The credit for order {credit.order_id} is {state}.")
+        credit.status = CreditStatus.APPROVED if approve else CreditStatus.REJECTED
+        credit.needs_review = False
+        credit.decided_by = by
+        credit.decided_at = now
+        credit.decided_cents = credit.amount_cents
+        credit.decision_reason = reason.strip()
+        credit.updated_at = now
+        credit.save()
+        versions = versions_for_month(tenant=invoice.tenant, period=invoice.period)
+        book_month_lines(invoice=invoice, month_version=versions[-1])
+    logger.info(
+        "sla credit decided",
+        extra={"credit": credit.pk, "status": credit.status, "by": by},
+    )
+    return credit
 
 
 def _claim_nightly(*, tenant: Tenant, today: date, now: datetime) -> bool:

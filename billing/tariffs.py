@@ -17,7 +17,12 @@ from django.db import transaction
 from orders.models import Tenant
 
 from .models import HANDLING_MULTIPLIER_FIELDS, Tariff, VolumeTier
-from .models.tariff import FEE_FIELDS, MAX_MULTIPLIER
+from .models.tariff import (
+    CREDIT_PERCENT_FIELDS,
+    CREDIT_THRESHOLD_FIELDS,
+    FEE_FIELDS,
+    MAX_MULTIPLIER,
+)
 from .periods import local_midnight, month_bounds, next_month
 
 DEFAULT_TARIFF_FILE = Path(__file__).resolve().parent.parent / "fixtures" / "default_tariff.yaml"
@@ -57,10 +62,20 @@ def tier_errors(tiers: Iterable[tuple[int, Decimal]]) -> list[str]:
 def tariff_errors(values: dict[str, Any], tiers: Iterable[tuple[int, Decimal]]) -> dict[str, str]:
     """Field → message for a proposed version (fees, multipliers, tiers)."""
     errors: dict[str, str] = {}
-    for field in FEE_FIELDS:
+    for field in (*FEE_FIELDS, *CREDIT_THRESHOLD_FIELDS):
         value = values.get(field, 0)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            errors[field] = "A fee is a whole number of cents, 0 or more."
+            errors[field] = "An amount is a whole number of cents, 0 or more."
+    for field in CREDIT_PERCENT_FIELDS.values():
+        value = values.get(field, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100:
+            errors[field] = "A credit is a whole percentage from 0 to 100."
+    auto, review = (values.get(field, 0) for field in CREDIT_THRESHOLD_FIELDS)
+    if not errors.keys() & set(CREDIT_THRESHOLD_FIELDS) and auto > review:
+        errors["credit_review_above_cents"] = (
+            "The review threshold is at least the auto-approval one "
+            f"({auto} cents); credits between them are approved and listed for review."
+        )
     for field in HANDLING_MULTIPLIER_FIELDS.values():
         try:
             value = Decimal(str(values.get(field, "1")))
@@ -81,6 +96,10 @@ def default_tariff_values(data: dict[str, Any] | None = None) -> tuple[dict[str,
     values.update({field: int(data["fees"][field]) for field in FEE_FIELDS})
     for flag, field in HANDLING_MULTIPLIER_FIELDS.items():
         values[field] = Decimal(str(data["multipliers"][flag]))
+    credits = data["sla_credits"]
+    for severity, field in CREDIT_PERCENT_FIELDS.items():
+        values[field] = int(credits["percent_by_severity"][severity])
+    values.update({field: int(credits[field]) for field in CREDIT_THRESHOLD_FIELDS})
     tiers = [(int(t["min_orders"]), Decimal(str(t["percent"]))) for t in data["volume_tiers"]]
     return values, tiers
 

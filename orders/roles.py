@@ -112,6 +112,9 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "billing.view_invoiceline",
         "billing.issue_invoice",
         "billing.mark_paid",
+        # SLA credits: decide the ones above the review threshold.
+        "billing.view_slacredit",
+        "billing.approve_credit",
         # Rate sheets: new versions and their tiers. Tariff versions are never
         # deleted (lines cite them); a tier may go while its version prices nothing.
         "billing.view_tariff",

@@ -7,7 +7,10 @@ import itertools
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from django.test import Client
+
 from orders.models import Order, OrderEvent, Tenant
+from orders.services.staff import staff_user_save
 
 _ids = itertools.count(1)
 # (event_type, occurred_at) or (event_type, occurred_at, source)
@@ -78,3 +81,11 @@ def _events(tenant: Tenant, order: Order, evidence: Iterable[Evidence]) -> list[
             )
         )
     return events
+
+
+def logged_in(role: str, tenant: Tenant) -> Client:
+    """A console session of a staff user with `role` on `tenant`."""
+    user = staff_user_save(username=f"{role}-user", role=role, tenant_slugs=[tenant.slug]).user
+    client = Client()
+    client.force_login(user)
+    return client

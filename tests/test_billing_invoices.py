@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
-from django.test import Client
 
 from billing.models import BillingState, Invoice, InvoiceStatus, LineKind, Tariff
 from billing.services import (
@@ -23,8 +22,7 @@ from billing.services import (
 )
 from billing.tariffs import tariff_ensure_default
 from billing.transitions import InvoiceTransitionRefused
-from orders.services.staff import staff_user_save
-from tests.billing_helpers import order_with
+from tests.billing_helpers import logged_in, order_with
 from tests.concurrency import at_once
 from tests.factories import TenantFactory
 
@@ -215,13 +213,6 @@ def test_generate_invoices_refuses_bad_input_clearly(tenant):
 
 
 # --- the console ------------------------------------------------------------------------
-
-
-def logged_in(role: str, tenant) -> Client:
-    user = staff_user_save(username=f"{role}-user", role=role, tenant_slugs=[tenant.slug]).user
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_finance_issues_from_the_console_and_a_viewer_cannot(tenant):

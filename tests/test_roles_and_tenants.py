@@ -24,6 +24,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from billing.models import SlaCredit
+from billing.periods import local_date
 from billing.services import invoice_refresh
 from exceptions.models import (
     ActionEndpoint,
@@ -86,6 +88,7 @@ SCREENS: dict[str, set[str]] = {
     "billing.tariff": {F, A},
     "billing.invoice": {F, A},
     "billing.invoiceline": {F, A},
+    "billing.slacredit": {F, A},
     # Users and groups: superusers only (whoever edits users can make a superuser).
     "auth.user": set(),
     "auth.group": set(),
@@ -103,6 +106,8 @@ FINANCE_BILLING = {
     "view_invoiceline",
     "issue_invoice",
     "mark_paid",
+    "view_slacredit",
+    "approve_credit",
     "view_tariff",
     "add_tariff",
     "change_tariff",
@@ -136,6 +141,7 @@ ACTIONS: dict[str, dict[str, set[str]]] = {
     "orders.apikey": {O: set(), V: set(), A: {"revoke"}},
     "billing.invoice": {F: INVOICING, A: INVOICING},
     "billing.tariff": {F: {"new_version"}, A: {"new_version"}},
+    "billing.slacredit": {F: APPROVALS, A: APPROVALS},
 }
 
 
@@ -150,12 +156,13 @@ def lookalike(slug: str) -> Tenant:
     )
     # Picked five hours after payment: late for the default 120 minutes, so a clock
     # and a breach are on record at once.
+    picked_at = paid_at + timedelta(hours=5)
     ingest_event(
         tenant,
         event_type="pick_completed",
         event_id="pick-1",
         order_id="#1001",
-        occurred_at=paid_at + timedelta(hours=5),
+        occurred_at=picked_at,
     )
     dead_letter_record(
         tenant=tenant,
@@ -195,8 +202,10 @@ def lookalike(slug: str) -> Tenant:
     SlaPolicy.objects.create(tenant=tenant, name="Contract", effective_from=now)
     BusinessCalendar.objects.create(tenant=tenant, name="Hours", timezone="UTC")
     # This month's draft: a tariff version, an invoice and its lines (the monthly top-up
-    # at least, whichever month the pick above fell in).
+    # at least), and the draft of the pick's month, with its line and its SLA credit.
     invoice_refresh(tenant=tenant, period=now.date())
+    invoice_refresh(tenant=tenant, period=local_date(picked_at, tenant.timezone))
+    assert SlaCredit.objects.filter(tenant=tenant).exists()
     return tenant
 
 

@@ -134,6 +134,7 @@ class InvoiceSerializer(serializers.ModelSerializer):
             "discount_percent",
             "discount_cents",
             "minimum_topup_cents",
+            "credits_cents",
             "total_cents",
             "total_formatted",
             "refreshed_at",

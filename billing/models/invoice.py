@@ -28,6 +28,7 @@ class LineKind(models.TextChoices):
     ORDER = "order", "Order operations"
     VOLUME_DISCOUNT = "volume_discount", "Volume discount"
     MONTHLY_MINIMUM = "monthly_minimum", "Monthly minimum top-up"
+    SLA_CREDITS = "sla_credits", "SLA credits"
 
 
 S = InvoiceStatus
@@ -59,6 +60,9 @@ class Invoice(models.Model):
     discount_percent = models.DecimalField(max_digits=5, decimal_places=2, default=0)
     discount_cents = models.BigIntegerField(default=0, help_text="Volume discount (≤ 0).")
     minimum_topup_cents = models.BigIntegerField(default=0)
+    credits_cents = models.BigIntegerField(
+        default=0, help_text="Approved SLA credits booked on this invoice (≤ 0)."
+    )
     total_cents = models.BigIntegerField(default=0)
     refreshed_at = models.DateTimeField(null=True, blank=True, help_text="Last rebuilt as a draft.")
     issued_at = models.DateTimeField(null=True, blank=True)
@@ -102,11 +106,17 @@ class Invoice(models.Model):
             models.CheckConstraint(
                 condition=Q(minimum_topup_cents__gte=0), name="invoice_topup_ge_0"
             ),
+            models.CheckConstraint(condition=Q(credits_cents__lte=0), name="invoice_credits_le_0"),
         ]
         indexes = [models.Index(fields=["status", "period"], name="invoice_status_period")]
 
     def __str__(self) -> str:
         return self.number or f"{self.tenant} {self.period:%Y-%m} ({self.get_status_display()})"
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == S.DRAFT
+
 
 class InvoiceLine(models.Model):
     """One billed order of the month (its operations, minimum, multipliers and gift wrap,

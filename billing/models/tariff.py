@@ -38,9 +38,28 @@ FEE_FIELDS: tuple[str, ...] = (
     "gift_wrap_cents",
 )
 
+# SLA breach severity -> the tariff column holding the share of an order's operation
+# fees credited back when its warehouse stages breached at that severity.
+CREDIT_PERCENT_FIELDS: dict[str, str] = {
+    "LOW": "credit_low_percent",
+    "MEDIUM": "credit_medium_percent",
+    "HIGH": "credit_high_percent",
+    "CRITICAL": "credit_critical_percent",
+}
+# Credits up to the first are approved by the rules; above the second they wait for
+# Finance; in between they are approved and listed for review.
+CREDIT_THRESHOLD_FIELDS: tuple[str, ...] = (
+    "credit_auto_approve_cents",
+    "credit_review_above_cents",
+)
+
 
 def _cents(help_text: str) -> models.PositiveIntegerField:
     return models.PositiveIntegerField(default=0, help_text=help_text)
+
+
+def _percent(help_text: str) -> models.PositiveSmallIntegerField:
+    return models.PositiveSmallIntegerField(default=0, help_text=help_text)
 
 
 def _multiplier(help_text: str) -> models.DecimalField:
@@ -68,6 +87,16 @@ class Tariff(models.Model):
     monthly_minimum_cents = _cents("A month's invoice is topped up to at least this.")
     gift_wrap_cents = _cents("Gift wrap per order; added after the multipliers.")
 
+    credit_low_percent = _percent("Credited for a LOW breach: % of the order's operation fees.")
+    credit_medium_percent = _percent("Credited for a MEDIUM breach.")
+    credit_high_percent = _percent("Credited for a HIGH breach.")
+    credit_critical_percent = _percent("Credited for a CRITICAL breach.")
+    credit_auto_approve_cents = _cents("SLA credits up to this are approved by the rules.")
+    credit_review_above_cents = _cents(
+        "SLA credits above this wait for a Finance user's approval; between the two "
+        "thresholds they are approved and listed for review."
+    )
+
     rush_multiplier = _multiplier("Applied to an order flagged rush.")
     oversized_multiplier = _multiplier("Applied to an order flagged oversized.")
     hazmat_multiplier = _multiplier("Applied to an order flagged hazmat.")
@@ -93,6 +122,16 @@ class Tariff(models.Model):
                     name=f"tariff_{field}_1_to_10",
                 )
                 for field in HANDLING_MULTIPLIER_FIELDS.values()
+            ),
+            *(
+                models.CheckConstraint(
+                    condition=Q(**{f"{field}__lte": 100}), name=f"tariff_{field}_at_most_100"
+                )
+                for field in CREDIT_PERCENT_FIELDS.values()
+            ),
+            models.CheckConstraint(
+                condition=Q(credit_auto_approve_cents__lte=models.F("credit_review_above_cents")),
+                name="tariff_credit_thresholds_ascending",
             ),
         ]
 

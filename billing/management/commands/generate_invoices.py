@@ -11,8 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from billing.periods import local_date, month_start, parse_period, previous_month
-from billing.services import PeriodNotOver, invoice_issue, invoice_refresh
-from billing.transitions import InvoiceTransitionRefused
+from billing.services import REFUSALS, invoice_issue, invoice_refresh
 from orders.currencies import format_amount
 from orders.demo.progress import on_terminal, progress_bar
 from orders.models import Tenant
@@ -71,7 +70,7 @@ class Command(BaseCommand):
                     try:
                         invoice = invoice_issue(invoice=invoice, by="generate_invoices")
                         note = "issued"
-                    except (PeriodNotOver, InvoiceTransitionRefused) as exc:
+                    except REFUSALS as exc:
                         problems += 1
                         note = f"not issued: {exc}"
                 rows.append(
