@@ -112,6 +112,8 @@ class TariffForm(forms.ModelForm):
             *HANDLING_MULTIPLIER_FIELDS.values(),
             *CREDIT_PERCENT_FIELDS.values(),
             *CREDIT_THRESHOLD_FIELDS,
+            "storage_aged_after_days",
+            "storage_aged_multiplier",
         ]
 
     def clean(self) -> dict[str, Any]:
@@ -155,6 +157,19 @@ class TariffAdmin(TenantScopedAdmin):
             },
         ),
         ("Special-handling multipliers", {"fields": [tuple(HANDLING_MULTIPLIER_FIELDS.values())]}),
+        (
+            "Storage, receiving and monthly fees (not orders: no volume discount; they "
+            "count toward the monthly minimum)",
+            {
+                "fields": [
+                    "storage_unit_day_cents",
+                    ("storage_aged_after_days", "storage_aged_multiplier"),
+                    ("receiving_per_receipt_cents", "receiving_per_unit_cents"),
+                    ("account_fee_cents", "support_fee_cents"),
+                    "late_fee_cents",
+                ]
+            },
+        ),
         (
             "SLA credits (% of an order's operation fees, by the breach's severity)",
             {
@@ -234,7 +249,16 @@ class VoidForm(forms.Form):
 
 @admin.register(Invoice)
 class InvoiceAdmin(TenantScopedAdmin):
-    list_display = ["__str__", "tenant", "period_label", "status", "order_count", "total", "due_on"]
+    # The first column is the change link (Django links it, as it did "__str__").
+    list_display = [
+        "invoice_label",
+        "tenant",
+        "period_label",
+        "status",
+        "orders",
+        "total",
+        "due_on",
+    ]
     list_filter = ["status", PeriodFilter, "tenant"]
     list_select_related = ["tenant"]
     search_fields = ["number", "tenant__slug"]
@@ -275,9 +299,19 @@ class InvoiceAdmin(TenantScopedAdmin):
     def has_mark_paid_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("billing.mark_paid")
 
+    @admin.display(description="invoice")
+    def invoice_label(self, obj: Invoice) -> str:
+        """The number (or a draft's name) on one line: "DEMO-3PL-2026-" wrapped over "0001"."""
+        return format_html('<span style="white-space:nowrap">{}</span>', obj)
+
     @admin.display(description="period", ordering="period")
     def period_label(self, obj: Invoice) -> str:
         return f"{obj.period:%B %Y}"
+
+    @admin.display(description="orders", ordering="order_count")
+    def orders(self, obj: Invoice) -> str:
+        # "order count" as a header made the list wider than a 1366-px screen ("due on" cut).
+        return format_html(_FIGURE, obj.order_count)
 
     @admin.display(description="total", ordering="total_cents")
     def total(self, obj: Invoice) -> str:
@@ -288,8 +322,10 @@ class InvoiceAdmin(TenantScopedAdmin):
         rows = [
             (f"{obj.order_count} orders", obj.orders_cents),
             (f"Volume discount ({obj.discount_percent}%)", obj.discount_cents),
+            ("Storage, receiving and monthly fees", obj.other_fees_cents),
             ("Monthly minimum top-up", obj.minimum_topup_cents),
             ("SLA credits (approved)", obj.credits_cents),
+            ("Adjustments to earlier invoices", obj.adjustments_cents),
             ("Total (no tax computed)", obj.total_cents),
         ]
         return format_html(
@@ -421,18 +457,10 @@ class InvoiceLineAdmin(TenantScopedAdmin):
     """Every line of an invoice with its evidence; read-only (lines come from the rules)."""
 
     tenant_field = "invoice__tenant"
-    list_display = [
-        "invoice",
-        "kind",
-        "order",
-        "units",
-        "operations",
-        "order_minimum",
-        "times",
-        "gift_wrap",
-        "amount",
-        "evidence",
-    ]
+    # The kind (first) links to the line's page, which has every figure. The invoice
+    # is left to the filter and search: its name ("demo-3pl 2026-11 (Draft)") pushed
+    # the evidence off a 1366-px screen; the invoice page links here filtered to it.
+    list_display = ["kind", "order", "units", "operations", "amount", "evidence"]
     list_filter = ["kind", "invoice__period", "invoice__tenant"]
     list_select_related = ["invoice__tenant", "order"]
     search_fields = ["order__external_id", "invoice__number"]
@@ -449,22 +477,12 @@ class InvoiceLineAdmin(TenantScopedAdmin):
         return False
 
     # Money in the invoice's currency, as on the invoice page: the bare cents columns
-    # showed "9805" for a 98.05 USD top-up and "1.00000000" for no multiplier.
+    # showed "9805" for a 98.05 USD top-up. Minimum, multiplier and gift wrap are left
+    # to the invoice page's order lines: with them the list was wider than a 1366-px
+    # screen with the sidebar and filter open (amount cut, evidence off-screen).
     @admin.display(description="operations", ordering="operations_cents")
     def operations(self, obj: InvoiceLine) -> str:
         return _money(obj.operations_cents, obj.invoice.currency)
-
-    @admin.display(description="minimum", ordering="order_minimum_cents")
-    def order_minimum(self, obj: InvoiceLine) -> str:
-        return _money(obj.order_minimum_cents, obj.invoice.currency)
-
-    @admin.display(description="×", ordering="multiplier")
-    def times(self, obj: InvoiceLine) -> str:
-        return f"{obj.multiplier.normalize():f}"
-
-    @admin.display(description="gift wrap", ordering="gift_wrap_cents")
-    def gift_wrap(self, obj: InvoiceLine) -> str:
-        return _money(obj.gift_wrap_cents, obj.invoice.currency)
 
     @admin.display(description="amount", ordering="amount_cents")
     def amount(self, obj: InvoiceLine) -> str:
@@ -475,5 +493,7 @@ class InvoiceLineAdmin(TenantScopedAdmin):
         return _evidence_links(obj)
 
 
-# The SLA credits' screen lives beside this module; importing it registers it.
-from . import admin_credits  # noqa: E402, F401
+# The screens beside this module register when imported: SLA credits; storage
+# snapshots and inbound receipts; adjustments, credit notes, revenue leaks and the
+# billing settings.
+from . import admin_adjustments, admin_credits, admin_inventory  # noqa: E402, F401

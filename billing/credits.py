@@ -1,4 +1,4 @@
-"""Rule 7, SLA credits: an order whose warehouse stages ran late earns part of its
+"""Rule 8, SLA credits: an order whose warehouse stages ran late earns part of its
 operation fees back.
 
 - Which orders: those with an open delay breach (not cleared) of the pick, pack or
@@ -77,7 +77,7 @@ def credit_percent(tariff: Tariff, severity: str) -> int:
     return int(getattr(tariff, CREDIT_PERCENT_FIELDS[severity]))
 
 
-def _creditable_breaches(invoice: Invoice):  # type: ignore[no-untyped-def]
+def creditable_breaches(invoice: Invoice):  # type: ignore[no-untyped-def]
     """The open delay breaches of warehouse stages of the orders first billed on
     `invoice`."""
     first_billed = InvoiceLine.objects.filter(
@@ -91,10 +91,10 @@ def _creditable_breaches(invoice: Invoice):  # type: ignore[no-untyped-def]
     )
 
 
-def _open_breaches(invoice: Invoice) -> Iterator[tuple[int, list[tuple[int, str, str]]]]:
+def breaches_by_order(invoice: Invoice) -> Iterator[tuple[int, list[tuple[int, str, str]]]]:
     """(order id, [(breach id, stage, severity)]) per order, in order id order."""
     rows = (
-        _creditable_breaches(invoice)
+        creditable_breaches(invoice)
         .order_by("order_id", "id")
         .values_list("order_id", "id", "stage", "severity")
         .iterator(chunk_size=CHUNK)
@@ -103,7 +103,7 @@ def _open_breaches(invoice: Invoice) -> Iterator[tuple[int, list[tuple[int, str,
         yield order_id, [(bid, stage, severity) for _o, bid, stage, severity in breaches]
 
 
-def _earned(
+def earned_credits(
     invoice: Invoice, chunk: list[tuple[int, list[tuple[int, str, str]]]]
 ) -> list[EarnedCredit]:
     order_ids = [order_id for order_id, _b in chunk]
@@ -187,9 +187,9 @@ def credits_refresh(*, invoice: Invoice, now: datetime) -> None:
     """Bring the credits of the orders first billed on the draft `invoice` in step
     with their breaches as they stand: new ones earned, amounts changed, decisions
     re-taken where the amount moved, and credits whose breaches cleared withdrawn."""
-    rows = _open_breaches(invoice)
+    rows = breaches_by_order(invoice)
     while chunk := list(islice(rows, CHUNK)):
-        earned = _earned(invoice, chunk)
+        earned = earned_credits(invoice, chunk)
         existing = SlaCredit.objects.select_related("invoice").in_bulk(
             [e.order_id for e in earned], field_name="order_id"
         )
@@ -216,7 +216,7 @@ def credits_refresh(*, invoice: Invoice, now: datetime) -> None:
         SlaCredit.objects.bulk_create(new)
         SlaCredit.objects.bulk_update(changed, _UPDATED_FIELDS)
     # The order's breaches cleared, or the order is no longer first billed here.
-    earning = _creditable_breaches(invoice).values("order_id")
+    earning = creditable_breaches(invoice).values("order_id")
     SlaCredit.objects.filter(invoice=invoice).exclude(status=CreditStatus.WITHDRAWN).exclude(
         order_id__in=earning
     ).update(**_WITHDRAWN, updated_at=now)

@@ -19,14 +19,24 @@ The README's "What is billed" section says the same, in the same order.
 5. The month's order count (orders with a billed operation) picks the volume tier of
    the version in force at the month's end; its percentage comes off the sum of
    step 3 over the month, not off gift wrap or a minimum top-up.
-6. If the month's total is under the monthly minimum, a top-up line makes it up.
-7. Approved SLA credits come off after the minimum (`billing.credits`).
+6. The fees that are not orders (`billing.inventory_fees`) are added, undiscounted:
+   storage (unit-days from the daily snapshots, aged units at the aged rate, each
+   day priced by the version in force that day), receiving (per receipt and per
+   unit, by the version in force when received) and the recurring account and
+   support fees (the version in force at the month's end). Receipts are not
+   orders: they never count toward the volume tier or a per-order minimum.
+7. If the month's total (orders, discount and step 6) is under the monthly
+   minimum, a top-up line makes it up.
+8. Approved SLA credits come off after the minimum (`billing.credits`).
+9. Approved adjustments to earlier invoices are carried last, a line each
+   (`billing.validation`, `services.book_month_lines`).
 
 Steps 1–4 are one INSERT … SELECT: the grouped query over the events (rule 1) is
 its derived table, and the outer SELECT prices each row over that table's plain
 columns (rules 2–4). No order passes through Python, so memory does not grow with
-the month, and each line is written once. Steps 5–6 are two lines computed from the
-sums of the written lines. The order-level rules (2–4) use the version in force at
+the month, and each line is written once. Steps 5–7 are the month's own lines,
+computed from the sums of the written lines and from grouped queries over the
+snapshots and receipts. The order-level rules (2–4) use the version in force at
 the order's first billed operation of the month.
 """
 
@@ -346,18 +356,16 @@ PRICE_COLUMNS: tuple[str, ...] = (
 )
 
 
-def write_order_lines(
+def priced_order_lines(
     *, tenant: Tenant, period: date, versions: list[PricedVersion], invoice_id: int
-) -> None:
-    """Rules 1–4 into the invoice with one INSERT … SELECT; no order passes through
-    Python.
+) -> tuple[str, tuple]:
+    """Rules 1–4 as one SELECT (SQL and parameters) whose rows are the month's order
+    lines, columns `LINE_COLUMNS` then `PRICE_COLUMNS`; no order passes through Python.
 
     The evidence query, whose rows have the lines' column names, is the derived
     table, aliased as the lines' table, so that `order_line_prices` (expressions
     over a line's columns) compiles against it unchanged: each aggregate is computed
-    once per order, and each line is written once. Inserting the evidence and then pricing
-    it with an UPDATE wrote every line twice, which on PostgreSQL took about as long
-    as the INSERT itself (bench/billing.py).
+    once per order.
     """
     qn = connection.ops.quote_name
     table = qn(InvoiceLine._meta.db_table)
@@ -378,33 +386,64 @@ def write_order_lines(
     if not priced_sql.endswith(from_lines) or priced_sql.count(from_lines) != 1:
         raise AssertionError(f"unexpected shape of the pricing query: {priced_sql[-200:]}")
     sql = f"{priced_sql.removesuffix(from_lines)} FROM ({evidence_sql}) {table}"
+    return sql, (*priced_params, *evidence_params)
+
+
+def write_order_lines(
+    *, tenant: Tenant, period: date, versions: list[PricedVersion], invoice_id: int
+) -> None:
+    """Rules 1–4 into the invoice with one INSERT … SELECT, each line written once.
+
+    Inserting the evidence and then pricing it with an UPDATE wrote every line
+    twice, which on PostgreSQL took about as long as the INSERT itself
+    (bench/billing.py).
+    """
+    qn = connection.ops.quote_name
+    table = qn(InvoiceLine._meta.db_table)
+    sql, params = priced_order_lines(
+        tenant=tenant, period=period, versions=versions, invoice_id=invoice_id
+    )
     columns = ", ".join(qn(c) for c in (*LINE_COLUMNS, *PRICE_COLUMNS))
     with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {table} ({columns}) {sql}", (*priced_params, *evidence_params))
+        cursor.execute(f"INSERT INTO {table} ({columns}) {sql}", params)
 
 
 @dataclass(frozen=True, slots=True)
 class MonthTotals:
-    """Rules 5 and 6 from the month's order lines."""
+    """Rules 5–7 from the month's order lines and its other fees."""
 
     order_count: int
     orders_cents: int
     discountable_cents: int
     discount_percent: Decimal
     discount_cents: int  # ≤ 0
+    other_fees_cents: int  # rule 6: storage, receiving, recurring
     minimum_topup_cents: int
 
     @property
     def total_cents(self) -> int:
-        return self.orders_cents + self.discount_cents + self.minimum_topup_cents
+        return (
+            self.orders_cents
+            + self.discount_cents
+            + self.other_fees_cents
+            + self.minimum_topup_cents
+        )
 
 
 def month_totals(
-    *, order_count: int, orders_cents: int, discountable_cents: int, month_version: PricedVersion
+    *,
+    order_count: int,
+    orders_cents: int,
+    discountable_cents: int,
+    month_version: PricedVersion,
+    other_fees_cents: int = 0,
 ) -> MonthTotals:
+    """Rule 5 discounts the orders only; rule 7 tops up the orders, the discount and the
+    other fees (rule 6) together: storage and receiving are work the minimum covers.
+    `order_count` counts orders, never receipts."""
     percent = month_version.tier_percent(order_count)
     discount = -round_half_up(Decimal(discountable_cents) * percent / Decimal(100))
-    subtotal = orders_cents + discount
+    subtotal = orders_cents + discount + other_fees_cents
     topup = max(0, month_version.tariff.monthly_minimum_cents - subtotal)
     return MonthTotals(
         order_count=order_count,
@@ -412,5 +451,6 @@ def month_totals(
         discountable_cents=discountable_cents,
         discount_percent=percent,
         discount_cents=discount,
+        other_fees_cents=other_fees_cents,
         minimum_topup_cents=topup,
     )

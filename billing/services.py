@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from orders.models import Tenant
 
 from .credits import credits_refresh, invoice_credits
+from .inventory_fees import month_fee_lines
 from .models import (
-    BillingState,
+    AdjustmentStatus,
+    CreditNote,
     CreditStatus,
     Invoice,
+    InvoiceAdjustment,
     InvoiceCounter,
     InvoiceLine,
     InvoiceStatus,
@@ -27,7 +29,7 @@ from .models import (
     Tariff,
     VolumeTier,
 )
-from .periods import local_date, month_bounds, month_start, next_month, previous_month
+from .periods import local_date, month_bounds, month_start, next_month
 from .rules import month_totals, write_order_lines
 from .tariffs import PricedVersion, tariff_ensure_default, versions_for_month
 from .transitions import InvoiceTransitionRefused, check
@@ -35,7 +37,6 @@ from .transitions import InvoiceTransitionRefused, check
 logger = logging.getLogger(__name__)
 
 PAYMENT_TERMS_DAYS = 30
-NIGHTLY_LOCAL_TIME = time(2, 0)
 
 
 class PeriodNotOver(Exception):
@@ -100,18 +101,29 @@ def invoice_refresh(
 
 
 def book_month_lines(*, invoice: Invoice, month_version: PricedVersion) -> None:
-    """Rules 5–7 from the draft's order lines and approved credits: the month's own
-    lines (volume discount, minimum top-up, SLA credits) and the invoice's totals.
-    Run after the order lines or a credit's decision change; under the invoice's lock."""
+    """Rules 5–8 from the draft's order lines, the month's snapshots and receipts and
+    the approved credits: the month's own lines (volume discount, storage, receiving,
+    recurring fees, minimum top-up, SLA credits) and the invoice's totals.
+    Run after the order lines or a credit's decision change; under the invoice's lock.
+
+    The versions that priced storage or receiving become history here, as those of
+    the order lines do in `invoice_refresh`: editing one would change a billed month."""
     invoice.lines.exclude(kind=LineKind.ORDER).delete()
     sums = invoice.lines.aggregate(
         count=Count("id"), amount=Sum("amount_cents"), discountable=Sum("discountable_cents")
+    )
+    # Rule 6: storage, receiving and recurring fees; not orders (no tier, no discount).
+    fees = month_fee_lines(
+        tenant=invoice.tenant,
+        period=invoice.period,
+        versions=versions_for_month(tenant=invoice.tenant, period=invoice.period),
     )
     totals = month_totals(
         order_count=sums["count"],
         orders_cents=sums["amount"] or 0,
         discountable_cents=sums["discountable"] or 0,
         month_version=month_version,
+        other_fees_cents=sum(fee.amount_cents for fee in fees),
     )
     credits = invoice_credits(invoice)
     tariff = month_version.tariff
@@ -119,16 +131,36 @@ def book_month_lines(*, invoice: Invoice, month_version: PricedVersion) -> None:
     if totals.discount_cents:
         description = f"Volume discount {totals.discount_percent}% for {totals.order_count} orders"
         month_lines.append((LineKind.VOLUME_DISCOUNT, description, totals.discount_cents))
+    month_lines += [(fee.kind, fee.description, fee.amount_cents) for fee in fees]
     if totals.minimum_topup_cents:
         description = "Top-up to the monthly minimum"
         month_lines.append((LineKind.MONTHLY_MINIMUM, description, totals.minimum_topup_cents))
     if credits.approved_cents:
-        description = f"SLA credits for {credits.approved} late orders"
+        orders = "1 late order" if credits.approved == 1 else f"{credits.approved} late orders"
+        description = f"SLA credits for {orders}"
         month_lines.append((LineKind.SLA_CREDITS, description, -credits.approved_cents))
-    InvoiceLine.objects.bulk_create(
+    lines = [
         InvoiceLine(invoice=invoice, kind=kind, tariff=tariff, description=text, amount_cents=cents)
         for kind, text, cents in month_lines
-    )
+    ]
+    adjustments = bookable_adjustments(invoice)
+    lines += [
+        InvoiceLine(
+            invoice=invoice,
+            kind=LineKind.ADJUSTMENT,
+            adjustment=adjustment,
+            description=adjustment_line_text(adjustment),
+            amount_cents=adjustment.amount_cents,
+        )
+        for adjustment in adjustments
+    ]
+    InvoiceLine.objects.bulk_create(lines)
+    fee_versions = set().union(*(fee.priced_by for fee in fees))
+    if fee_versions:
+        Tariff.objects.filter(pk__in=fee_versions, priced_at__isnull=True).update(
+            priced_at=timezone.now()
+        )
+    adjusted = sum(adjustment.amount_cents for adjustment in adjustments)
     invoice.currency = invoice.tenant.currency
     invoice.tariff = tariff
     invoice.order_count = totals.order_count
@@ -136,10 +168,60 @@ def book_month_lines(*, invoice: Invoice, month_version: PricedVersion) -> None:
     invoice.discountable_cents = totals.discountable_cents
     invoice.discount_percent = totals.discount_percent
     invoice.discount_cents = totals.discount_cents
+    invoice.other_fees_cents = totals.other_fees_cents
     invoice.minimum_topup_cents = totals.minimum_topup_cents
     invoice.credits_cents = -credits.approved_cents
-    invoice.total_cents = totals.total_cents - credits.approved_cents
+    invoice.adjustments_cents = adjusted
+    invoice.total_cents = totals.total_cents - credits.approved_cents + adjusted
     invoice.save()
+
+
+def bookable_adjustments(invoice: Invoice) -> list[InvoiceAdjustment]:
+    """The approved adjustments to the tenant's earlier invoices that this draft carries:
+    all not yet carried by an issued invoice, if this is the tenant's oldest draft (the
+    next one to be issued), else none."""
+    oldest = (
+        Invoice.objects.filter(tenant_id=invoice.tenant_id, status=InvoiceStatus.DRAFT)
+        .order_by("period")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if oldest != invoice.pk:
+        return []
+    return list(
+        InvoiceAdjustment.objects.filter(
+            invoice__tenant_id=invoice.tenant_id,
+            invoice__period__lt=invoice.period,
+            status=AdjustmentStatus.APPROVED,
+            booked_on__isnull=True,
+        )
+        .select_related("invoice")
+        .order_by("invoice__period", "key", "revision")
+    )
+
+
+def adjustment_line_text(adjustment: InvoiceAdjustment) -> str:
+    text = f"{adjustment.get_kind_display()} to {adjustment.invoice}: {adjustment.rationale}"
+    return text if len(text) <= 200 else f"{text[:199]}…"
+
+
+def tenant_rebook(*, tenant_id: int) -> Invoice | None:
+    """Rebook the month lines of the tenant's oldest draft (after an adjustment's
+    decision), under its lock; None when the tenant has no draft."""
+    draft = (
+        Invoice.objects.filter(tenant_id=tenant_id, status=InvoiceStatus.DRAFT)
+        .order_by("period")
+        .first()
+    )
+    if draft is None:
+        return None
+    with transaction.atomic():
+        draft = _locked(draft)
+        if not draft.is_draft:
+            return None
+        versions = versions_for_month(tenant=draft.tenant, period=draft.period)
+        book_month_lines(invoice=draft, month_version=versions[-1])
+    return draft
 
 
 def _locked(invoice: Invoice) -> Invoice:
@@ -184,6 +266,8 @@ def invoice_issue(*, invoice: Invoice, by: str, now: datetime | None = None) -> 
         invoice.issued_by = by
         invoice.due_on = today + timedelta(days=PAYMENT_TERMS_DAYS)
         invoice.save(update_fields=["number", "status", "issued_at", "issued_by", "due_on"])
+        # The adjustments it carries are settled by this invoice from now on.
+        InvoiceAdjustment.objects.filter(line__invoice=invoice).update(booked_on=invoice)
     logger.info("invoice issued", extra={"invoice": invoice.number, "by": by})
     return invoice
 
@@ -199,16 +283,73 @@ def invoice_mark_paid(*, invoice: Invoice, by: str, now: datetime | None = None)
 
 
 def invoice_void(*, invoice: Invoice, by: str, reason: str, now: datetime | None = None) -> Invoice:
+    """Void a draft, or an issued invoice with a credit note that cites it and carries
+    its total back (a paid invoice is refunded outside E²A and stays paid)."""
     if not reason.strip():
         raise ValueError("Say why the invoice is voided.")
+    now = now or timezone.now()
     with transaction.atomic():
         invoice = _locked(invoice)
+        was_issued = invoice.status == InvoiceStatus.ISSUED
         invoice.status = check("void", invoice.status)
-        invoice.voided_at = now or timezone.now()
+        invoice.voided_at = now
         invoice.void_reason = f"{reason.strip()} ({by})"
         invoice.save(update_fields=["status", "voided_at", "void_reason"])
+        if was_issued:
+            CreditNote.objects.create(
+                invoice=invoice,
+                number=f"{invoice.number}-CN",
+                amount_cents=-invoice.total_cents,
+                reason=reason.strip(),
+                issued_at=now,
+                issued_by=by,
+            )
+        # Proposals against it are moot; what was approved but not carried yet goes too.
+        invoice.adjustments.filter(
+            status__in=[AdjustmentStatus.PROPOSED, AdjustmentStatus.APPROVED],
+            booked_on__isnull=True,
+        ).update(status=AdjustmentStatus.WITHDRAWN, updated_at=now)
+    if was_issued:
+        tenant_rebook(tenant_id=invoice.tenant_id)
     logger.info("invoice voided", extra={"invoice": invoice.pk, "by": by})
     return invoice
+
+
+class AdjustmentNotOpen(Exception):
+    """Only a proposed adjustment is decided."""
+
+
+def adjustment_decide(
+    *,
+    adjustment: InvoiceAdjustment,
+    approve: bool,
+    by: str,
+    reason: str,
+    now: datetime | None = None,
+) -> InvoiceAdjustment:
+    """Finance's decision on a proposed adjustment, with the reason; an approved one is
+    booked on the tenant's next draft at once."""
+    if not reason.strip():
+        raise ValueError("Say why the adjustment is approved or rejected.")
+    now = now or timezone.now()
+    with transaction.atomic():
+        adjustment = InvoiceAdjustment.objects.select_for_update().get(pk=adjustment.pk)
+        if adjustment.status != AdjustmentStatus.PROPOSED:
+            raise AdjustmentNotOpen(
+                f"{adjustment} is {adjustment.get_status_display().lower()}, not proposed."
+            )
+        adjustment.status = AdjustmentStatus.APPROVED if approve else AdjustmentStatus.REJECTED
+        adjustment.decided_by = by
+        adjustment.decided_at = now
+        adjustment.decision_reason = reason.strip()
+        adjustment.updated_at = now
+        adjustment.save()
+    tenant_rebook(tenant_id=adjustment.invoice.tenant_id)
+    logger.info(
+        "invoice adjustment decided",
+        extra={"adjustment": adjustment.pk, "status": adjustment.status, "by": by},
+    )
+    return adjustment
 
 
 class CreditNotOpen(Exception):
@@ -244,38 +385,6 @@ def credit_decide(
         extra={"credit": credit.pk, "status": credit.status, "by": by},
     )
     return credit
-
-
-def _claim_nightly(*, tenant: Tenant, today: date, now: datetime) -> bool:
-    """Move the tenant's last run to `today` if it is behind; True for the one caller
-    whose compare-and-swap matched."""
-    BillingState.objects.get_or_create(tenant=tenant)
-    return bool(
-        BillingState.objects.filter(tenant=tenant)
-        .filter(Q(last_run_on__isnull=True) | Q(last_run_on__lt=today))
-        .update(last_run_on=today, last_run_at=now)
-    )
-
-
-def billing_nightly(*, now: datetime | None = None) -> list[InvoiceRefreshed]:
-    """Hourly: for each active tenant whose local 02:00 has passed since its last run,
-    refresh the current month's draft, and last month's while it is still a draft
-    (late evidence of the last days arrives after midnight)."""
-    now = now or timezone.now()
-    done: list[InvoiceRefreshed] = []
-    for tenant in Tenant.objects.filter(is_active=True).order_by("pk"):
-        local_now = now.astimezone(ZoneInfo(tenant.timezone))
-        if local_now.time() < NIGHTLY_LOCAL_TIME:
-            continue
-        today = local_now.date()
-        if not _claim_nightly(tenant=tenant, today=today, now=now):
-            continue
-        current = month_start(today)
-        last = previous_month(current)
-        if Invoice.objects.filter(tenant=tenant, period=last, status=InvoiceStatus.DRAFT).exists():
-            done.append(invoice_refresh(tenant=tenant, period=last, now=now))
-        done.append(invoice_refresh(tenant=tenant, period=current, now=now))
-    return done
 
 
 class VersionExists(ValueError):

@@ -21,7 +21,10 @@ from .models.tariff import (
     CREDIT_PERCENT_FIELDS,
     CREDIT_THRESHOLD_FIELDS,
     FEE_FIELDS,
+    MAX_AGED_AFTER_DAYS,
     MAX_MULTIPLIER,
+    STORAGE_AGED_AFTER_FIELD,
+    STORAGE_AGED_MULTIPLIER_FIELD,
 )
 from .periods import local_midnight, month_bounds, next_month
 
@@ -76,7 +79,16 @@ def tariff_errors(values: dict[str, Any], tiers: Iterable[tuple[int, Decimal]]) 
             "The review threshold is at least the auto-approval one "
             f"({auto} cents); credits between them are approved and listed for review."
         )
-    for field in HANDLING_MULTIPLIER_FIELDS.values():
+    aged_after = values.get(STORAGE_AGED_AFTER_FIELD, 90)
+    if (
+        not isinstance(aged_after, int)
+        or isinstance(aged_after, bool)
+        or not 1 <= aged_after <= MAX_AGED_AFTER_DAYS
+    ):
+        errors[STORAGE_AGED_AFTER_FIELD] = (
+            f"Units are aged after a whole number of days from 1 to {MAX_AGED_AFTER_DAYS}."
+        )
+    for field in (*HANDLING_MULTIPLIER_FIELDS.values(), STORAGE_AGED_MULTIPLIER_FIELD):
         try:
             value = Decimal(str(values.get(field, "1")))
         except InvalidOperation:
@@ -96,6 +108,9 @@ def default_tariff_values(data: dict[str, Any] | None = None) -> tuple[dict[str,
     values.update({field: int(data["fees"][field]) for field in FEE_FIELDS})
     for flag, field in HANDLING_MULTIPLIER_FIELDS.items():
         values[field] = Decimal(str(data["multipliers"][flag]))
+    storage = data["storage"]
+    values[STORAGE_AGED_AFTER_FIELD] = int(storage["aged_after_days"])
+    values[STORAGE_AGED_MULTIPLIER_FIELD] = Decimal(str(storage["aged_multiplier"]))
     credits = data["sla_credits"]
     for severity, field in CREDIT_PERCENT_FIELDS.items():
         values[field] = int(credits["percent_by_severity"][severity])

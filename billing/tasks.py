@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from .services import billing_nightly
+from .nightly import billing_nightly
 
 
 @shared_task(name="billing.nightly", acks_late=True, reject_on_worker_lost=True)

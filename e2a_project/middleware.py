@@ -44,8 +44,13 @@ def _unbind_after_response(**_: object) -> None:
 request_finished.connect(_unbind_after_response, dispatch_uid="e2a-unbind-correlation-id")
 
 
+# Paths whose bodies are batches: a thousand events, or a warehouse's day of stock
+# (a row per SKU and lot, ~100,000 rows for a large one).
+BATCH_PATHS: tuple[str, ...] = ("/ingest/v2/events/batch", "/api/billing/storage")
+
+
 def body_limit_for(path: str) -> int:
-    if path.startswith("/ingest/v2/events/batch"):
+    if path.startswith(BATCH_PATHS):
         return settings.INGEST_BATCH_MAX_BODY_BYTES
     return settings.INGEST_MAX_BODY_BYTES
 

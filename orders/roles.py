@@ -115,6 +115,14 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         # SLA credits: decide the ones above the review threshold.
         "billing.view_slacredit",
         "billing.approve_credit",
+        # After issue: the validation's adjustments, credit notes, revenue leaks, and
+        # whether last month's invoice is issued on the 1st.
+        "billing.view_invoiceadjustment",
+        "billing.decide_adjustment",
+        "billing.view_creditnote",
+        "billing.view_revenueleak",
+        "billing.view_billingstate",
+        "billing.change_billingstate",
         # Rate sheets: new versions and their tiers. Tariff versions are never
         # deleted (lines cite them); a tier may go while its version prices nothing.
         "billing.view_tariff",
@@ -124,6 +132,10 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "billing.add_volumetier",
         "billing.change_volumetier",
         "billing.delete_volumetier",
+        # Storage snapshots and inbound receipts: the evidence of storage and receiving
+        # fees, read-only (they come from the WMS).
+        "billing.view_storagesnapshot",
+        "billing.view_inboundreceipt",
     ),
     VIEWER: VIEW_TENANT_DATA,
     ADMIN: ("orders.*", "slas.*", "exceptions.*", "billing.*"),

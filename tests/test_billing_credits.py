@@ -1,4 +1,4 @@
-"""SLA credits (rule 7), worked by hand.
+"""SLA credits (rule 8), worked by hand.
 
 Each order here is paid at 10:00 and picked late by a chosen amount, so the SLA
 engine (through real ingestion) records a PICK_DELAY breach whose severity follows

@@ -10,10 +10,10 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 
 from billing.models import BillingState, Invoice, InvoiceStatus, LineKind, Tariff
+from billing.nightly import billing_nightly
 from billing.services import (
     PeriodNotOver,
     VersionExists,
-    billing_nightly,
     invoice_issue,
     invoice_mark_paid,
     invoice_refresh,

@@ -409,6 +409,8 @@ def test_finance_reviews_issues_and_prints_an_invoice_and_a_viewer_sees_no_billi
     assert len(orders) == 3 and all("0.65 USD" in text for text in orders), listed  # not "65"
     assert "98.05 USD" in top_up, top_up
     _shot(browser, "14-finance-invoice-line-list")
+    # At 1366 px with the sidebar and the filter open, every column shows.
+    assert _overflow(browser) == {"page": 0, "results": 0}, _overflow(browser)
 
     # Issue it from the list: the number appears in the message and on the row.
     browser.get(f"{app.url}/admin/billing/invoice/")
@@ -423,7 +425,11 @@ def test_finance_reviews_issues_and_prints_an_invoice_and_a_viewer_sees_no_billi
     assert f"Issued: {number}." in message.text, message.text
     [row] = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
     assert number in row.text and "Issued" in row.text, row.text
+    number_cell = row.find_element(By.CSS_SELECTOR, "th a")
+    assert number_cell.text == number, number_cell.text  # the change link, on one line
+    assert number_cell.size["height"] < 25, number_cell.size  # not "DEMO-3PL-2026-" / "0001"
     _shot(browser, "15-finance-invoice-issued")
+    assert _overflow(browser) == {"page": 0, "results": 0}, _overflow(browser)
 
     # The printable page, read with the Finance session: the number, the lines, the total.
     browser.get(f"{app.url}/api/invoices/{invoice_id}/print")
@@ -450,3 +456,134 @@ def test_finance_reviews_issues_and_prints_an_invoice_and_a_viewer_sees_no_billi
         :500
     ]
     _shot(browser, "18-viewer-invoices-forbidden")
+
+
+def _overflow(driver: object) -> dict[str, int]:
+    """How many pixels the page, and the change list's table, are wider than they show:
+    at 1366 px with the sidebar and filter open a wide list is cut at its right edge
+    (the admin scrolls `.results` sideways, so the page itself may not overflow)."""
+    return driver.execute_script(
+        """
+        const page = document.documentElement;
+        const results = document.querySelector('#changelist .results');
+        return {
+            page: page.scrollWidth - page.clientWidth,
+            results: results ? results.scrollWidth - results.clientWidth : 0,
+        };
+        """
+    )
+
+
+def _picked_late_last_month(app: ServedApp, key: str, order: str) -> None:
+    """An order of last month paid at 10:00 on a weekday (a weekend allows more time)
+    and picked 5 h later against the pick's 2-hour allowance: 180 minutes late, 150 %,
+    so the SLA engine records a HIGH PICK_DELAY breach as the pick is ingested. Packed
+    and labelled an hour apart after that: 65 ¢ of operation fees on the default rates.
+    """
+    first_of_month = datetime.now(UTC).replace(day=1, hour=10, minute=0, second=0, microsecond=0)
+    paid = (first_of_month - timedelta(days=1)).replace(day=3)
+    while paid.weekday() >= 5:
+        paid += timedelta(days=1)
+
+    def at(instant: datetime) -> str:
+        return instant.isoformat().replace("+00:00", "Z")
+
+    status, body = app.request(
+        "POST",
+        "/ingest/events",
+        key=key,
+        body={
+            "source": "shopify",
+            "event_type": "order_paid",
+            "event_id": f"paid-{order}",
+            "order_id": order,
+            "occurred_at": at(paid),
+        },
+    )
+    assert status == 202, body
+    picked = paid + timedelta(hours=5)
+    events = [
+        {
+            "source": "wms",
+            "event_type": step,
+            "event_id": f"{step}-{order}",
+            "order_id": order,
+            "occurred_at": at(picked + timedelta(hours=hours)),
+        }
+        for hours, step in enumerate(("pick_completed", "pack_completed", "ship_label_printed"))
+    ]
+    status, body = app.request("POST", "/ingest/v2/events/batch", key=key, body={"events": events})
+    assert status == 200 and body["processed_count"] == len(events), body
+
+
+def test_finance_approves_an_sla_credit(serve, browser):
+    """A late pick earns the merchant a credit above the review threshold: it waits on
+    Billing → SLA credits for Finance, who approves it with a reason; the draft
+    invoice's total takes it off at once."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    app = serve()
+    key, _, role_logins = _bootstrap(app)
+    period = _bill_last_month(app, key)  # three on-time orders: the draft and its tariff
+    _picked_late_last_month(app, key, "#3001")
+    # Low thresholds: up to 20 ¢ the rules approve, above 40 ¢ Finance decides; the
+    # HIGH breach earns 100 % of 65 ¢.
+    updated = app.manage(
+        "shell",
+        "-c",
+        "from billing.models import Tariff; print(Tariff.objects.filter(tenant__slug="
+        f"{TENANT!r}).update(credit_auto_approve_cents=20, credit_review_above_cents=40))",
+    )
+    assert int(updated.split()[-1]) >= 1, updated  # the rows updated (after shell's notice)
+    out = app.manage("generate_invoices", "--tenant", TENANT, "--period", period)
+    assert f"{period}  {TENANT}" in out and "refreshed" in out, out
+    wait = WebDriverWait(browser, 15)
+    _log_in(browser, app, "demo-finance", role_logins["demo-finance"])
+
+    # Billing → SLA credits, "to decide: Awaiting approval": the late order's credit.
+    browser.get(f"{app.url}/admin/")
+    browser.find_element(
+        By.CSS_SELECTOR, "#content-main a[href='/admin/billing/slacredit/']"
+    ).click()
+    wait.until(ready.presence_of_element_located((By.ID, "changelist-filter")))
+    browser.find_element(By.CSS_SELECTOR, "#changelist-filter").find_element(
+        By.LINK_TEXT, "Awaiting approval"
+    ).click()
+    [row] = wait.until(
+        ready.presence_of_all_elements_located((By.CSS_SELECTOR, "#result_list tbody tr"))
+    )
+    assert "#3001" in row.text and "HIGH" in row.text and "0.65 USD" in row.text, row.text
+    assert "Awaiting approval" in row.text, row.text
+    _shot(browser, "19-finance-credits-to-decide")
+    assert _overflow(browser) == {"page": 0, "results": 0}, _overflow(browser)
+
+    # Approve…: the confirm page lists the credit and asks for the reason.
+    row.find_element(By.CSS_SELECTOR, "input.action-select").click()
+    Select(browser.find_element(By.NAME, "action")).select_by_visible_text("Approve…")
+    browser.find_element(By.CSS_SELECTOR, "button[name=index]").click()
+    reason = wait.until(ready.presence_of_element_located((By.NAME, "reason")))
+    page = browser.find_element(By.ID, "content").text
+    assert "Order #3001" in page and "pick late (HIGH)" in page, page
+    reason.send_keys("Confirmed: the morning wave started 3 h late.")
+    _shot(browser, "20-finance-credit-approve-confirm")
+    browser.find_element(By.CSS_SELECTOR, "#content form input[type=submit]").click()
+    message = wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "ul.messagelist")))
+    assert "Approved: the credit of #3001." in message.text, message.text
+    _shot(browser, "21-finance-credit-approved")
+
+    # Nothing left to decide; the credit is Approved, by the Finance user.
+    browser.get(f"{app.url}/admin/billing/slacredit/")
+    [row] = wait.until(
+        ready.presence_of_all_elements_located((By.CSS_SELECTOR, "#result_list tbody tr"))
+    )
+    assert "Approved" in row.text and "demo-finance" in row.text, row.text
+    _shot(browser, "22-finance-credit-list-approved")
+
+    # The draft invoice: the approved credit comes off its total.
+    row.find_element(By.CSS_SELECTOR, "a[href*='/billing/invoice/']").click()
+    totals = wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, ".field-totals")))
+    assert "SLA credits (approved) -0.65 USD" in totals.text, totals.text
+    assert "Total (no tax computed) 99.35 USD" in totals.text, totals.text
+    _shot(browser, "23-finance-invoice-with-credit")

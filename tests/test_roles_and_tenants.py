@@ -24,7 +24,15 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.models import SlaCredit
+from billing.inventory import StorageRow, storage_days_replace
+from billing.models import (
+    BillingState,
+    CreditNote,
+    InboundReceipt,
+    Invoice,
+    InvoiceAdjustment,
+    SlaCredit,
+)
 from billing.periods import local_date
 from billing.services import invoice_refresh
 from exceptions.models import (
@@ -89,6 +97,13 @@ SCREENS: dict[str, set[str]] = {
     "billing.invoice": {F, A},
     "billing.invoiceline": {F, A},
     "billing.slacredit": {F, A},
+    "billing.invoiceadjustment": {F, A},
+    "billing.creditnote": {F, A},
+    "billing.revenueleak": {F, A},
+    "billing.billingstate": {F, A},
+    # The evidence of storage and receiving fees, read-only.
+    "billing.storagesnapshot": {F, A},
+    "billing.inboundreceipt": {F, A},
     # Users and groups: superusers only (whoever edits users can make a superuser).
     "auth.user": set(),
     "auth.group": set(),
@@ -115,6 +130,14 @@ FINANCE_BILLING = {
     "add_volumetier",
     "change_volumetier",
     "delete_volumetier",
+    "view_storagesnapshot",
+    "view_inboundreceipt",
+    "view_invoiceadjustment",
+    "decide_adjustment",
+    "view_creditnote",
+    "view_revenueleak",
+    "view_billingstate",
+    "change_billingstate",
 }
 
 LIFECYCLE = {
@@ -142,6 +165,7 @@ ACTIONS: dict[str, dict[str, set[str]]] = {
     "billing.invoice": {F: INVOICING, A: INVOICING},
     "billing.tariff": {F: {"new_version"}, A: {"new_version"}},
     "billing.slacredit": {F: APPROVALS, A: APPROVALS},
+    "billing.invoiceadjustment": {F: APPROVALS, A: APPROVALS},
 }
 
 
@@ -200,12 +224,39 @@ def lookalike(slug: str) -> Tenant:
         tenant=tenant, kind="hold_order", url=f"https://{tenant.slug}.example/hold"
     )
     SlaPolicy.objects.create(tenant=tenant, name="Contract", effective_from=now)
+    # A day of stock and a receipt, with the SKU and the reference the other tenant's have.
+    today = local_date(now, tenant.timezone)
+    storage_days_replace(
+        tenant=tenant,
+        days={today: [StorageRow(sku="SKU-1", received_on=today - timedelta(days=100), units=5)]},
+    )
+    InboundReceipt.objects.create(
+        tenant=tenant, reference="ASN-1", received_at=now, units=10, cartons=1
+    )
     BusinessCalendar.objects.create(tenant=tenant, name="Hours", timezone="UTC")
     # This month's draft: a tariff version, an invoice and its lines (the monthly top-up
     # at least), and the draft of the pick's month, with its line and its SLA credit.
     invoice_refresh(tenant=tenant, period=now.date())
     invoice_refresh(tenant=tenant, period=local_date(picked_at, tenant.timezone))
     assert SlaCredit.objects.filter(tenant=tenant).exists()
+    # After issue: an adjustment, a credit note, the billing settings, and a revenue
+    # leak (an order shipped without its pick or pack scan).
+    invoice = Invoice.objects.filter(tenant=tenant).first()
+    InvoiceAdjustment.objects.create(
+        invoice=invoice,
+        key="order:1",
+        kind="correction",
+        amount_cents=15,
+        rationale=f"pack fee missing for {tenant.slug}",
+        status="proposed",
+    )
+    CreditNote.objects.create(
+        invoice=invoice, number=f"{tenant.slug}-CN", amount_cents=-100, reason="x", issued_by="f"
+    )
+    BillingState.objects.get_or_create(tenant=tenant)
+    ingest_event(
+        tenant, event_type="picked_up", event_id="ship-2", order_id="#1002", occurred_at=now
+    )
     return tenant
 
 

@@ -83,6 +83,23 @@ class InvoiceListQuery(serializers.Serializer):
     )
 
 
+class LeakListQuery(serializers.Serializer):
+    period = PeriodField(
+        required=False,
+        max_length=16,
+        help_text="Only orders shipped in this month (each tenant's own time zone), YYYY-MM.",
+    )
+    limit = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=LIST_MAX_LIMIT,
+        help_text=f"Orders per page (default {LIST_DEFAULT_LIMIT}, at most {LIST_MAX_LIMIT}).",
+    )
+    offset = serializers.IntegerField(
+        required=False, min_value=0, max_value=MAX_OFFSET, help_text="Orders to skip."
+    )
+
+
 class InvoiceLinesQuery(serializers.Serializer):
     limit = serializers.IntegerField(
         required=False,
@@ -133,8 +150,10 @@ class InvoiceSerializer(serializers.ModelSerializer):
             "orders_cents",
             "discount_percent",
             "discount_cents",
+            "other_fees_cents",
             "minimum_topup_cents",
             "credits_cents",
+            "adjustments_cents",
             "total_cents",
             "total_formatted",
             "refreshed_at",
@@ -332,3 +351,23 @@ def invoice_detail_body(
             "results": InvoiceLineSerializer(detail.lines, many=True, context=context).data,
         },
     }
+
+
+class LeakSerializer(serializers.Serializer):
+    """A shipped order billing cannot charge in full: the scan to ask the warehouse for."""
+
+    order_id = serializers.CharField(source="external_id", help_text="The merchant's order id.")
+    tenant = serializers.CharField(source="tenant.slug")
+    shipped_at = serializers.DateTimeField()
+    missing = serializers.ChoiceField(
+        choices=["pick", "pack", "pick and pack"], help_text="The evidence not received."
+    )
+    picked_at = serializers.DateTimeField(allow_null=True)
+    packed_at = serializers.DateTimeField(allow_null=True)
+
+
+class LeakPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = LeakSerializer(many=True)

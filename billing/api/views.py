@@ -35,6 +35,7 @@ from e2a_project.openapi import E2AAutoSchema, ErrorSchema
 from e2a_project.renderers import ORJSONRenderer
 from orders.scopes import ApiKeyScope
 
+from ..leaks import revenue_leaks
 from ..models import Invoice
 from ..selectors import invoice_detail, invoice_get, invoice_list
 from . import serializers as io
@@ -141,6 +142,28 @@ class InvoiceListView(InvoiceApiView):
         page = paginator.paginate_queryset(rows, request, view=self)
         body = io.InvoiceSerializer(page, many=True, context={"request": request}).data
         return paginator.get_paginated_response(body)
+
+
+class RevenueLeakListView(InvoiceApiView):
+    required_scopes = {"GET": ApiKeyScope.FINANCE}
+
+    @extend_schema(
+        operation_id="billing_leaks_list",
+        tags=["invoices"],
+        parameters=[io.LeakListQuery],
+        responses={200: io.LeakPageSerializer, **ERRORS},
+        summary="Revenue leaks: shipped orders without the pick or pack evidence to bill them",
+        description="No evidence, no charge: these orders shipped, but their pick or pack "
+        "scan never arrived, so billing cannot charge that work. Latest shipped first. "
+        + AUTH_DESCRIPTION,
+    )
+    def get(self, request: Request) -> Response:
+        query = io.LeakListQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        rows = revenue_leaks(tenants=list(self.tenants), period=query.validated_data.get("period"))
+        paginator = InvoicePagination()
+        page = paginator.paginate_queryset(rows, request, view=self)
+        return paginator.get_paginated_response(io.LeakSerializer(page, many=True).data)
 
 
 class InvoiceDetailView(InvoiceApiView):

@@ -27,8 +27,14 @@ class InvoiceStatus(models.TextChoices):
 class LineKind(models.TextChoices):
     ORDER = "order", "Order operations"
     VOLUME_DISCOUNT = "volume_discount", "Volume discount"
+    # Not orders (billing.inventory_fees): no volume discount, toward the minimum.
+    STORAGE = "storage", "Storage"
+    RECEIVING = "receiving", "Receiving"
+    ACCOUNT_FEE = "account_fee", "Account fee"
+    SUPPORT_FEE = "support_fee", "Support fee"
     MONTHLY_MINIMUM = "monthly_minimum", "Monthly minimum top-up"
     SLA_CREDITS = "sla_credits", "SLA credits"
+    ADJUSTMENT = "adjustment", "Adjustment to an issued invoice"
 
 
 S = InvoiceStatus
@@ -59,9 +65,17 @@ class Invoice(models.Model):
     )
     discount_percent = models.DecimalField(max_digits=5, decimal_places=2, default=0)
     discount_cents = models.BigIntegerField(default=0, help_text="Volume discount (≤ 0).")
+    other_fees_cents = models.BigIntegerField(
+        default=0,
+        help_text="Storage, receiving and recurring fees: not orders, so never discounted; "
+        "they count toward the monthly minimum.",
+    )
     minimum_topup_cents = models.BigIntegerField(default=0)
     credits_cents = models.BigIntegerField(
         default=0, help_text="Approved SLA credits booked on this invoice (≤ 0)."
+    )
+    adjustments_cents = models.BigIntegerField(
+        default=0, help_text="Approved adjustments to earlier invoices booked on this one."
     )
     total_cents = models.BigIntegerField(default=0)
     refreshed_at = models.DateTimeField(null=True, blank=True, help_text="Last rebuilt as a draft.")
@@ -106,6 +120,9 @@ class Invoice(models.Model):
             models.CheckConstraint(
                 condition=Q(minimum_topup_cents__gte=0), name="invoice_topup_ge_0"
             ),
+            models.CheckConstraint(
+                condition=Q(other_fees_cents__gte=0), name="invoice_other_fees_ge_0"
+            ),
             models.CheckConstraint(condition=Q(credits_cents__lte=0), name="invoice_credits_le_0"),
         ]
         indexes = [models.Index(fields=["status", "period"], name="invoice_status_period")]
@@ -142,6 +159,14 @@ class InvoiceLine(models.Model):
         db_index=False,
     )
     description = models.CharField(max_length=200, blank=True)
+    adjustment = models.OneToOneField(
+        "billing.InvoiceAdjustment",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="line",
+        help_text="The approved adjustment this line books.",
+    )
 
     units = models.PositiveIntegerField(default=0, help_text="Units picked (0: no pick billed).")
     pick_cents = models.BigIntegerField(default=0)
@@ -192,8 +217,13 @@ class InvoiceLine(models.Model):
             models.UniqueConstraint(fields=["invoice", "order"], name="invoice_line_one_per_order"),
             models.UniqueConstraint(
                 fields=["invoice", "kind"],
-                condition=~Q(kind=LineKind.ORDER),
+                condition=~Q(kind__in=[LineKind.ORDER, LineKind.ADJUSTMENT]),
                 name="invoice_line_one_per_month_kind",
+            ),
+            models.CheckConstraint(
+                condition=(Q(kind=LineKind.ADJUSTMENT) & Q(adjustment__isnull=False))
+                | (~Q(kind=LineKind.ADJUSTMENT) & Q(adjustment__isnull=True)),
+                name="invoice_line_adjustment_iff_adjustment_kind",
             ),
             models.CheckConstraint(
                 condition=(Q(kind=LineKind.ORDER) & Q(order__isnull=False))

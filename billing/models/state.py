@@ -18,6 +18,15 @@ class BillingState(models.Model):
         null=True, blank=True, help_text="Tenant-local date of the last nightly refresh."
     )
     last_run_at = models.DateTimeField(null=True, blank=True)
+    auto_issue = models.BooleanField(
+        default=True,
+        help_text="Issue last month's invoice on the 1st (tenant-local) when nothing awaits "
+        "approval; off: Finance issues it.",
+    )
+
+    class Meta:
+        verbose_name = "billing settings"
+        verbose_name_plural = "billing settings"
 
     def __str__(self) -> str:
         return f"{self.tenant} billed through {self.last_run_on or 'never'}"

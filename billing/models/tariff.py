@@ -36,7 +36,20 @@ FEE_FIELDS: tuple[str, ...] = (
     "order_minimum_cents",
     "monthly_minimum_cents",
     "gift_wrap_cents",
+    # The rest of the rate sheet: storage, receiving, recurring fees and the late fee.
+    "storage_unit_day_cents",
+    "receiving_per_receipt_cents",
+    "receiving_per_unit_cents",
+    "account_fee_cents",
+    "support_fee_cents",
+    "late_fee_cents",
 )
+# Units on hand longer than `storage_aged_after_days` are stored at the unit-day fee
+# times `storage_aged_multiplier` (an exact decimal, like the handling multipliers,
+# so a 1.5× aged rate is as easy to write as 2×).
+STORAGE_AGED_MULTIPLIER_FIELD = "storage_aged_multiplier"
+STORAGE_AGED_AFTER_FIELD = "storage_aged_after_days"
+MAX_AGED_AFTER_DAYS = 3650
 
 # SLA breach severity -> the tariff column holding the share of an order's operation
 # fees credited back when its warehouse stages breached at that severity.
@@ -87,6 +100,21 @@ class Tariff(models.Model):
     monthly_minimum_cents = _cents("A month's invoice is topped up to at least this.")
     gift_wrap_cents = _cents("Gift wrap per order; added after the multipliers.")
 
+    # Not orders: none of these counts toward a volume tier or the per-order minimum;
+    # they count toward the monthly minimum. Versions from before they existed
+    # charge 0 (a version that priced an invoice is never edited): start a new one.
+    storage_unit_day_cents = _cents("Storing one unit for one day (daily on-hand snapshots).")
+    storage_aged_after_days = models.PositiveSmallIntegerField(
+        default=90,
+        help_text="Units on hand longer than this many days since received are aged.",
+    )
+    storage_aged_multiplier = _multiplier("Applied to the unit-day fee of aged units.")
+    receiving_per_receipt_cents = _cents("Per inbound receipt (ASN) received.")
+    receiving_per_unit_cents = _cents("Per unit received.")
+    account_fee_cents = _cents("Monthly account fee (0: none).")
+    support_fee_cents = _cents("Monthly support fee (0: none).")
+    late_fee_cents = _cents("Late-payment fee.")
+
     credit_low_percent = _percent("Credited for a LOW breach: % of the order's operation fees.")
     credit_medium_percent = _percent("Credited for a MEDIUM breach.")
     credit_high_percent = _percent("Credited for a HIGH breach.")
@@ -132,6 +160,16 @@ class Tariff(models.Model):
             models.CheckConstraint(
                 condition=Q(credit_auto_approve_cents__lte=models.F("credit_review_above_cents")),
                 name="tariff_credit_thresholds_ascending",
+            ),
+            models.CheckConstraint(
+                condition=Q(storage_aged_multiplier__gte=1)
+                & Q(storage_aged_multiplier__lte=MAX_MULTIPLIER),
+                name="tariff_storage_aged_multiplier_1_to_10",
+            ),
+            models.CheckConstraint(
+                condition=Q(storage_aged_after_days__gte=1)
+                & Q(storage_aged_after_days__lte=MAX_AGED_AFTER_DAYS),
+                name="tariff_storage_aged_after_1_to_3650_days",
             ),
         ]
 
