@@ -10,13 +10,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from e2a_project.admin_pages import confirm_with_reason, reason_form, reason_given
 from orders.admin_scoping import TenantScopedAdmin
 from orders.currencies import format_amount
 
+from .admin_preview import tariff_preview_view
 from .models import HANDLING_MULTIPLIER_FIELDS, Invoice, InvoiceLine, LineKind, Tariff, VolumeTier
 from .models.tariff import CREDIT_PERCENT_FIELDS, CREDIT_THRESHOLD_FIELDS, FEE_FIELDS
 from .periods import parse_period
@@ -179,10 +180,24 @@ class TariffAdmin(TenantScopedAdmin):
                 ]
             },
         ),
-        ("History", {"fields": ["priced_at"]}),
+        ("History", {"fields": ["priced_at", "preview_link"]}),
     ]
-    readonly_fields = ["priced_at"]
+    readonly_fields = ["priced_at", "preview_link"]
     actions = ["new_version"]
+
+    def get_urls(self) -> list:
+        preview = self.admin_site.admin_view(
+            lambda request, object_id: tariff_preview_view(self, request, object_id)
+        )
+        route = path("<path:object_id>/preview/", preview, name="billing_tariff_preview")
+        return [route, *super().get_urls()]
+
+    @admin.display(description="preview")
+    def preview_link(self, obj: Tariff) -> str:
+        if obj.pk is None:
+            return "Save this version, then preview it against last month."
+        url = reverse("admin:billing_tariff_preview", args=[obj.pk])
+        return format_html('<a href="{}">What this version would have billed last month</a>', url)
 
     @admin.display(boolean=True, description="priced an invoice")
     def history(self, obj: Tariff) -> bool:

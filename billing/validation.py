@@ -45,7 +45,7 @@ from .models import (
 )
 from .periods import local_date
 from .rules import LINE_COLUMNS, OPERATIONS, PRICE_COLUMNS, month_totals, priced_order_lines
-from .tariffs import versions_for_month
+from .tariffs import PricedVersion, versions_for_month
 
 LATE_AFTER_DUE_DAYS = 30
 _COLUMNS = (*LINE_COLUMNS, *PRICE_COLUMNS)
@@ -60,9 +60,14 @@ class Difference:
     evidence: dict = field(default_factory=dict)
 
 
-def _recomputed_rows(invoice: Invoice) -> Iterator[dict]:
+def recomputed_rows(
+    invoice: Invoice, versions: list[PricedVersion] | None = None
+) -> Iterator[dict]:
+    """The invoice's month priced again from the evidence, a dict per order line in
+    order id order, by `versions` (default: the tenant's, as billing uses them)."""
     tenant = invoice.tenant
-    versions = versions_for_month(tenant=tenant, period=invoice.period)
+    if versions is None:
+        versions = versions_for_month(tenant=tenant, period=invoice.period)
     sql, params = priced_order_lines(
         tenant=tenant, period=invoice.period, versions=versions, invoice_id=invoice.pk
     )
@@ -79,9 +84,11 @@ def _stored_rows(invoice: Invoice) -> Iterator[dict]:
     return lines.values(*_COLUMNS).iterator(chunk_size=CHUNK)
 
 
-def _pairs(invoice: Invoice) -> Iterator[tuple[dict | None, dict | None]]:
+def line_pairs(
+    invoice: Invoice, versions: list[PricedVersion] | None = None
+) -> Iterator[tuple[dict | None, dict | None]]:
     """(stored, recomputed) per order, merged by order id; None where one is missing."""
-    stored, fresh = _stored_rows(invoice), _recomputed_rows(invoice)
+    stored, fresh = _stored_rows(invoice), recomputed_rows(invoice, versions)
     old, new = next(stored, None), next(fresh, None)
     while old is not None or new is not None:
         if new is None or (old is not None and old["order_id"] < new["order_id"]):
@@ -143,7 +150,7 @@ def order_differences(invoice: Invoice) -> tuple[list[Difference], dict]:
     """The orders whose amount differs, and the recomputed month sums (for rule 5–6)."""
     differences: list[Difference] = []
     sums = {"count": 0, "amount": 0, "discountable": 0}
-    for old, new in _pairs(invoice):
+    for old, new in line_pairs(invoice):
         if new is not None:
             sums["count"] += 1
             sums["amount"] += new["amount_cents"]

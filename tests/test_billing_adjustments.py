@@ -38,7 +38,7 @@ from billing.services import (
 from billing.tariffs import tariff_ensure_default
 from billing.validation import invoice_validate
 from orders.models import Order, OrderEvent
-from tests.billing_helpers import logged_in, order_with
+from tests.billing_helpers import logged_in, order_with, shipped_on
 from tests.factories import TenantFactory, api_key_for
 
 pytestmark = pytest.mark.django_db
@@ -52,11 +52,7 @@ def at(day: int, month: int = 10, hour: int = 9) -> datetime:
 
 
 def shipped(day: int, month: int = 10) -> list[tuple[str, datetime]]:
-    return [
-        ("pick_completed", at(day, month)),
-        ("pack_completed", at(day, month, 10)),
-        ("ship_label_printed", at(day, month, 11)),
-    ]
+    return shipped_on(day, month)
 
 
 @pytest.fixture
