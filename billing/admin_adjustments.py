@@ -62,6 +62,8 @@ class InvoiceAdjustmentAdmin(DecisionActions, ReadOnlyAdmin):
         "kind",
         "amount",
         "rationale",
+        "friendly_rationale",
+        "friendly_by",
         "evidence",
         "status",
         "proposed_at",

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from orders.models import Tenant
 
+from . import rationale_hooks
 from .models import (
     AdjustmentStatus,
     BillingState,
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 NIGHTLY_LOCAL_TIME = time(2, 0)
 AUTO_ISSUER = "nightly billing"
+REWORD_PER_NIGHT = 50  # model calls per tenant and night, at most
 
 
 def _claim_nightly(*, tenant: Tenant, today: date, now: datetime) -> bool:
@@ -76,9 +78,28 @@ def validate_tenant(*, tenant: Tenant, now: datetime) -> int:
         result = invoice_validate(invoice=invoice, now=now)
         changed += result.proposed + result.withdrawn
         approved += result.approved
+    reword_new_adjustments(tenant=tenant)
     if approved:
         tenant_rebook(tenant_id=tenant.pk)
     return changed + approved
+
+
+def reword_new_adjustments(*, tenant: Tenant, limit: int = REWORD_PER_NIGHT) -> int:
+    """Offer the tenant's proposals (and rule-approved fees) not reworded yet to the
+    registered writers (the AI analyst, when configured), a bounded number a night."""
+    if not rationale_hooks.has_writers():
+        return 0
+    waiting = (
+        InvoiceAdjustment.objects.filter(
+            invoice__tenant=tenant,
+            friendly_rationale="",
+            booked_on__isnull=True,
+            status__in=[AdjustmentStatus.PROPOSED, AdjustmentStatus.APPROVED],
+        )
+        .select_related("invoice__tenant")
+        .order_by("proposed_at", "pk")[:limit]
+    )
+    return sum(rationale_hooks.adjustment_reword(adjustment) for adjustment in waiting)
 
 
 def _auto_issue(*, tenant: Tenant, period: date, now: datetime) -> None:

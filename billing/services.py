@@ -201,7 +201,10 @@ def bookable_adjustments(invoice: Invoice) -> list[InvoiceAdjustment]:
 
 
 def adjustment_line_text(adjustment: InvoiceAdjustment) -> str:
-    text = f"{adjustment.get_kind_display()} to {adjustment.invoice}: {adjustment.rationale}"
+    """What the merchant reads on the invoice: the reworded rationale when there is one
+    (its figures are the computation's), else the computed one."""
+    reason = adjustment.friendly_rationale or adjustment.rationale
+    text = f"{adjustment.get_kind_display()} to {adjustment.invoice}: {reason}"
     return text if len(text) <= 200 else f"{text[:199]}…"
 
 

@@ -309,7 +309,17 @@ def _settle(
             if (open_one.amount_cents, open_one.rationale) != (rest, rationale):
                 open_one.amount_cents, open_one.rationale = rest, rationale
                 open_one.evidence, open_one.updated_at = evidence, now
-                open_one.save(update_fields=["amount_cents", "rationale", "evidence", "updated_at"])
+                open_one.friendly_rationale = open_one.friendly_by = ""  # reworded a stale text
+                open_one.save(
+                    update_fields=[
+                        "amount_cents",
+                        "rationale",
+                        "evidence",
+                        "updated_at",
+                        "friendly_rationale",
+                        "friendly_by",
+                    ]
+                )
                 proposed += 1
             continue
         if last_rejected and last_rejected.amount_cents == rest:

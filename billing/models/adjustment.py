@@ -50,6 +50,12 @@ class InvoiceAdjustment(models.Model):
     kind = models.CharField(max_length=12, choices=AdjustmentKind.choices)
     amount_cents = models.BigIntegerField(help_text="Owed by the merchant (> 0) or to it (< 0).")
     rationale = models.TextField()
+    friendly_rationale = models.TextField(
+        blank=True,
+        help_text="The rationale reworded for the merchant (billing.rationale_hooks); its "
+        "figures are the computation's.",
+    )
+    friendly_by = models.CharField(max_length=80, blank=True, help_text="Who reworded it.")
     evidence = models.JSONField(
         default=dict, blank=True, help_text="Order and event ids behind the amount."
     )
