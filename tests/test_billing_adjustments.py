@@ -39,6 +39,7 @@ from billing.tariffs import tariff_ensure_default
 from billing.validation import invoice_validate
 from orders.models import Order, OrderEvent
 from tests.billing_helpers import logged_in, order_with, shipped_on
+from tests.concurrency import at_once
 from tests.factories import TenantFactory, api_key_for
 
 pytestmark = pytest.mark.django_db
@@ -368,3 +369,18 @@ def test_the_revenue_leak_list_shows_shipped_orders_without_pick_or_pack_evidenc
     ingest_only = api_key_for(tenant, scopes=["ingest"])
     refused = client.get("/api/billing/leaks", HTTP_AUTHORIZATION=f"Bearer {ingest_only}")
     assert refused.status_code == 403
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_validating_one_invoice_at_once_propose_once(tenant):
+    order_with(tenant, "#3", [("pick_completed", at(20)), ("ship_label_printed", at(20, 10, 12))])
+    october = invoice_issue(
+        invoice=invoice_refresh(tenant=tenant, period=OCTOBER).invoice, by="fin", now=ISSUE_DAY
+    )
+    late_pack_of_order_3(tenant)
+
+    at_once(lambda: invoice_validate(invoice=october, now=ISSUE_DAY), threads=2)
+
+    [adjustment] = InvoiceAdjustment.objects.all()
+    assert (adjustment.amount_cents, adjustment.revision) == (15, 1)
