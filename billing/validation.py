@@ -214,7 +214,9 @@ def credit_differences(invoice: Invoice) -> list[Difference]:
     seen: set[int] = set()
     rows = breaches_by_order(invoice)
     while chunk := list(islice(rows, CHUNK)):
-        for item in earned_credits(invoice, chunk):
+        earned = earned_credits(invoice, chunk)
+        names = _order_names([item.order_id for item in earned])
+        for item in earned:
             seen.add(item.order_id)
             credit = booked.get(item.order_id)
             had = credit.amount_cents if credit and credit.status == CreditStatus.APPROVED else 0
@@ -227,26 +229,36 @@ def credit_differences(invoice: Invoice) -> list[Difference]:
                         kind=AdjustmentKind.CREDIT,
                         amount_cents=-(item.amount_cents - had),
                         rationale=(
-                            f"SLA credit for order {item.order_id}: {item.stages} late "
+                            f"SLA credit for order {names[item.order_id]}: {item.stages} late "
                             f"({item.severity}), {item.percent}% of "
                             f"{format_amount(item.base_cents, invoice.currency)} in fees"
                         ),
                         evidence={"order_id": item.order_id, "breach_ids": item.breach_ids},
                     )
                 )
-    still_earning = set(creditable_breaches(invoice).values_list("order_id", flat=True))
-    for order_id, credit in booked.items():
-        if credit.status == CreditStatus.APPROVED and order_id not in still_earning | seen:
-            differences.append(
-                Difference(
-                    key=f"credit:{order_id}",
-                    kind=AdjustmentKind.CREDIT,
-                    amount_cents=credit.amount_cents,
-                    rationale=f"SLA credit for order {order_id} withdrawn: its breach cleared",
-                    evidence={"order_id": order_id},
-                )
+    earning = seen | set(creditable_breaches(invoice).values_list("order_id", flat=True))
+    withdrawn = [
+        order_id
+        for order_id, credit in booked.items()
+        if credit.status == CreditStatus.APPROVED and order_id not in earning
+    ]
+    names = _order_names(withdrawn)
+    for order_id in withdrawn:
+        differences.append(
+            Difference(
+                key=f"credit:{order_id}",
+                kind=AdjustmentKind.CREDIT,
+                amount_cents=booked[order_id].amount_cents,
+                rationale=f"SLA credit for order {names[order_id]} withdrawn: its breach cleared",
+                evidence={"order_id": order_id},
             )
+        )
     return differences
+
+
+def _order_names(order_ids: list[int]) -> dict[int, str]:
+    """The merchant's order numbers, by primary key."""
+    return dict(Order.objects.filter(pk__in=order_ids).values_list("pk", "external_id"))
 
 
 def late_fee(invoice: Invoice, now: datetime) -> Difference | None:

@@ -15,7 +15,17 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from billing.models import AUTO_DECIDER, CreditStatus, Invoice, LineKind, SlaCredit, Tariff
+from billing.models import (
+    AUTO_DECIDER,
+    AdjustmentKind,
+    AdjustmentStatus,
+    CreditStatus,
+    Invoice,
+    InvoiceAdjustment,
+    LineKind,
+    SlaCredit,
+    Tariff,
+)
 from billing.services import (
     CreditNotOpen,
     CreditsAwaitingApproval,
@@ -24,6 +34,7 @@ from billing.services import (
     invoice_refresh,
 )
 from billing.tariffs import tariff_ensure_default
+from billing.validation import invoice_validate
 from slas.models import Breach, BreachReason, StageClock
 
 from .billing_helpers import logged_in
@@ -283,3 +294,25 @@ def test_the_tariff_form_refuses_credits_over_100_percent_and_crossed_thresholds
     assert b"A credit is a whole percentage from 0 to 100." in page.content
     assert b"The review threshold is at least the auto-approval one" in page.content
     assert Tariff.objects.filter(tenant=tenant).count() == 1
+
+
+def test_a_credit_earned_after_issue_becomes_a_proposed_adjustment(api, tenant):
+    order_picked_late(api, "#1", late_minutes=60)  # MEDIUM: 50 % of 65 ¢ = 33 ¢
+    breach = Breach.objects.filter(order__external_id="#1")
+    breach.update(cleared_at=timezone.now())  # retracted before the month closed
+    issued = invoice_issue(invoice=refreshed(tenant), by="fin", now=AFTER_JUNE)
+    assert issued.credits_cents == 0
+
+    breach.update(cleared_at=None)  # the breach stands after all
+    invoice_validate(invoice=issued, now=AFTER_JUNE)
+
+    adjustment = InvoiceAdjustment.objects.get(kind=AdjustmentKind.CREDIT)
+    assert (adjustment.amount_cents, adjustment.status) == (-33, AdjustmentStatus.PROPOSED)
+    assert adjustment.rationale == (
+        "SLA credit for order #1: pick late (MEDIUM), 50% of 0.65 USD in fees"
+    )
+
+    breach.update(cleared_at=timezone.now())  # and is retracted again before a decision
+    invoice_validate(invoice=issued, now=AFTER_JUNE)
+    adjustment.refresh_from_db()
+    assert adjustment.status == AdjustmentStatus.WITHDRAWN
