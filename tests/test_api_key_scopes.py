@@ -56,6 +56,9 @@ SCOPE_TABLE: dict[tuple[str, str], ApiKeyScope] = {
     ("POST", "api/exceptions/<int:exception_id>/reject-action"): ACT,
     # Invoices: what a merchant is charged is for an accounting system's key, not for
     # every key that may read orders and exceptions.
+    ("GET", "api/billing/leaks"): FINANCE,
+    ("POST", "api/billing/receipts"): INGEST,
+    ("POST", "api/billing/storage"): INGEST,
     ("GET", "api/invoices"): FINANCE,
     ("GET", "api/invoices/<int:invoice_id>"): FINANCE,
     ("GET", "api/invoices/<int:invoice_id>/export.csv"): FINANCE,
