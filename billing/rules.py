@@ -127,12 +127,25 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
     "label_passthrough": ("ship_label_printed", "label_created"),
 }
 FULFILMENT_OPERATIONS: tuple[str, ...] = ("pick", "pack", "label", "kitting")
+# How an operation's charge is named to a person (validation's rationales, the admin).
+OPERATION_LABELS: dict[str, str] = {
+    "gift_wrap": "gift wrap",
+    "quality_check": "quality check",
+    "custom_packaging": "custom packaging",
+    "label_passthrough": "label cost passed through",
+}
 # Billed per event reported in the month: operation -> the tariff's fee field.
 PER_EVENT_SERVICES: dict[str, str] = {
     "photo": "photo_cents",
     "quality_check": "quality_check_cents",
     "custom_packaging": "custom_packaging_cents",
 }
+
+
+def operation_label(op: str) -> str:
+    return OPERATION_LABELS.get(op, op)
+
+
 if tuple(OPERATIONS) != LINE_OPERATIONS:  # the line's columns follow these names
     raise ImproperlyConfigured("billing.rules.OPERATIONS and InvoiceLine disagree")
 EVIDENCE_TYPES: tuple[str, ...] = tuple(sorted({t for types in OPERATIONS.values() for t in types}))

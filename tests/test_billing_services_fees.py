@@ -21,7 +21,7 @@ from billing.services import invoice_issue, invoice_refresh
 from billing.tariffs import tariff_ensure_default, tariff_errors
 from billing.validation import invoice_validate
 from orders.models import Order, OrderEvent
-from tests.billing_helpers import order_with, orders_with
+from tests.billing_helpers import logged_in, order_with, orders_with
 from tests.factories import TenantFactory, event_body
 
 pytestmark = pytest.mark.django_db
@@ -405,3 +405,28 @@ def test_the_default_rate_sheet_holds_the_service_prices_and_a_markup_is_validat
     assert "label_markup_percent" in tariff_errors({"label_markup_percent": "101"}, [])
     assert "label_markup_percent" in tariff_errors({"label_markup_percent": "NaN"}, [])
     assert "photo_cents" in tariff_errors({"photo_cents": -1}, [])
+
+
+def test_the_console_shows_the_services_and_their_evidence(tenant):
+    order = order_with(
+        tenant,
+        "#console",
+        [*shipped(), ("photo_taken", nov(3, 12)), ("returned", nov(20), "carrier")],
+    )
+    invoice = invoice_refresh(tenant=tenant, period=NOVEMBER).invoice
+    finance = logged_in("finance", tenant)
+
+    page = finance.get(f"/admin/billing/invoice/{invoice.pk}/change/").content.decode()
+    tariff = Tariff.objects.get(tenant=tenant)
+    rate_sheet = finance.get(f"/admin/billing/tariff/{tariff.pk}/change/").content.decode()
+
+    assert ">services<" in page
+    # A 25¢ photo + a $2.50 return (75 + 150 + 1 unit × 25): 2.75 of services.
+    assert "2.75 USD" in page
+    returned = OrderEvent.objects.get(order=order, event_type="returned")
+    assert f'return <a href="/admin/orders/orderevent/{returned.pk}/change/">' in page
+    assert "photo <a href=" in page
+    # The version priced the invoice, so it opens read-only, fields as text.
+    assert "Services, returns and labels" in rate_sheet
+    assert "Label markup percent" in rate_sheet
+    assert "Return inspection unit cents" in rate_sheet

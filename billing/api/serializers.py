@@ -247,6 +247,13 @@ class InvoiceLineSerializer(serializers.ModelSerializer):
             "handling_cents",
             "discountable_cents",
             "gift_wrap_cents",
+            "photo_cents",
+            "quality_check_cents",
+            "custom_packaging_cents",
+            "return_units",
+            "return_cents",
+            "label_cost_cents",
+            "label_passthrough_cents",
             "amount_cents",
             "evidence",
         ]

@@ -289,6 +289,12 @@ class InvoiceLine(models.Model):
         return self.description or self.get_kind_display()
 
     @property
+    def services_cents(self) -> int:
+        """Rule 4's services: gift wrap, photos, checks, custom packaging, the return and
+        the label cost passed through (what `amount_cents` adds to the discountable)."""
+        return sum(getattr(self, f"{op}_cents") for op in LINE_OPERATIONS[4:])
+
+    @property
     def event_ids(self) -> list[int]:
         """Every event this line cites, in operation order (`billing.rules.OPERATIONS`)."""
         joined = " ".join(getattr(self, f"{op}_event_ids") for op in LINE_OPERATIONS)
