@@ -34,12 +34,10 @@ The README's "What is billed" section says the same, in the same order.
      `label_cost_cents` (a relabel replaces the label it voids; a cost that is not a
      whole number of cents is ignored), plus the tariff's markup percentage rounded
      half-up once; in the month of that event.
-5. The month's order count (orders with a billed operation) picks the volume tier of
-   the version in force at the month's end; its percentage comes off the sum of
-   step 3 over the month, not off services (gift wrap, photos, checks, custom
-   packaging, returns, labels passed through) or a minimum top-up. Every order line
-   counts toward the tier: an order returned or served in the month is an order
-   handled in it.
+5. The month's order count (orders with a line: a billed operation or service) picks
+   the volume tier of the version in force at the month's end; its percentage comes
+   off the sum of step 3 over the month, not off services (step 4) or a minimum
+   top-up. An order returned or served in the month is an order handled in it.
 6. The fees that are not orders (`billing.inventory_fees`) are added, undiscounted:
    storage (unit-days from the daily snapshots, aged units at the aged rate, each
    day priced by the version in force that day), receiving (per receipt and per
