@@ -242,18 +242,37 @@ def _whole_number(key: str) -> Expression:
     return Case(When(Regex(text, _WHOLE), then=Cast(text, _INT)), default=None, output_field=_INT)
 
 
+class _OfTheOrder(Subquery):
+    """A subquery correlated on the grouped `order_id` alone: left out of GROUP BY.
+
+    Django would group by the whole subquery, so PostgreSQL would run it once per
+    event rather than once per order (and only where a CASE reaches it)."""
+
+    def get_group_by_cols(self) -> list:  # type: ignore[override]
+        return []
+
+
+class _PerOrder(ExpressionWrapper):
+    """An expression over `_OfTheOrder` subqueries and constants: nothing to group by
+    (an ExpressionWrapper around a Subquery would put the subquery in GROUP BY)."""
+
+    def get_group_by_cols(self) -> list:  # type: ignore[override]
+        return []
+
+
 def _latest_label_with_cost(value: str) -> Subquery:
-    """`value` of the order's latest label event carrying a valid label cost."""
+    """`value` ("cost", or "id" as text) of the order's latest label event carrying a
+    valid label cost."""
     events = (
         OrderEvent.objects.filter(
             order_id=OuterRef("order_id"), event_type__in=OPERATIONS["label_passthrough"]
         )
-        .annotate(cost=_whole_number(LABEL_COST_KEY))
+        .annotate(cost=_whole_number(LABEL_COST_KEY), id_text=Cast("id", TextField()))
         .filter(cost__isnull=False)
         .order_by("-occurred_at", "-id")
-        .values(value)[:1]
+        .values("id_text" if value == "id" else value)[:1]
     )
-    return Subquery(events, output_field=_INT)
+    return _OfTheOrder(events, output_field=TextField() if value == "id" else _INT)
 
 
 def _as_int(fee: Callable[[Tariff], Expression]) -> Callable[[Tariff], Expression]:
@@ -362,9 +381,9 @@ def order_evidence_query(
         # cost + cost × markup %, the markup rounded half up: (2·cost·p + q) // 2q.
         markup = Fraction(t.label_markup_percent) / 100
         if markup == 0:
-            return cost
+            return _PerOrder(cost, output_field=_INT)
         p, q = markup.numerator, markup.denominator
-        return cost + (cost * Value(2 * p) + Value(q)) / Value(2 * q)
+        return _PerOrder(cost + (cost * Value(2 * p) + Value(q)) / Value(2 * q), output_field=_INT)
 
     fees: dict[str, Callable[[Tariff], Expression]] = {
         "pick": lambda t: (
@@ -406,7 +425,7 @@ def order_evidence_query(
     event_ids["label_passthrough"] = Case(
         When(
             billed("label_passthrough"),
-            then=Cast(_latest_label_with_cost("id"), TextField()),
+            then=_latest_label_with_cost("id"),
         ),
         default=Value(""),
         output_field=TextField(),
