@@ -18,9 +18,23 @@ from orders.admin_scoping import TenantScopedAdmin
 from orders.currencies import format_amount
 
 from .admin_preview import tariff_preview_view
-from .models import HANDLING_MULTIPLIER_FIELDS, Invoice, InvoiceLine, LineKind, Tariff, VolumeTier
-from .models.tariff import CREDIT_PERCENT_FIELDS, CREDIT_THRESHOLD_FIELDS, FEE_FIELDS
+from .models import (
+    HANDLING_MULTIPLIER_FIELDS,
+    LINE_OPERATIONS,
+    Invoice,
+    InvoiceLine,
+    LineKind,
+    Tariff,
+    VolumeTier,
+)
+from .models.tariff import (
+    CREDIT_PERCENT_FIELDS,
+    CREDIT_THRESHOLD_FIELDS,
+    FEE_FIELDS,
+    LABEL_MARKUP_FIELD,
+)
 from .periods import parse_period
+from .rules import operation_label
 from .services import (
     REFUSALS,
     VersionExists,
@@ -60,10 +74,7 @@ def _evidence_links(line: InvoiceLine) -> str:
             ),
         )
         for op, ids in (
-            ("pick", line.pick_event_ids),
-            ("pack", line.pack_event_ids),
-            ("label", line.label_event_ids),
-            ("kitting", line.kitting_event_ids),
+            (operation_label(op), getattr(line, f"{op}_event_ids")) for op in LINE_OPERATIONS
         )
         if ids
     ]
@@ -115,6 +126,7 @@ class TariffForm(forms.ModelForm):
             *CREDIT_THRESHOLD_FIELDS,
             "storage_aged_after_days",
             "storage_aged_multiplier",
+            LABEL_MARKUP_FIELD,
         ]
 
     def clean(self) -> dict[str, Any]:
@@ -158,6 +170,17 @@ class TariffAdmin(TenantScopedAdmin):
             },
         ),
         ("Special-handling multipliers", {"fields": [tuple(HANDLING_MULTIPLIER_FIELDS.values())]}),
+        (
+            "Services, returns and labels (added after the multipliers: never multiplied, "
+            "discounted or counted toward the order minimum)",
+            {
+                "fields": [
+                    ("photo_cents", "quality_check_cents", "custom_packaging_cents"),
+                    ("return_cents", "restocking_cents", "return_inspection_unit_cents"),
+                    LABEL_MARKUP_FIELD,
+                ]
+            },
+        ),
         (
             "Storage, receiving and monthly fees (not orders: no volume discount; they "
             "count toward the monthly minimum)",
@@ -373,7 +396,7 @@ class InvoiceAdmin(TenantScopedAdmin):
         all_url = reverse("admin:billing_invoiceline_changelist") + f"?invoice__id__exact={obj.pk}"
         figures = [
             format_html('<th style="text-align:right">{}</th>', title)
-            for title in ("operations", "minimum", "gift wrap", "amount")
+            for title in ("operations", "minimum", "services", "amount")
         ]
         header = format_html(
             "<tr><th>order</th>{}{}<th>×</th>{}{}<th>evidence (event ids)</th></tr>", *figures
@@ -387,7 +410,7 @@ class InvoiceAdmin(TenantScopedAdmin):
                     _money(line.operations_cents, obj.currency),
                     _money(line.order_minimum_cents, obj.currency),
                     f"{line.multiplier.normalize():f}",
-                    _money(line.gift_wrap_cents, obj.currency),
+                    _money(line.services_cents, obj.currency),
                     _money(line.amount_cents, obj.currency),
                     _evidence_links(line),
                 )

@@ -21,7 +21,9 @@ from .models.tariff import (
     CREDIT_PERCENT_FIELDS,
     CREDIT_THRESHOLD_FIELDS,
     FEE_FIELDS,
+    LABEL_MARKUP_FIELD,
     MAX_AGED_AFTER_DAYS,
+    MAX_LABEL_MARKUP_PERCENT,
     MAX_MULTIPLIER,
     STORAGE_AGED_AFTER_FIELD,
     STORAGE_AGED_MULTIPLIER_FIELD,
@@ -96,6 +98,16 @@ def tariff_errors(values: dict[str, Any], tiers: Iterable[tuple[int, Decimal]]) 
             continue
         if not Decimal(1) <= value <= MAX_MULTIPLIER:
             errors[field] = f"A multiplier is between 1 and {MAX_MULTIPLIER} (got {value})."
+    try:
+        markup = Decimal(str(values.get(LABEL_MARKUP_FIELD, "0")))
+        in_range = Decimal(0) <= markup <= MAX_LABEL_MARKUP_PERCENT
+    except InvalidOperation:  # not a number, or NaN (which does not compare)
+        errors[LABEL_MARKUP_FIELD] = "A markup is a percentage such as 7.5."
+    else:
+        if not in_range:
+            errors[LABEL_MARKUP_FIELD] = (
+                f"A markup is from 0 to {MAX_LABEL_MARKUP_PERCENT} % (got {markup})."
+            )
     problems = tier_errors(tiers)
     if problems:
         errors["volume_tiers"] = " ".join(problems)
@@ -108,6 +120,7 @@ def default_tariff_values(data: dict[str, Any] | None = None) -> tuple[dict[str,
     values.update({field: int(data["fees"][field]) for field in FEE_FIELDS})
     for flag, field in HANDLING_MULTIPLIER_FIELDS.items():
         values[field] = Decimal(str(data["multipliers"][flag]))
+    values[LABEL_MARKUP_FIELD] = Decimal(str(data.get(LABEL_MARKUP_FIELD, "0")))
     storage = data["storage"]
     values[STORAGE_AGED_AFTER_FIELD] = int(storage["aged_after_days"])
     values[STORAGE_AGED_MULTIPLIER_FIELD] = Decimal(str(storage["aged_multiplier"]))

@@ -5,7 +5,8 @@ What is compared, per issued invoice:
 - each order line, against the same rules run again now (`rules.priced_order_lines`,
   streamed in order id order beside the stored lines): a difference in an order's
   amount becomes a correction keyed `order:<id>`, with a rationale naming each
-  operation that changed and the event that proves it;
+  operation or service (`rules.OPERATIONS`: a return, a photo, a label cost passed
+  through…) that changed and the event that proves it;
 - the month's volume discount and minimum top-up, recomputed from the new sums
   (`month`);
 - each order's SLA credit, earned now against what was booked (`credit:<id>`);
@@ -44,7 +45,14 @@ from .models import (
     SlaCredit,
 )
 from .periods import local_date
-from .rules import LINE_COLUMNS, OPERATIONS, PRICE_COLUMNS, month_totals, priced_order_lines
+from .rules import (
+    LINE_COLUMNS,
+    OPERATIONS,
+    PRICE_COLUMNS,
+    month_totals,
+    operation_label,
+    priced_order_lines,
+)
 from .tariffs import PricedVersion, versions_for_month
 
 LATE_AFTER_DUE_DAYS = 30
@@ -116,6 +124,7 @@ def _order_rationale(invoice: Invoice, old: dict | None, new: dict | None) -> tu
     parts: list[str] = []
     event_ids: list[int] = []
     for op in OPERATIONS:
+        name = operation_label(op)
         before = old[f"{op}_cents"] if old else 0
         after = new[f"{op}_cents"] if new else 0
         if before == after:
@@ -130,15 +139,15 @@ def _order_rationale(invoice: Invoice, old: dict | None, new: dict | None) -> tu
             )
             if event:
                 event_ids.append(event.pk)
-            parts.append(f"{op} fee missing for order {order.external_id}{proof}")
+            parts.append(f"{name} fee missing for order {order.external_id}{proof}")
         elif after == 0:
             parts.append(
-                f"{op} fee billed for order {order.external_id} without evidence in "
+                f"{name} fee billed for order {order.external_id} without evidence in "
                 f"{invoice.period:%B %Y} now"
             )
         else:
             parts.append(
-                f"{op} fee for order {order.external_id} is {format_amount(after, money)}, "
+                f"{name} fee for order {order.external_id} is {format_amount(after, money)}, "
                 f"not {format_amount(before, money)}"
             )
     if not parts:

@@ -38,6 +38,12 @@ _TEXT_ATTRIBUTES = {
 }
 _TEXT_FIELDS_KEPT_IN_PAYLOAD = {"station": 64, "worker_id": 64, "zone": 64}
 _COUNT_ATTRIBUTES = ("line_count", "items_count", "total_amount_cents")
+# Whole numbers billing reads from the stored event (billing.rules), kept in the
+# payload, not on the order: a label event's carrier cost passed through, and the
+# units a `returned` event reports (inspected per unit). Checked here so that a bad
+# one is a 400 naming it rather than a value billing has to ignore.
+MAX_LABEL_COST_CENTS = 100_000_000
+_BILLED_COUNTS = {"label_cost_cents": MAX_LABEL_COST_CENTS, "units_returned": MAX_COUNT}
 # Looked up for every event of a batch: built once.
 _TEXT_FIELDS = _TEXT_ATTRIBUTES | _TEXT_FIELDS_KEPT_IN_PAYLOAD
 _SERVICE_LEVELS = frozenset(ServiceLevel.values)
@@ -49,6 +55,7 @@ DOCUMENTED_FIELDS = (
     | set(_TEXT_ATTRIBUTES)
     | set(_TEXT_FIELDS_KEPT_IN_PAYLOAD)
     | set(_COUNT_ATTRIBUTES)
+    | set(_BILLED_COUNTS)
     | set(_OBJECT_ATTRIBUTES)
     | {"service_level", "handling", "currency"}
 )
@@ -205,6 +212,12 @@ def validate_event(
             maximum = MAX_AMOUNT_CENTS if name == "total_amount_cents" else MAX_COUNT
             try:
                 attributes[name] = _count(obj[name], maximum)
+            except ValueError as exc:
+                errors[name] = [str(exc)]
+    for name, maximum in _BILLED_COUNTS.items():
+        if obj.get(name) is not None:
+            try:
+                _count(obj[name], maximum)
             except ValueError as exc:
                 errors[name] = [str(exc)]
     for name in _COUNT_ATTRIBUTES:  # values derived from an embedded Shopify order

@@ -44,14 +44,24 @@ STAGE_EVENTS: dict[str, StageRule] = {
     "order_cancelled": StageRule("cancelled_at", OrderStatus.CANCELLED),
 }
 
-ATTRIBUTE_ONLY_EVENTS: frozenset[str] = frozenset(
-    {
-        "order_updated",
-        "fulfillment_update",
-        "exception_reported",
-        "inventory_shortage",
-        "address_updated",
-    }
+# Value-added services the warehouse reports on an order (billing.rules, rule 4).
+# They are work done to the order, not a stage it reaches: stored for the timeline
+# and billed, but the order's stage and status stay where they are.
+SERVICE_EVENTS: frozenset[str] = frozenset(
+    {"photo_taken", "quality_check_completed", "custom_packaging_applied", "gift_wrapped"}
+)
+
+ATTRIBUTE_ONLY_EVENTS: frozenset[str] = (
+    frozenset(
+        {
+            "order_updated",
+            "fulfillment_update",
+            "exception_reported",
+            "inventory_shortage",
+            "address_updated",
+        }
+    )
+    | SERVICE_EVENTS
 )
 
 KNOWN_EVENT_TYPES: frozenset[str] = frozenset(STAGE_EVENTS) | ATTRIBUTE_ONLY_EVENTS

@@ -13,8 +13,9 @@ from orders.models import Order, OrderEvent, Tenant
 from orders.services.staff import staff_user_save
 
 _ids = itertools.count(1)
-# (event_type, occurred_at) or (event_type, occurred_at, source)
-Evidence = tuple[str, datetime] | tuple[str, datetime, str]
+# (event_type, occurred_at), (event_type, occurred_at, source), or with the event's
+# other top-level fields as sent: (event_type, occurred_at, source, {"label_cost_cents": 512})
+Evidence = tuple[str, datetime] | tuple[str, datetime, str] | tuple[str, datetime, str, dict]
 
 
 def order_with(
@@ -68,6 +69,7 @@ def _events(tenant: Tenant, order: Order, evidence: Iterable[Evidence]) -> list[
     for item in evidence:
         event_type, occurred_at = item[0], item[1]
         source = item[2] if len(item) > 2 else "wms"
+        extra = item[3] if len(item) > 3 else {}
         events.append(
             OrderEvent(
                 tenant=tenant,
@@ -77,7 +79,7 @@ def _events(tenant: Tenant, order: Order, evidence: Iterable[Evidence]) -> list[
                 event_id=f"evt-{next(_ids)}",
                 occurred_at=occurred_at,
                 channel="event",
-                payload={"event_type": event_type},
+                payload={"event_type": event_type, **extra},
             )
         )
     return events

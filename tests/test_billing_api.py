@@ -468,3 +468,41 @@ def test_a_document_asked_for_in_a_type_it_is_not_is_a_406(client, key, november
     assert response.json()["code"] == "not_acceptable"
     ok = client.get(f"/api/invoices/{november.pk}/export.csv", HTTP_ACCEPT="text/csv", **key)
     assert ok.status_code == 200
+
+
+def test_a_lines_services_come_with_their_evidence_in_the_api_and_the_csv(client, key, north):
+    order = order_with(
+        north,
+        "#served",
+        [
+            *shipped(11, 3)[:2],
+            ("ship_label_printed", at(11, 3, 11), "wms", {"label_cost_cents": 730}),
+            ("photo_taken", at(11, 3, 12)),
+            ("returned", at(11, 20, 9), "carrier", {"units_returned": 2}),
+        ],
+    )
+    invoice = invoice_refresh(tenant=north, period=NOVEMBER).invoice
+
+    line = client.get(f"/api/invoices/{invoice.pk}", **key).json()["lines"]["results"][0]
+    # 65¢ of operations + a 25¢ photo + 75 + 150 + 2 × 25 = 275 for the return + the
+    # 7.30 label at cost (no markup by default): 1,095.
+    assert (line["photo_cents"], line["return_units"], line["return_cents"]) == (25, 2, 275)
+    assert (line["label_cost_cents"], line["label_passthrough_cents"]) == (730, 730)
+    assert line["amount_cents"] == 65 + 25 + 275 + 730
+    evidence = {item["operation"]: item for item in line["evidence"]}
+    returned = OrderEvent.objects.get(order=order, event_type="returned")
+    assert [event["id"] for event in evidence["return"]["events"]] == [returned.pk]
+    assert [event["event_type"] for event in evidence["label_passthrough"]["events"]] == [
+        "ship_label_printed"
+    ]
+    row = next(
+        csv.DictReader(
+            io.StringIO(streamed(client.get(f"/api/invoices/{invoice.pk}/export.csv", **key)))
+        )
+    )
+    assert (row["return_cents"], row["label_passthrough_cents"], row["photo_cents"]) == (
+        "275",
+        "730",
+        "25",
+    )
+    assert row["return_event_ids"] == str(returned.pk)

@@ -48,6 +48,11 @@ AMOUNT_COLUMNS: tuple[str, ...] = (
     "handling_cents",
     "discountable_cents",
     "gift_wrap_cents",
+    "photo_cents",
+    "quality_check_cents",
+    "custom_packaging_cents",
+    "return_cents",
+    "label_passthrough_cents",
     "amount_cents",
 )
 CSV_COLUMNS: tuple[str, ...] = (
@@ -62,6 +67,8 @@ CSV_COLUMNS: tuple[str, ...] = (
     "description",
     "handling",
     "units",
+    "return_units",
+    "label_cost_cents",
     *AMOUNT_COLUMNS,
     "multiplier",
     "amount",
@@ -109,6 +116,8 @@ def _csv_row(invoice: Invoice, line: InvoiceLine, events: dict[int, EvidenceEven
         _text(line.description),
         " ".join(line_handling(line)),
         line.units,
+        line.return_units,
+        line.label_cost_cents,
         *(getattr(line, column) for column in AMOUNT_COLUMNS),
         line.multiplier,
         minor_to_major(line.amount_cents, invoice.currency),
@@ -140,7 +149,7 @@ ROW_CELLS: tuple[str, ...] = (
     "kitting_cents",
     "order_minimum_cents",
     "handling_cents",
-    "gift_wrap_cents",
+    "services_cents",
 )
 
 
@@ -160,7 +169,7 @@ def _print_row(line: InvoiceLine, currency: str, tz_name: str) -> str:
         ),
     )
     first = min(
-        (at for at in (line.pick_at, line.pack_at, line.label_at, line.kitting_at) if at),
+        (at for at in (getattr(line, f"{op}_at") for op in EVIDENCE_OPERATIONS) if at),
         default=None,
     )
     return format_html(

@@ -203,7 +203,11 @@ class EvidenceEventSerializer(serializers.Serializer):
 class OperationEvidenceSerializer(serializers.Serializer):
     operation = serializers.ChoiceField(choices=list(EVIDENCE_OPERATIONS))
     at = serializers.DateTimeField(
-        allow_null=True, help_text="When the operation first happened: what billed it."
+        allow_null=True,
+        help_text="When the operation first happened: what billed it. For a per-event "
+        "service (photo, quality check, custom packaging), its first event of the month; "
+        "for a label cost passed through, the label event whose cost is billed; for gift "
+        "wrap the order's flag alone evidences, its first operation (no events).",
     )
     events = EvidenceEventSerializer(many=True, help_text="Every event reporting it.")
 
@@ -214,7 +218,9 @@ class LineOrderSerializer(serializers.Serializer):
 
 
 class InvoiceLineSerializer(serializers.ModelSerializer):
-    """One line; an order line with the operations it bills and the events behind them.
+    """One line; an order line with the operations and services (gift wrap, photos,
+    quality checks, custom packaging, a return, the label cost passed through) it bills
+    and the events behind them.
 
     Needs `events` in the context: the events the rendered lines cite, by id
     (`billing.selectors.evidence_events`).
@@ -247,6 +253,13 @@ class InvoiceLineSerializer(serializers.ModelSerializer):
             "handling_cents",
             "discountable_cents",
             "gift_wrap_cents",
+            "photo_cents",
+            "quality_check_cents",
+            "custom_packaging_cents",
+            "return_units",
+            "return_cents",
+            "label_cost_cents",
+            "label_passthrough_cents",
             "amount_cents",
             "evidence",
         ]

@@ -135,6 +135,23 @@ class Invoice(models.Model):
         return self.status == S.DRAFT
 
 
+# The operations a line carries `<op>_cents`, `<op>_at` and `<op>_event_ids` for, in
+# billing order; `billing.rules.OPERATIONS` names their evidence (and checks the two
+# agree).
+LINE_OPERATIONS: tuple[str, ...] = (
+    "pick",
+    "pack",
+    "label",
+    "kitting",
+    "gift_wrap",
+    "photo",
+    "quality_check",
+    "custom_packaging",
+    "return",
+    "label_passthrough",
+)
+
+
 class InvoiceLine(models.Model):
     """One billed order of the month (its operations, minimum, multipliers and gift wrap,
     with the events that prove each operation), or one of the month's own lines."""
@@ -186,7 +203,28 @@ class InvoiceLine(models.Model):
         db_default=0,
         help_text="Operations, minimum and multipliers: what a volume tier discounts.",
     )
+    # Services on the order (billing.rules, rule 4): added after the multipliers,
+    # never multiplied, discounted or counted toward the order minimum.
     gift_wrap_cents = models.BigIntegerField(default=0, db_default=0)
+    photo_cents = models.BigIntegerField(default=0, db_default=0, help_text="Each photo taken.")
+    quality_check_cents = models.BigIntegerField(
+        default=0, db_default=0, help_text="Each quality check completed."
+    )
+    custom_packaging_cents = models.BigIntegerField(
+        default=0, db_default=0, help_text="Each custom packaging applied."
+    )
+    return_cents = models.BigIntegerField(
+        default=0, db_default=0, help_text="Return, restocking and inspection per unit."
+    )
+    return_units = models.PositiveIntegerField(
+        default=0, db_default=0, help_text="Units inspected (0: no return billed)."
+    )
+    label_cost_cents = models.BigIntegerField(
+        default=0, db_default=0, help_text="The carrier's label cost, as its label event reported."
+    )
+    label_passthrough_cents = models.BigIntegerField(
+        default=0, db_default=0, help_text="The carrier's label cost plus the tariff's markup."
+    )
     amount_cents = models.BigIntegerField(default=0, db_default=0)
     handling = models.CharField(
         max_length=200, blank=True, help_text="The order's handling flags when it was billed."
@@ -208,6 +246,18 @@ class InvoiceLine(models.Model):
     pack_event_ids = models.TextField(blank=True)
     label_event_ids = models.TextField(blank=True)
     kitting_event_ids = models.TextField(blank=True)
+    gift_wrap_at = models.DateTimeField(null=True, blank=True)
+    photo_at = models.DateTimeField(null=True, blank=True)
+    quality_check_at = models.DateTimeField(null=True, blank=True)
+    custom_packaging_at = models.DateTimeField(null=True, blank=True)
+    return_at = models.DateTimeField(null=True, blank=True)
+    label_passthrough_at = models.DateTimeField(null=True, blank=True)
+    gift_wrap_event_ids = models.TextField(blank=True, db_default="")
+    photo_event_ids = models.TextField(blank=True, db_default="")
+    quality_check_event_ids = models.TextField(blank=True, db_default="")
+    custom_packaging_event_ids = models.TextField(blank=True, db_default="")
+    return_event_ids = models.TextField(blank=True, db_default="")
+    label_passthrough_event_ids = models.TextField(blank=True, db_default="")
 
     class Meta:
         ordering = ["invoice", "id"]
@@ -239,11 +289,15 @@ class InvoiceLine(models.Model):
         return self.description or self.get_kind_display()
 
     @property
+    def services_cents(self) -> int:
+        """Rule 4's services: gift wrap, photos, checks, custom packaging, the return and
+        the label cost passed through (what `amount_cents` adds to the discountable)."""
+        return sum(getattr(self, f"{op}_cents") for op in LINE_OPERATIONS[4:])
+
+    @property
     def event_ids(self) -> list[int]:
-        """Every event this line cites, in operation order."""
-        joined = " ".join(
-            (self.pick_event_ids, self.pack_event_ids, self.label_event_ids, self.kitting_event_ids)
-        )
+        """Every event this line cites, in operation order (`billing.rules.OPERATIONS`)."""
+        joined = " ".join(getattr(self, f"{op}_event_ids") for op in LINE_OPERATIONS)
         return [int(part) for part in joined.split()]
 
 

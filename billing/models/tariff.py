@@ -43,7 +43,19 @@ FEE_FIELDS: tuple[str, ...] = (
     "account_fee_cents",
     "support_fee_cents",
     "late_fee_cents",
+    # Value-added services (per event, except gift wrap above: once per order).
+    "photo_cents",
+    "quality_check_cents",
+    "custom_packaging_cents",
+    # Returns: per return, restocking per return, inspection per unit returned.
+    "return_cents",
+    "restocking_cents",
+    "return_inspection_unit_cents",
 )
+# The carrier's label cost passed through is billed plus this percentage (0 to 100,
+# an exact decimal: 7.5 is 7.5 %).
+LABEL_MARKUP_FIELD = "label_markup_percent"
+MAX_LABEL_MARKUP_PERCENT = Decimal("100")
 # Units on hand longer than `storage_aged_after_days` are stored at the unit-day fee
 # times `storage_aged_multiplier` (an exact decimal, like the handling multipliers,
 # so a 1.5× aged rate is as easy to write as 2×).
@@ -115,6 +127,23 @@ class Tariff(models.Model):
     support_fee_cents = _cents("Monthly support fee (0: none).")
     late_fee_cents = _cents("Late-payment fee.")
 
+    # Services on an order (billing.rules, rule 4): flat fees added after the
+    # multipliers, never multiplied, discounted or counted toward the order minimum.
+    photo_cents = _cents("Per photo taken of an order (each photo_taken event).")
+    quality_check_cents = _cents("Per quality check (each quality_check_completed event).")
+    custom_packaging_cents = _cents(
+        "Per custom packaging applied (each custom_packaging_applied event)."
+    )
+    return_cents = _cents("Per returned order (its first returned event).")
+    restocking_cents = _cents("Restocking per returned order.")
+    return_inspection_unit_cents = _cents("Inspecting each unit returned.")
+    label_markup_percent = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("0.00"),
+        help_text="Added to a carrier's label cost passed through (label_cost_cents), in %.",
+    )
+
     credit_low_percent = _percent("Credited for a LOW breach: % of the order's operation fees.")
     credit_medium_percent = _percent("Credited for a MEDIUM breach.")
     credit_high_percent = _percent("Credited for a HIGH breach.")
@@ -165,6 +194,11 @@ class Tariff(models.Model):
                 condition=Q(storage_aged_multiplier__gte=1)
                 & Q(storage_aged_multiplier__lte=MAX_MULTIPLIER),
                 name="tariff_storage_aged_multiplier_1_to_10",
+            ),
+            models.CheckConstraint(
+                condition=Q(label_markup_percent__gte=0)
+                & Q(label_markup_percent__lte=MAX_LABEL_MARKUP_PERCENT),
+                name="tariff_label_markup_0_to_100",
             ),
             models.CheckConstraint(
                 condition=Q(storage_aged_after_days__gte=1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from drf_spectacular.utils import PolymorphicProxySerializer
 from rest_framework import serializers
 
-from ..contract import MAX_AMOUNT_CENTS, MAX_COUNT, SOURCE_RE
+from ..contract import MAX_AMOUNT_CENTS, MAX_COUNT, MAX_LABEL_COST_CENTS, SOURCE_RE
 from ..models.order import HANDLING_FLAGS, ServiceLevel
 
 
@@ -50,6 +50,20 @@ class EventSchema(serializers.Serializer):
     items_count = serializers.IntegerField(required=False, min_value=0, max_value=MAX_COUNT)
     total_amount_cents = serializers.IntegerField(
         required=False, min_value=0, max_value=MAX_AMOUNT_CENTS
+    )
+    label_cost_cents = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=MAX_LABEL_COST_CENTS,
+        help_text="On a label event: the carrier's charge for the label, in the tenant's "
+        "minor unit; billed through at cost plus the tariff's markup.",
+    )
+    units_returned = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=MAX_COUNT,
+        help_text="On a returned event: units received back (inspection is billed per "
+        "unit; without it, the order's units).",
     )
     currency = serializers.RegexField(r"^[A-Za-z]{3}$", required=False, help_text="ISO 4217.")
     customer = serializers.DictField(required=False)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0005_adjustments_and_credit_notes'),
+        ('billing', '0006_services_returns_label_passthrough'),
     ]
 
     operations = [
