@@ -119,7 +119,9 @@ def steer_invoice(case: schemathesis.Case, invoice_id: int) -> None:
 
 @schema.parametrize()
 @settings(
-    max_examples=100,
+    # 50 per operation here, within `make test`'s ten minutes; the long hostile-input
+    # run (issue 18's `make proof`) is where thousands per operation belong.
+    max_examples=50,
     derandomize=True,
     database=None,
     deadline=None,
