@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run demo demo-run test install lock lock-upgrade migrate collectstatic bootstrap lint format bench browser-check schema-check clean
+.PHONY: run demo demo-run test proof install lock lock-upgrade migrate collectstatic bootstrap lint format bench browser-check schema-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,9 +68,14 @@ demo-run: bootstrap
 	@echo "E²A on http://127.0.0.1:8000 with demo traffic (admin: /admin/, API docs: /docs)"
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f var/Procfile.demo-run -d $(CURDIR)
 
-## test: the whole suite (SQLite here; .ci/run points it at PostgreSQL and Redis)
+## test: the suite without the long runs (SQLite here; .ci/run points it at PostgreSQL and Redis)
 test: install
 	$(BIN)/python -m pytest
+
+## proof: the long runs: the browser tests, the served app and worker under outages, a
+## replayed day scored (markers browser and proof; .ci/run runs it after `make test`)
+proof: install
+	$(BIN)/python -m pytest -m "browser or proof"
 
 ## browser-check: the console and /docs in headless Chromium (screenshots in var/screenshots/)
 browser-check: install

@@ -34,7 +34,7 @@ from conftest import postgres_server_bin
 
 from .served import free_port, procfile_command
 
-pytestmark = pytest.mark.pg_server
+pytestmark = [pytest.mark.pg_server, pytest.mark.proof]
 
 ROOT = Path(__file__).resolve().parent.parent
 SENDERS = 2

@@ -16,6 +16,9 @@ from orders.models import Order
 
 from .factories import TenantFactory
 
+# A long run with real processes or a replayed day: `make proof` (not `make test`).
+pytestmark = pytest.mark.proof
+
 START = datetime(2026, 11, 6, 6, tzinfo=UTC)  # a Friday: the day runs into a weekend
 
 

@@ -12,6 +12,9 @@ import pytest
 
 from .served import ROOT, ServedApp, served_app
 
+# A long run with real processes or a replayed day: `make proof` (not `make test`).
+pytestmark = pytest.mark.proof
+
 
 @pytest.fixture(scope="module")
 def gunicorn(tmp_path_factory, served_static) -> Iterator[ServedApp]:

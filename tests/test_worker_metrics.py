@@ -9,7 +9,12 @@ scan's histogram.
 
 from __future__ import annotations
 
+import pytest
+
 from .served import free_port, http_get
+
+# A long run with real processes or a replayed day: `make proof` (not `make test`).
+pytestmark = pytest.mark.proof
 
 
 def test_the_worker_serves_the_metrics_its_task_processes_record(serve):
