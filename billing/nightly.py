@@ -114,7 +114,8 @@ def _auto_issue(*, tenant: Tenant, period: date, now: datetime) -> None:
             extra={"invoice": invoice.pk, "waiting": "; ".join(waiting)},
         )
         return
-    issued = invoice_issue(invoice=invoice, by=AUTO_ISSUER, now=now)
+    # Refreshed by this same run moments ago: a month of lines is not rewritten twice.
+    issued = invoice_issue(invoice=invoice, by=AUTO_ISSUER, now=now, refresh=False)
     logger.info("invoice issued automatically", extra={"invoice": issued.number})
 
 

@@ -241,8 +241,11 @@ def _next_number(*, tenant: Tenant, year: int) -> str:
     return f"{tenant.slug.upper()}-{year}-{counter.last_number:04d}"
 
 
-def invoice_issue(*, invoice: Invoice, by: str, now: datetime | None = None) -> Invoice:
-    """Refresh the draft one last time, then number and freeze it (due in 30 days)."""
+def invoice_issue(
+    *, invoice: Invoice, by: str, now: datetime | None = None, refresh: bool = True
+) -> Invoice:
+    """Refresh the draft one last time (unless the caller just did, `refresh=False`),
+    then number and freeze it (due in 30 days)."""
     now = now or timezone.now()
     tenant = invoice.tenant
     _start, end = month_bounds(invoice.period, tenant.timezone)
@@ -252,7 +255,8 @@ def invoice_issue(*, invoice: Invoice, by: str, now: datetime | None = None) -> 
             f"{local_date(end, tenant.timezone):%d %b %Y}."
         )
     check("issue", invoice.status)
-    invoice_refresh(tenant=tenant, period=invoice.period, now=now)
+    if refresh:
+        invoice_refresh(tenant=tenant, period=invoice.period, now=now)
     with transaction.atomic():
         invoice = _locked(invoice)
         to = check("issue", invoice.status)

@@ -147,15 +147,13 @@ class InvoiceListView(InvoiceApiView):
 class RevenueLeakListView(InvoiceApiView):
     required_scopes = {"GET": ApiKeyScope.FINANCE}
 
-    @extend_schema(
+    @invoices_schema(
         operation_id="billing_leaks_list",
-        tags=["invoices"],
         parameters=[io.LeakListQuery],
         responses={200: io.LeakPageSerializer, **ERRORS},
         summary="Revenue leaks: shipped orders without the pick or pack evidence to bill them",
         description="No evidence, no charge: these orders shipped, but their pick or pack "
-        "scan never arrived, so billing cannot charge that work. Latest shipped first. "
-        + AUTH_DESCRIPTION,
+        "scan never arrived, so billing cannot charge that work. Latest shipped first.",
     )
     def get(self, request: Request) -> Response:
         query = io.LeakListQuery(data=request.query_params)
