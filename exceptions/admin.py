@@ -16,8 +16,9 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -25,6 +26,8 @@ from e2a_project.admin_pages import confirm_with_reason, reason_form, reason_giv
 from orders.admin import ORDER_INLINES
 from orders.admin_scoping import TenantScopedAdmin, staff_colleagues
 
+from . import admin_page as page
+from . import admin_triage as triage
 from .actors import Actor
 from .admin_parts import ACT, ReadOnlyInline
 from .analysis_hooks import analysis_requested
@@ -44,9 +47,10 @@ from .models import (
 )
 from .notify.outbox import notifications_send_again
 from .services import lifecycle
+from .services.escalation import exception_escalate_now
+from .services.lifecycle import client_note_sent_at
+from .services.snoozing import exception_snooze_until_opening
 from .transitions import TransitionRefused, allowed_actions
-
-SEVERITY_COLOURS = {"LOW": "#4a90d9", "MEDIUM": "#d4a017", "HIGH": "#e67e22", "CRITICAL": "#c0392b"}
 
 
 class ActivityInline(ReadOnlyInline):
@@ -140,31 +144,39 @@ def _bulk(name: str, description: str, verb: str, service: Callable[..., Any]) -
 @admin.register(OrderException)
 class OrderExceptionAdmin(TenantScopedAdmin):
     list_display = [
-        "id",
+        "severity_badge",
         "order_ref",
         "reason_code",
-        "severity_badge",
+        "stage",
         "status",
-        "escalation_level",
-        "assignee",
+        "age",
         "late",
-        "occurrence_count",
-        "first_seen_at",
-        "snoozed_until",
+        "assignee",
+        "notes_by",
+        "snoozed",
     ]
+    list_display_links = ["order_ref"]
     list_filter = [
-        "status",
+        triage.StatusFilter,
         "severity",
         "reason_code",
-        "escalation_level",
+        "stage",
+        triage.AgeFilter,
+        triage.AssigneeFilter,
+        triage.SnoozedFilter,
         "explanation_source",
-        ("assignee", admin.RelatedOnlyFieldListFilter),
+        "escalation_level",
         "tenant",
     ]
-    search_fields = ["order__external_id", "dedup_key", "tenant__slug", "correlation_id"]
-    list_select_related = ["tenant", "order", "reason_code", "assignee", "current_explanation"]
-    date_hierarchy = "first_seen_at"
-    ordering = ["-last_seen_at", "-pk"]
+    search_fields = [
+        "order__external_id",
+        "=order__tracking_number",
+        "=order__customer__email",
+        "=correlation_id",
+    ]
+    search_help_text = "Order number, tracking number or customer email."
+    list_select_related = ["tenant", "order", "reason_code", "assignee"]
+    ordering = triage.TRIAGE_ORDERING
     inlines = [
         ActionRunInline,
         ActivityInline,
@@ -175,12 +187,16 @@ class OrderExceptionAdmin(TenantScopedAdmin):
     ]
     actions = [
         "acknowledge",
+        "assign_to_me",
         "start",
         "snooze_1h",
+        "snooze_4h",
+        "snooze_until_opening",
+        "escalate",
+        "reanalyze",
         "resolve",
         "reopen",
         "close",
-        "reanalyze",
         "approve_action",
         "reject_action",
     ]
@@ -198,18 +214,12 @@ class OrderExceptionAdmin(TenantScopedAdmin):
                 ]
             },
         ),
-        ("Work on it", {"fields": ["assignee", "ops_note", "client_note"]}),
         (
-            "Explanation",
-            {
-                "fields": [
-                    "explanation_source",
-                    "notes_from",
-                    "explanation_label",
-                    "explanation_confidence",
-                ]
-            },
+            "Work on it",
+            {"fields": ["assignee", "ops_note", "client_note", "client_note_sent", "notes_from"]},
         ),
+        ("Order timeline", {"fields": ["timeline"]}),
+        ("Stage clocks", {"fields": ["clocks"]}),
         (
             "Timeline",
             {
@@ -249,6 +259,9 @@ class OrderExceptionAdmin(TenantScopedAdmin):
     ]
     editable = {"assignee", "ops_note", "client_note"}
 
+    class Media:
+        css = {"all": ["exceptions/admin/triage.css"]}
+
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         # "Allowed now" lists what the record's status allows; a role that may not
         # act (Viewer, Finance) would read it as what they may do.
@@ -261,13 +274,27 @@ class OrderExceptionAdmin(TenantScopedAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         names = [f for _, opts in self.fieldsets for f in opts["fields"]]
-        return [name for name in names if name not in self.editable]
+        editable = set(self.editable)
+        if obj is not None and client_note_sent_at(obj.pk) is not None:
+            editable.discard("client_note")  # the customer has read it: the record stays so
+        return [name for name in names if name not in editable]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # The change page's title and breadcrumb name the order (OrderException.__str__).
         # Django's list skips list_select_related once a queryset selects anything, so
         # this names everything the list needs too.
-        return super().get_queryset(request).select_related(*self.list_select_related)
+        return (
+            super()
+            .get_queryset(request)
+            .select_related(*self.list_select_related, "current_explanation")
+        )
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        filters = super().get_list_filter(request)
+        if triage.shows_tenant_filter(request):
+            return filters
+        # The scoping mixin may have wrapped "tenant" as ("tenant", RelatedOnlyFieldListFilter).
+        return [f for f in filters if (f[0] if isinstance(f, tuple) else f) != "tenant"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # exceptions are raised by detection, never typed in
@@ -285,38 +312,50 @@ class OrderExceptionAdmin(TenantScopedAdmin):
         return request.user.has_perm(f"exceptions.{ACT}")
 
     # --- columns ------------------------------------------------------------------
+    @admin.display(description="severity", ordering=triage.SEVERITY_ORDER)
+    def severity_badge(self, obj: OrderException) -> str:
+        return triage.severity_cell(obj)
+
     @admin.display(description="order", ordering="order__external_id")
     def order_ref(self, obj: OrderException) -> str:
         return f"{obj.tenant.slug} {obj.order.external_id}"
 
     @admin.display(description="order")
     def order_link(self, obj: OrderException) -> str:
-        from django.urls import reverse
-
         url = reverse("admin:orders_order_change", args=[obj.order_id])
         return format_html('<a href="{}">{} {}</a>', url, obj.tenant.slug, obj.order.external_id)
 
-    @admin.display(description="severity", ordering="severity")
-    def severity_badge(self, obj: OrderException) -> str:
-        return format_html(
-            '<b style="color:{}">{}</b>', SEVERITY_COLOURS.get(obj.severity, "#333"), obj.severity
-        )
+    @admin.display(description="age", ordering="-first_seen_at")
+    def age(self, obj: OrderException) -> str:
+        return triage.age_cell(obj, timezone.now())
 
-    @admin.display(description="late", ordering="late_minutes")
+    @admin.display(description="late", ordering=F("late_minutes").desc(nulls_last=True))
     def late(self, obj: OrderException) -> str:
-        return "" if obj.late_minutes is None else f"{round(obj.late_minutes)} min"
+        return triage.lateness_cell(obj)
+
+    @admin.display(description="notes by", ordering="explanation_source")
+    def notes_by(self, obj: OrderException) -> str:
+        return triage.source_cell(obj)
+
+    @admin.display(description="snoozed", ordering="snoozed_until")
+    def snoozed(self, obj: OrderException) -> str:
+        return triage.snoozed_cell(obj, timezone.now())
 
     @admin.display(description="notes from")
     def notes_from(self, obj: OrderException) -> str:
-        """Which path wrote the notes shown, and why the model's were not used."""
-        explanation = obj.current_explanation
-        if obj.explanation_source == "operator":
-            return "An operator (never replaced by an analysis)."
-        if explanation is None:
-            return "The catalogue's templates (not analysed yet)."
-        if not explanation.cause:
-            return f"{explanation.model}, confidence {explanation.confidence:.2f}."
-        return f"The catalogue's templates: {explanation.get_cause_display()}."
+        return page.notes_source(obj)
+
+    @admin.display(description="client note")
+    def client_note_sent(self, obj: OrderException) -> str:
+        return page.client_note_state(obj)
+
+    @admin.display(description="events")
+    def timeline(self, obj: OrderException) -> str:
+        return page.order_timeline(obj)
+
+    @admin.display(description="clocks")
+    def clocks(self, obj: OrderException) -> str:
+        return page.stage_clocks(obj, timezone.now())
 
     @admin.display(description="allowed now")
     def allowed(self, obj: OrderException) -> str:
@@ -378,15 +417,41 @@ class OrderExceptionAdmin(TenantScopedAdmin):
 
     start = _bulk("start", "Start work (in progress)", "Started", lifecycle.exception_start)
 
-    @admin.action(description="Snooze 1 h", permissions=[ACT])
-    def snooze_1h(self, request: HttpRequest, queryset: QuerySet) -> None:
-        until = timezone.now() + timedelta(hours=1)
+    @admin.action(description="Assign to me", permissions=[ACT])
+    def assign_to_me(self, request: HttpRequest, queryset: QuerySet) -> None:
+        me = request.user.pk
         self._each(
             request,
             queryset,
-            "Snoozed",
+            "Assigned to you:",
+            lambda pk, a: lifecycle.exception_assign(exception_id=pk, assignee_id=me, actor=a),
+        )
+
+    def _snooze_for(self, request: HttpRequest, queryset: QuerySet, hours: int) -> None:
+        until = timezone.now() + timedelta(hours=hours)
+        self._each(
+            request,
+            queryset,
+            f"Snoozed for {hours} h:",
             lambda pk, a: lifecycle.exception_snooze(exception_id=pk, until=until, actor=a),
         )
+
+    @admin.action(description="Snooze 1 h", permissions=[ACT])
+    def snooze_1h(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._snooze_for(request, queryset, 1)
+
+    @admin.action(description="Snooze 4 h", permissions=[ACT])
+    def snooze_4h(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._snooze_for(request, queryset, 4)
+
+    snooze_until_opening = _bulk(
+        "snooze_until_opening",
+        "Snooze until the site next opens (tomorrow)",
+        "Snoozed until the site next opens:",
+        exception_snooze_until_opening,
+    )
+
+    escalate = _bulk("escalate", "Escalate one level now", "Escalated", exception_escalate_now)
 
     @admin.action(description="Resolve…", permissions=[ACT])
     def resolve(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:

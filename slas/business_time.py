@@ -328,6 +328,25 @@ def next_opening(cal: WorkingCalendar, instant: datetime) -> datetime:
     return max(begins, start)
 
 
+def next_shift_start(cal: WorkingCalendar, instant: datetime) -> datetime | None:
+    """When the site next opens after a closed spell: what "until the next opening" means.
+
+    Unlike `next_opening`, an instant inside working time gives the start of the
+    next shift, not the instant itself: an operator snoozing at 15:00 on a
+    working day means tomorrow morning. Periods that touch (a split shift with no
+    gap, 24:00 into 00:00) count as one. None for a calendar that never closes.
+    """
+    start = _require_aware(instant, "instant")
+    if _never_closed(cal):
+        return None
+    previous_end: datetime | None = None
+    for begins, ends in _working_intervals(cal, start):
+        if begins > start and begins != previous_end:
+            return begins
+        previous_end = ends
+    return None  # unreachable: _working_intervals raises before running out
+
+
 def is_open(cal: WorkingCalendar, instant: datetime) -> bool:
     """True when the instant lies inside a working period (closing time is closed)."""
     start = _require_aware(instant, "instant")

@@ -143,7 +143,11 @@ FINANCE_BILLING = {
 LIFECYCLE = {
     "acknowledge",
     "start",
+    "assign_to_me",
     "snooze_1h",
+    "snooze_4h",
+    "snooze_until_opening",
+    "escalate",
     "resolve",
     "reopen",
     "close",

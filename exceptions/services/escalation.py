@@ -13,6 +13,8 @@ so two beats running at once escalate it once.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -25,7 +27,7 @@ from ..analysis_hooks import analysis_requested
 from ..models import ACTIVE_STATUSES, ExceptionStatus, OrderException
 from ..transitions import TransitionRefused, check
 from .activity import activity_record, snapshot
-from .lifecycle import exception_close, hours
+from .lifecycle import InvalidChange, exception_close, hours
 
 ESCALATION = Actor.system("escalation")
 AUTO_CLOSE = Actor.system("auto-close")
@@ -91,35 +93,81 @@ def exception_escalate(*, exception_id: int, now: datetime) -> int:
             exception.save(update_fields=["next_escalation_at"])
             return 0
         acknowledged = exception.status != ExceptionStatus.OPEN
-        reason = exception.reason_code
-        waited = reason.resolve_hours if acknowledged else reason.escalation_hours
-        exception.escalation_level += 1
-        if settings.EXCEPTION_ESCALATION_RAISES_SEVERITY:
-            exception.severity = raised_severity(exception.severity)
-        exception.snoozed_until = None
-        final = exception.escalation_level >= settings.EXCEPTION_MAX_ESCALATION_LEVEL
-        exception.next_escalation_at = None if final else now + hours(waited)
-        exception.updated_at = now
-        exception.save(update_fields=[*TRACKED, "updated_at"])
+        waited = _waited(exception)
         why = (
             f"Acknowledged but not resolved within {_h(waited)}."
             if acknowledged
             else f"Not acknowledged within {_h(waited)}."
         )
-        if final:
-            why += " Top escalation level: no further escalation."
-        if exception.severity != before["severity"]:
-            analysis_requested(exception.pk, why="severity")
-        activity_record(
-            exception,
-            action="escalated",
-            actor=ESCALATION,
-            at=now,
-            before=before,
-            after=snapshot(exception, TRACKED),
-            note=why,
-        )
+        _raise_level(exception, before=before, actor=ESCALATION, now=now, why=why)
     return 1
+
+
+def exception_escalate_now(
+    *,
+    exception_id: int,
+    actor: Actor,
+    tenant_id: int | None = None,
+    now: datetime | None = None,
+    note: str = "",
+) -> OrderException:
+    """An operator escalates by hand: one level up now, as beat would when it is due.
+
+    For the case a person sees before the clock does (a VIP order, a carrier
+    outage). Refused at the top level: there is nobody higher to page.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        scope = OrderException.objects.select_for_update().select_related(
+            "reason_code", "order", "tenant"
+        )
+        if tenant_id is not None:
+            scope = scope.filter(tenant_id=tenant_id)
+        exception = scope.get(pk=exception_id)
+        check("escalate", exception.status)
+        if exception.escalation_level >= settings.EXCEPTION_MAX_ESCALATION_LEVEL:
+            raise InvalidChange(
+                "escalation_level",
+                f"Already at the top escalation level ({exception.escalation_level}).",
+            )
+        before = snapshot(exception, TRACKED)
+        why = note.strip() or f"Escalated by {actor.label}."
+        _raise_level(exception, before=before, actor=actor, now=now, why=why)
+    return exception
+
+
+def _waited(exception: OrderException) -> Decimal:
+    """The hours the next level waits: to resolve once acknowledged, else to acknowledge."""
+    reason = exception.reason_code
+    acknowledged = exception.status != ExceptionStatus.OPEN
+    return reason.resolve_hours if acknowledged else reason.escalation_hours
+
+
+def _raise_level(
+    exception: OrderException, *, before: dict[str, Any], actor: Actor, now: datetime, why: str
+) -> None:
+    """One level up (and one severity step, if configured), saved with its activity row."""
+    exception.escalation_level += 1
+    if settings.EXCEPTION_ESCALATION_RAISES_SEVERITY:
+        exception.severity = raised_severity(exception.severity)
+    exception.snoozed_until = None
+    final = exception.escalation_level >= settings.EXCEPTION_MAX_ESCALATION_LEVEL
+    exception.next_escalation_at = None if final else now + hours(_waited(exception))
+    exception.updated_at = now
+    exception.save(update_fields=[*TRACKED, "updated_at"])
+    if final:
+        why += " Top escalation level: no further escalation."
+    if exception.severity != before["severity"]:
+        analysis_requested(exception.pk, why="severity")
+    activity_record(
+        exception,
+        action="escalated",
+        actor=actor,
+        at=now,
+        before=before,
+        after=snapshot(exception, TRACKED),
+        note=why,
+    )
 
 
 def _h(value) -> str:

@@ -20,7 +20,7 @@ from django.db.models import TextChoices
 from django.utils import timezone
 
 from ..actors import Actor
-from ..models import ActorType, OrderException
+from ..models import ActionKind, ActionRun, ActorType, OrderException, RunStatus
 from ..transitions import check
 from .activity import activity_record, snapshot
 
@@ -356,11 +356,24 @@ def exception_update_notes(
     tenant_id: int | None = None,
     now: datetime | None = None,
 ) -> OrderException:
-    """An operator's own notes replace the rule-based (or AI) ones."""
+    """An operator's own notes replace the rule-based (or AI) ones.
+
+    From then on no analysis replaces them (`services.explanations`). The client
+    note can be changed until it has been sent to the customer: after that an edit
+    would make the record disagree with what the customer read.
+    """
     if ops_note is None and client_note is None:
         raise InvalidChange("ops_note", "Give ops_note and/or client_note.")
 
     def mutate(exception: OrderException, at: datetime) -> None:
+        if client_note is not None and client_note != exception.client_note:
+            sent = client_note_sent_at(exception.pk)
+            if sent is not None:
+                raise InvalidChange(
+                    "client_note",
+                    f"The client note was sent to the customer at {sent:%Y-%m-%d %H:%M} UTC; "
+                    "it can no longer be changed.",
+                )
         if ops_note is not None:
             exception.ops_note = ops_note
         if client_note is not None:
@@ -384,6 +397,20 @@ def exception_update_notes(
             "explanation_label",
             "explanation_confidence",
         ],
+    )
+
+
+def client_note_sent_at(exception_id: int) -> datetime | None:
+    """When an automated action delivered the client note to the customer, if it did."""
+    return (
+        ActionRun.objects.filter(
+            exception_id=exception_id,
+            kind=ActionKind.SEND_CLIENT_NOTE,
+            status__in=[RunStatus.DONE, RunStatus.FIXED],
+        )
+        .order_by("finished_at")
+        .values_list("finished_at", flat=True)
+        .first()
     )
 
 
