@@ -30,8 +30,8 @@ OTHER_COLOUR = "#999999"
 OTHER = "Other"
 MAX_SERIES = len(PALETTE) - 1  # the rest are summed as "Other"
 
-WIDTH, HEIGHT = 880, 280
-LEFT, RIGHT, TOP, BOTTOM = 44, 12, 14, 30
+WIDTH, HEIGHT = 640, 260
+LEFT, RIGHT, TOP, BOTTOM = 40, 10, 12, 28
 
 
 def _text(value: object) -> str:
