@@ -1,4 +1,5 @@
-"""The operator console's AdminSite: Django's, with "Recent actions" kept to the user's tenants.
+"""The operator console's AdminSite: Django's, with "Recent actions" kept to the user's tenants
+and a dashboard page (`admin:dashboard`, e2a_project.dashboard).
 
 The index lists the user's own last actions. A staff user moved off a tenant
 must not keep reading that tenant's order numbers and exception titles there,
@@ -13,13 +14,26 @@ from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.db.models import CharField, Q, QuerySet
 from django.db.models.functions import Cast
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, URLResolver, path
 
 
 class ConsoleAdminSite(admin.AdminSite):
     site_header = "E²A operator console"
     site_title = "E²A"
     index_title = "Operations"
+
+    def get_urls(self) -> list[URLPattern | URLResolver]:
+        """Django's admin URLs, with the dashboard ahead of the catch-all app-index pattern."""
+        return [
+            path("dashboard/", self.admin_view(self.dashboard_view), name="dashboard"),
+            *super().get_urls(),
+        ]
+
+    def dashboard_view(self, request: HttpRequest) -> HttpResponse:
+        from e2a_project.dashboard.views import dashboard_view  # reads every app's models
+
+        return dashboard_view(request, site=self)
 
     def get_log_entries(self, request: HttpRequest) -> QuerySet:
         from django.contrib.contenttypes.models import ContentType  # not at app loading

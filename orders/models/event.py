@@ -48,6 +48,10 @@ class OrderEvent(models.Model):
         ]
         indexes = [
             models.Index(fields=["order", "occurred_at"], name="event_order_timeline"),
+            # What arrived lately, per tenant (the dashboard's "events in the last
+            # hour"): without it the count reads every event the tenant ever sent.
+            # Appended at the right edge on insert, as received_at only grows.
+            models.Index(fields=["tenant", "received_at"], name="event_tenant_received"),
             # The sweep reads only events still owed a follow-up: a small partial index.
             models.Index(
                 fields=["received_at"],

@@ -152,6 +152,20 @@ class StageClock(models.Model):
                 ),
                 name="clock_missing_scan_due",
             ),
+            # The dashboard's on-time %: clocks that ended in a window, per tenant
+            # (e2a_project.dashboard). Partial, so the running clocks the ingest path
+            # keeps rewriting are not in them; met and stopped-by-a-later-stage are
+            # the two ways a clock ends that count.
+            models.Index(
+                fields=["tenant", "met_at"],
+                condition=Q(met_at__isnull=False),
+                name="clock_tenant_met",
+            ),
+            models.Index(
+                fields=["tenant", "stopped_at"],
+                condition=Q(stopped_by=StopReason.LATER_STAGE, met_at__isnull=True),
+                name="clock_tenant_skipped",
+            ),
             models.Index(
                 fields=["severity_next_at"],
                 condition=Q(
