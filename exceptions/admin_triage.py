@@ -48,13 +48,26 @@ def minutes_since(then: datetime, now: datetime) -> float:
     return max((now - then).total_seconds() / 60, 0.0)
 
 
+def short_duration(minutes: float) -> str:
+    """A list cell's duration: "34 min", "3 h 12 min", "5 d 18 h" (minutes stop mattering)."""
+    whole = round(minutes)
+    if whole < 60:
+        return f"{whole} min"
+    if whole < 24 * 60:
+        hours, rest = divmod(whole, 60)
+        return f"{hours} h {rest} min" if rest else f"{hours} h"
+    days, rest = divmod(whole, 24 * 60)
+    hours = rest // 60
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
 def age_cell(obj: OrderException, now: datetime) -> str:
     """How long ago it was first seen, as "3 h 12 min" (the full time in the tooltip)."""
     local = timezone.localtime(obj.first_seen_at)
     return format_html(
         '<span title="First seen {}">{}</span>',
         f"{local:%Y-%m-%d %H:%M}",
-        format_minutes(minutes_since(obj.first_seen_at, now)),
+        short_duration(minutes_since(obj.first_seen_at, now)),
     )
 
 
@@ -63,15 +76,15 @@ def lateness_cell(obj: OrderException) -> str:
     if obj.late_minutes is None:
         return "—"
     allowed = (obj.evidence or {}).get("allowed_minutes")
-    late = format_minutes(obj.late_minutes)
+    late = short_duration(obj.late_minutes)
     if not isinstance(allowed, int | float) or allowed <= 0:
-        return format_html("{} late", late)
+        return late
     share = round(100 * obj.late_minutes / allowed)
     return format_html(
-        '<span title="Allowed {}; late by {} as of the last check">{} late '
-        '<span class="e2a-quiet">(+{} %)</span></span>',
+        '<span title="Allowed {}; late by {} as of the last check">{} '
+        '<span class="e2a-quiet">+{} %</span></span>',
         format_minutes(allowed),
-        late,
+        format_minutes(obj.late_minutes),
         late,
         share,
     )
@@ -106,12 +119,17 @@ def source_cell(obj: OrderException) -> str:
     return format_html('<span class="e2a-src e2a-src-{}">{}</span>', obj.explanation_source, label)
 
 
-def snoozed_cell(obj: OrderException, now: datetime) -> str:
+def status_cell(obj: OrderException, now: datetime) -> str:
+    """The status, and until when it is snoozed while it is."""
+    status = obj.get_status_display()
     if obj.snoozed_until is None or obj.snoozed_until <= now:
-        return ""
+        return status
     local = timezone.localtime(obj.snoozed_until)
     return format_html(
-        '<span title="{}">until {}</span>', f"{local:%Y-%m-%d %H:%M}", f"{local:%a %H:%M}"
+        '{}<br><span class="e2a-quiet" title="Snoozed until {}">snoozed to {}</span>',
+        status,
+        f"{local:%Y-%m-%d %H:%M}",
+        f"{local:%a %H:%M}",
     )
 
 

@@ -592,3 +592,129 @@ def test_finance_approves_an_sla_credit(serve, browser):
     assert "SLA credits (approved) -0.65 USD" in totals.text, totals.text
     assert "Total (no tax computed) 99.35 USD" in totals.text, totals.text
     _shot(browser, "23-finance-invoice-with-credit")
+
+
+def _open_pick_delays(app: ServedApp, key: str, hours_ago: dict[str, float]) -> dict[str, int]:
+    """PICK_DELAY exceptions for orders paid `hours_ago` (by order number); their ids.
+
+    With the default policy a pick is allowed 2 h: paid 4–5 h ago is HIGH, 3 h ago MEDIUM.
+    """
+    now = datetime.now(UTC).replace(microsecond=0)
+    for number, hours in hours_ago.items():
+        paid_at = now - timedelta(hours=hours)
+        status, body = app.request(
+            "POST",
+            "/ingest/events",
+            key=key,
+            body={
+                "source": "shopify",
+                "event_type": "order_paid",
+                "event_id": f"paid-{number}",
+                "order_id": number,
+                "occurred_at": paid_at.isoformat().replace("+00:00", "Z"),
+                "warehouse": "BER-1",
+                "customer": {"email": f"buyer{number[1:]}@example.com"},
+            },
+        )
+        assert status == 202, body
+    app.celery_call("slas.scan")
+
+    def opened() -> dict[str, int] | None:
+        status, page = app.request(
+            "GET", "/api/exceptions?reason_code=PICK_DELAY&page_size=100", key=key
+        )
+        assert status == 200, page
+        found = {e["order_id"]: e["id"] for e in page["results"]}
+        return found if set(hours_ago) <= set(found) else None
+
+    return app.wait_for("the scan opening every PICK_DELAY", opened, timeout=30)
+
+
+def _messages(driver: object) -> str:
+    from selenium.webdriver.common.by import By
+
+    return " ".join(m.text for m in driver.find_elements(By.CSS_SELECTOR, "ul.messagelist li"))
+
+
+def test_an_operators_day_in_the_triage_list(serve, browser):
+    """Filter to HIGH, acknowledge two, snooze one until the site opens, edit a client
+    note; the Viewer gets the same list without a single action."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    app = serve(worker=True)
+    key, _, role_logins = _bootstrap(app)
+    ids = _open_pick_delays(app, key, {"#3001": 5, "#3002": 4.5, "#3003": 4, "#3004": 3})
+    wait = WebDriverWait(browser, 15)
+    rows_css = (By.CSS_SELECTOR, "#result_list tbody tr")
+
+    _log_in(browser, app, "demo-operator", role_logins["demo-operator"])
+    browser.get(f"{app.url}/admin/exceptions/orderexception/")
+    rows = wait.until(ready.presence_of_all_elements_located(rows_css))
+    # The most urgent first: the HIGH ones, the latest of them at the top.
+    assert "#3001" in rows[0].text and "High" in rows[0].text, [r.text for r in rows]
+    _shot(browser, "24-triage-list")
+
+    # Filter to HIGH from the sidebar, as an operator clicks it.
+    browser.find_element(By.CSS_SELECTOR, "#changelist-filter").find_element(
+        By.LINK_TEXT, "High"
+    ).click()
+    wait.until(ready.url_contains("severity__exact=HIGH"))
+    rows = browser.find_elements(*rows_css)
+    assert sorted(r.text.split()[1] for r in rows) == ["#3001", "#3002", "#3003"], [
+        r.text for r in rows
+    ]
+
+    def select(*numbers: str) -> None:
+        for row in browser.find_elements(*rows_css):
+            if any(number in row.text for number in numbers):
+                row.find_element(By.CSS_SELECTOR, "input.action-select").click()
+
+    def run(action: str) -> str:
+        Select(browser.find_element(By.NAME, "action")).select_by_visible_text(action)
+        browser.find_element(By.CSS_SELECTOR, "button[name=index]").click()
+        wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "ul.messagelist")))
+        return _messages(browser)
+
+    select("#3001", "#3002")
+    assert "Acknowledged 2 exception(s)." in run("Acknowledge")
+    select("#3003")
+    said = run("Snooze until the site next opens (tomorrow)")
+    assert "Snoozed until the site next opens: 1 exception(s)." in said, said
+    rows = browser.find_elements(*rows_css)
+    snoozed = next(r for r in rows if "#3003" in r.text)
+    assert "until" in snoozed.text, snoozed.text
+    _shot(browser, "25-triage-high-after-actions")
+    for number, status in (("#3001", "ACKNOWLEDGED"), ("#3002", "ACKNOWLEDGED"), ("#3003", "OPEN")):
+        _, detail = app.request("GET", f"/api/exceptions/{ids[number]}", key=key)
+        assert detail["status"] == status, (number, detail["status"])
+    _, detail = app.request("GET", f"/api/exceptions/{ids['#3003']}", key=key)
+    assert detail["snoozed_until"], detail
+
+    # One exception: the timeline, the clocks explained, then the client note edited.
+    browser.get(f"{app.url}/admin/exceptions/orderexception/{ids['#3004']}/change/")
+    wait.until(ready.presence_of_element_located((By.ID, "id_client_note")))
+    page = browser.find_element(By.ID, "content").text
+    assert "order_paid" in page and "why this deadline" in page, page[:1500]
+    note = browser.find_element(By.ID, "id_client_note")
+    note.clear()
+    note.send_keys("Your order is being picked now and leaves today.")
+    _shot(browser, "26-exception-page")
+    browser.find_element(By.CSS_SELECTOR, "input[name=_continue]").click()
+    wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "ul.messagelist")))
+    assert browser.find_element(By.ID, "id_client_note").get_attribute("value") == (
+        "Your order is being picked now and leaves today."
+    )
+    assert "An operator wrote them" in browser.find_element(By.ID, "content").text
+    _, detail = app.request("GET", f"/api/exceptions/{ids['#3004']}", key=key)
+    assert detail["explanation_source"] == "operator", detail
+
+    # The Viewer: the same rows, no checkboxes, no action bar.
+    _log_in(browser, app, "demo-viewer", role_logins["demo-viewer"])
+    browser.get(f"{app.url}/admin/exceptions/orderexception/")
+    rows = wait.until(ready.presence_of_all_elements_located(rows_css))
+    assert len(rows) == 4, [r.text for r in rows]
+    assert not browser.find_elements(By.CSS_SELECTOR, "select[name=action]")
+    assert not browser.find_elements(By.CSS_SELECTOR, "input.action-select")
+    _shot(browser, "27-viewer-triage-list")

@@ -389,7 +389,7 @@ def test_a_viewer_sees_their_tenants_numbers_and_never_the_others(world, clock_a
     assert "Times in America/New_York" in html
     assert "Figures as of 10:00" in html
     # Tiles lead to the lists behind them, filtered the same way.
-    assert "/admin/exceptions/orderexception/?status__in=OPEN%2CACKNOWLEDGED%2CIN_PROGRESS" in html
+    assert "/admin/exceptions/orderexception/?status=active&amp;severity__exact=HIGH" in html
     assert "severity__exact=CRITICAL" in html
     assert "/admin/orders/deadletter/?replayed_at__isempty=1" in html
     assert "/admin/orders/followupfailure/?state=parked" in html

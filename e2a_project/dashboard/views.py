@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
-from exceptions.models import ACTIVE_STATUSES, FallbackCause
+from exceptions.models import FallbackCause
 from orders.models import Tenant
 from orders.selectors import tenants_for_user
 from slas.models import Severity
@@ -47,13 +47,11 @@ def _changelist(
 
 
 def _links(request: HttpRequest, tenant: Tenant | None) -> dict[str, Any]:
-    active = ",".join(ACTIVE_STATUSES)
-
     def exceptions(**params: Any) -> str | None:
         return _changelist(
             request,
             "exceptions.orderexception",
-            {"status__in": active, **params},
+            {"status": "active", **params},
             tenant_param="tenant__id__exact",
             tenant=tenant,
         )
