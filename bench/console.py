@@ -81,6 +81,12 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
     parser.add_argument("--threads", type=int, default=1, help="gunicorn WEB_THREADS (1)")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="wrk passes over the pages, in reverse order every other pass (2)",
+    )
+    parser.add_argument(
         "--cold-requests", type=int, default=10, help="single cold requests per page (10)"
     )
     parser.add_argument(
@@ -104,6 +110,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         seconds=args.seconds,
         warmup=args.warmup,
         cold_requests=max(1, args.cold_requests),
+        rounds=max(1, args.rounds),
         operator=not args.no_operator,
         check=args.check,
     )
@@ -231,12 +238,20 @@ def measure(cfg: Config, port: int, who: Login, session: str) -> tuple[list[Timi
             raise BenchError(f"{page.path} as {who.label}: {status or 'wrong page'} {note}")
         notes.append(f"{page.title} as {who.label}: 200, {note}")
         pages.append(page)
-    for page in pages:
-        progress(f"{who.label}: {page.title}: wrk warm-up {cfg.warmup:g} s, then {cfg.seconds:g} s")
-        run_wrk(cfg, port, page.path, session, cfg.warmup, page=page.key, user=who.label)
-        timings.append(
-            run_wrk(cfg, port, page.path, session, cfg.seconds, page=page.key, user=who.label)
-        )
+    # Rounds in alternating order (A B C, C B A, …), so that a load that comes and goes
+    # on the machine meets every page alike.
+    for r in range(cfg.rounds):
+        for page in pages if r % 2 == 0 else pages[::-1]:
+            progress(
+                f"{who.label}, round {r + 1}/{cfg.rounds}: {page.title}: wrk warm-up"
+                f" {cfg.warmup:g} s, then {cfg.seconds:g} s"
+            )
+            run_wrk(cfg, port, page.path, session, cfg.warmup, page=page.key, user=who.label)
+            timing = run_wrk(
+                cfg, port, page.path, session, cfg.seconds, page=page.key, user=who.label
+            )
+            timing.round = r + 1
+            timings.append(timing)
     if DASHBOARD in pages:
         for page in (PLAIN, DASHBOARD):
             progress(f"{who.label}: {page.title}: {cfg.cold_requests} cold single requests")
@@ -253,16 +268,16 @@ TITLES = {"plain": PLAIN.title, "triage": TRIAGE.title, "dashboard": DASHBOARD.t
 
 def print_timings(timings: list[Timing]) -> None:
     header = (
-        f"{'page':<18} {'user':<10} {'how':<5} {'requests':>8} {'req/s':>8} {'mean':>9}"
+        f"{'page':<18} {'user':<10} {'how':<8} {'requests':>8} {'req/s':>8} {'mean':>9}"
         f" {'p50':>9} {'p95':>9} {'p99':>9} {'max':>9}  errors"
     )
     print(header)
     print("-" * len(header))
     for t in timings:
-        how = "wrk" if t.how == "wrk" else "cold"
+        how = f"wrk r{t.round}" if t.how == "wrk" else "cold"
         errors = ", ".join(f"{k} {v}" for k, v in t.errors.items()) or "-"
         print(
-            f"{TITLES[t.page]:<18} {t.user:<10} {how:<5} {t.requests:>8,} {t.rate:>8.1f}"
+            f"{TITLES[t.page]:<18} {t.user:<10} {how:<8} {t.requests:>8,} {t.rate:>8.1f}"
             f" {t.mean:>7.1f}ms {t.p50:>7.1f}ms {t.p95:>7.1f}ms {t.p99:>7.1f}ms"
             f" {t.max:>7.1f}ms  {errors}"
         )
@@ -270,7 +285,13 @@ def print_timings(timings: list[Timing]) -> None:
 
 def ratios(timings: list[Timing], users: list[str]) -> list[Ratio]:
     def find(page: str, user: str, how: str) -> Timing | None:
-        return next((t for t in timings if (t.page, t.user, t.how) == (page, user, how)), None)
+        """The page's figure over all rounds: the mean of every request's latency."""
+        found = [t for t in timings if (t.page, t.user, t.how) == (page, user, how)]
+        requests = sum(t.requests for t in found)
+        if not requests:
+            return None
+        mean = sum(t.mean * t.requests for t in found) / requests
+        return Timing(page=page, user=user, how=how, requests=requests, mean=mean)
 
     out = []
     for user in users:
@@ -337,7 +358,10 @@ def main(argv: list[str] | None = None) -> int:
     print_timings(timings)
     print()
     judged = ratios(timings, [who.label for who in logins])
-    print("ratio of mean latencies (the same statistic for every line)")
+    print(
+        "ratio of mean latencies (the same statistic on every line; wrk: the mean over every"
+        " request of every round)"
+    )
     print_ratios(judged, width=58)
     print()
     print("Statements per page (one request in-process, django.test.Client, after a warm one)")

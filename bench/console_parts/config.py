@@ -20,5 +20,6 @@ class Config:
     seconds: float
     warmup: float
     cold_requests: int
+    rounds: int  # wrk passes over the pages, the order reversed every other pass
     operator: bool
     check: bool

@@ -102,6 +102,7 @@ class Timing:
     page: str
     user: str
     how: str  # "wrk" or "cold"
+    round: int = 1
     requests: int = 0
     rate: float = 0.0
     mean: float = 0.0
