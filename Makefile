@@ -98,6 +98,7 @@ bench: install
 	$(BIN)/python bench/sla_scan.py
 	$(BIN)/python bench/detect_eval.py
 	$(BIN)/python bench/ai_eval.py
+	$(BIN)/python bench/console.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info
