@@ -533,10 +533,5 @@ class InvoiceLineAdmin(TenantScopedAdmin):
 
 # The screens beside this module register when imported: SLA credits; storage
 # snapshots and inbound receipts; adjustments, credit notes, revenue leaks and the
-# billing settings; and the order page's link to its invoice lines.
-from . import (  # noqa: E402, F401
-    admin_adjustments,
-    admin_credits,
-    admin_inventory,
-    admin_order_links,
-)
+# billing settings.
+from . import admin_adjustments, admin_credits, admin_inventory  # noqa: E402, F401

@@ -1,6 +1,8 @@
 """The order page's link to its invoice lines ("2 invoice lines →").
 
-Registered into `orders.admin.ORDER_LINKS` when billing's admin loads. Only for
+Registered into `orders.admin.ORDER_LINKS` from `BillingConfig.ready()` (after
+the exceptions link, which comes first on the page: apps are ready in
+INSTALLED_APPS order). Only for
 users who may view invoice lines (Finance, Admin): what a merchant pays is not
 the floor's business (orders/roles.py), so an Operator or Viewer does not see
 even the count. The link opens the invoice-line list filtered to the order.
@@ -27,5 +29,6 @@ def invoice_lines_link(request: HttpRequest, order: Order) -> list[OrderLink]:
     return [(label, f"{url}?order__id__exact={order.pk}")]
 
 
-if invoice_lines_link not in ORDER_LINKS:
-    ORDER_LINKS.append(invoice_lines_link)
+def register() -> None:
+    if invoice_lines_link not in ORDER_LINKS:
+        ORDER_LINKS.append(invoice_lines_link)

@@ -12,7 +12,8 @@ printouts): "due 14:05", "late 1 h 20 min", "met 11:30", "met, 35 min late",
 (the one the console activated, named in its header). Lateness is counted in
 calendar time from the due time; a clock that runs in business time says
 "late since 14:05" instead, since its lateness in working minutes (the breach's
-figure) is a calendar question this cell does not ask.
+figure) is a calendar question this cell does not ask. (A business-time clock
+with no calendar runs 24×7: its minutes are calendar minutes.)
 """
 
 from __future__ import annotations
@@ -68,6 +69,12 @@ def _full(when: datetime) -> str:
     return f"{local:%a} {local.day} {local:%b %Y %H:%M} {local.tzname()}"
 
 
+def _working_hours(entry: ClockEntry) -> bool:
+    """The clock counts a calendar's working hours only: its calendar minutes are not
+    its minutes. A business-time clock without a calendar runs 24×7 (`c` blank)."""
+    return entry.business_time and entry.calendar_id is not None
+
+
 def cell_parts(stage: str, entry: ClockEntry | None, now: datetime) -> tuple[str, str, str]:
     """(state, text, tooltip) of one stage's cell; the state is a `clock_state` word,
     or "not_started"."""
@@ -76,7 +83,8 @@ def cell_parts(stage: str, entry: ClockEntry | None, now: datetime) -> tuple[str
         return "not_started", "—", f"{name}: not started"
     state = cs.state_at(entry, now)
     due, short_due = _full(entry.due_at), _short(entry.due_at, now)
-    basis = "business-time clock" if entry.business_time else "calendar-time clock"
+    working_hours = _working_hours(entry)
+    basis = "business-time clock" if working_hours else "calendar-time clock"
     if state == cs.ON_TIME:
         text = f"due {short_due}"
         tip = f"{name} due {due}: on time ({basis}; at risk from {_full(entry.warn_at)})"
@@ -84,7 +92,7 @@ def cell_parts(stage: str, entry: ClockEntry | None, now: datetime) -> tuple[str
         text = f"due {short_due}"
         tip = f"{name} due {due}: at risk, past its warning time {_full(entry.warn_at)}"
     elif state == cs.BREACHED:
-        if entry.business_time:
+        if working_hours:
             text = f"late since {short_due}"
             tip = (
                 f"{name} due {due}: late, still running "
@@ -99,7 +107,7 @@ def cell_parts(stage: str, entry: ClockEntry | None, now: datetime) -> tuple[str
         tip = f"{name} met {_full(entry.met_at)}, on time (due {due})"
     elif state == cs.MET_LATE:
         assert entry.met_at is not None
-        if entry.business_time:
+        if working_hours:
             text = f"met {_short(entry.met_at, now)}, late"
         else:
             text = f"met, {_duration(_late_minutes(entry.due_at, entry.met_at))} late"
