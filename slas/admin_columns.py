@@ -36,17 +36,19 @@ from .memo import ClockEntry
 from .models import Stage
 
 CSS = "slas/admin/clock_cells.css"
+NBSP = "\u00a0"
 
 
 def _duration(minutes: int) -> str:
-    """35 min, 1 h 20 min, 2 d 3 h: as short as an operator reads it."""
+    """35 min, 1 h 20 min, 2 d 3 h: as short as an operator reads it. A number keeps
+    its unit on its line (the cells wrap to fit the list on a laptop screen)."""
     if minutes < 60:
-        return f"{minutes} min"
+        return f"{minutes}{NBSP}min"
     hours, mins = divmod(minutes, 60)
     if hours < 24:
-        return f"{hours} h {mins} min" if mins else f"{hours} h"
+        return f"{hours}{NBSP}h {mins}{NBSP}min" if mins else f"{hours}{NBSP}h"
     days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
+    return f"{days}{NBSP}d {hours}{NBSP}h" if hours else f"{days}{NBSP}d"
 
 
 def _late_minutes(since: datetime, until: datetime) -> int:
@@ -60,8 +62,8 @@ def _short(when: datetime, now: datetime) -> str:
     if local.date() == today:
         return f"{local:%H:%M}"
     if abs((local.date() - today).days) < 7:
-        return f"{local:%a %H:%M}"
-    return f"{local.day} {local:%b %H:%M}"
+        return f"{local:%a}{NBSP}{local:%H:%M}"
+    return f"{local.day}{NBSP}{local:%b}{NBSP}{local:%H:%M}"
 
 
 def _full(when: datetime) -> str:

@@ -51,7 +51,7 @@ def cells(page: str) -> dict[str, dict[str, tuple[str, str, str]]]:
         order = _ORDER.search(row)
         if order:
             found[html.unescape(order.group(1))] = {
-                stage: (state, html.unescape(text), html.unescape(title))
+                stage: (state, html.unescape(text).replace("\xa0", " "), html.unescape(title))
                 for stage, state, title, text in _CELL.findall(row)
             }
     return found
