@@ -25,3 +25,7 @@ class ExceptionsConfig(AppConfig):
         for name, provider, rank in BUILTIN_SECTIONS:
             register_stats_section(name, provider, rank=rank)
         register_stats_section("exceptions.actions", actions_section, rank=AT_RISK + 50)
+        # The order page's "N exceptions (M open) →" line.
+        from .admin_order_links import register as register_order_links
+
+        register_order_links()

@@ -15,6 +15,7 @@ from django.utils import timezone
 from orders.admin import ORDER_INLINES
 from orders.admin_scoping import TenantScopedAdmin
 
+from . import admin_columns  # noqa: F401  (the order list's stage cells and filter)
 from .calendar_rules import check_peak_seasons, check_working_hours
 from .config import calendar_description
 from .models import (

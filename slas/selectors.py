@@ -12,6 +12,7 @@ from django.db.models import Count
 from orders.models import Order, OrderEvent, Tenant
 
 from . import business_time as bt
+from .clock_state import state_at
 from .config import config_for
 from .memo import ClockEntry
 from .models import Breach, StageClock
@@ -54,16 +55,9 @@ class ClockView:
 
 
 def clock_state(clock: StageClock, now: datetime) -> str:
-    """One word an operator can sort by."""
-    if clock.met_at is not None:
-        return "met_late" if clock.met_at > clock.due_at else "met"
-    if clock.stopped_at is not None:
-        return "cancelled" if clock.stopped_by == "cancelled" else "scan_missing"
-    if clock.breached_at is not None or clock.due_at <= now:
-        return "breached"
-    if clock.warn_at <= now:
-        return "at_risk"
-    return "on_time"
+    """One word an operator can sort by (the rule is `clock_state.state_at`, shared
+    with the order list's cells, which read the memo)."""
+    return state_at(clock, now)
 
 
 def clock_view(tenant: Tenant, clock: StageClock, now: datetime) -> ClockView:
