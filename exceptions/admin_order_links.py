@@ -31,7 +31,8 @@ def exceptions_link(request: HttpRequest, order: Order) -> list[OrderLink]:
     if total:
         label += f" ({active} open)"
     url = reverse("admin:exceptions_orderexception_changelist")
-    return [(label, f"{url}?order__id__exact={order.pk}")]
+    # Every one of them, not only those still to act on (the list's default).
+    return [(label, f"{url}?order__id__exact={order.pk}&status=all")]
 
 
 def register() -> None:
