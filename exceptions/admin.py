@@ -1,4 +1,8 @@
-"""Operator console screens: the exceptions to work on, the catalogue, Slack settings.
+"""Operator console: the exceptions to work on (the triage list and the exception page).
+
+The list's parts live in `admin_triage`, the page's read-outs in `admin_page`, its
+tables in `admin_inlines`; the catalogue's and Slack's screens in `admin_catalogue`
+and `admin_notify`, registered from the foot of this module.
 
 Every change an operator makes here goes through the same services as the API
 and Slack (`exceptions.services.lifecycle`), so it is checked against the
@@ -29,99 +33,17 @@ from orders.admin_scoping import TenantScopedAdmin, staff_colleagues
 from . import admin_page as page
 from . import admin_triage as triage
 from .actors import Actor
+from .admin_inlines import ActivityInline, BreachInline, ExplanationInline, NotificationInline
 from .admin_parts import ACT, ReadOnlyInline
 from .analysis_hooks import analysis_requested
 from .automation import admin as automation_admin
-from .automation.admin import ActionChoiceInline, ActionRunInline, PlaybookActionInline
-from .models import (
-    ExceptionActivity,
-    ExceptionBreach,
-    Explanation,
-    Notification,
-    OrderException,
-    ReasonCode,
-    RunStatus,
-    SlackChannel,
-    SlackIdentity,
-    TenantAlerting,
-)
-from .notify.outbox import notifications_send_again
+from .automation.admin import ActionChoiceInline, ActionRunInline
+from .models import OrderException, RunStatus
 from .services import lifecycle
 from .services.escalation import exception_escalate_now
 from .services.lifecycle import client_note_sent_at
 from .services.snoozing import exception_snooze_until_opening
 from .transitions import TransitionRefused, allowed_actions
-
-
-class ActivityInline(ReadOnlyInline):
-    model = ExceptionActivity
-    fields = ["created_at", "action", "actor_label", "from_status", "to_status", "note"]
-    readonly_fields = fields
-    ordering = ["created_at", "pk"]
-
-
-class BreachInline(ReadOnlyInline):
-    model = ExceptionBreach
-    verbose_name = "SLA breach"
-    verbose_name_plural = "SLA breaches"
-    fields = ["breach", "linked_at"]
-    readonly_fields = fields
-    show_change_link = False
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).select_related("breach", "breach__order")
-
-
-class ExplanationInline(ReadOnlyInline):
-    """Every analysis of this exception, used or not: the reply, its cost and the gate's call."""
-
-    model = Explanation
-    fields = [
-        "created_at",
-        "trigger",
-        "decision",
-        "cause",
-        "model",
-        "label",
-        "confidence",
-        "reply_notes",
-        "tokens",
-        "cost_usd",
-        "latency_ms",
-        "prompt",
-        "detail",
-    ]
-    readonly_fields = fields
-    ordering = ["-created_at", "-pk"]
-
-    @admin.display(description="reply")
-    def reply_notes(self, obj: Explanation) -> str:
-        reply = obj.reply or {}
-        if not reply:
-            return "-"
-        return format_html(
-            '<div style="min-width:30em"><b>ops:</b> {}<br><b>client:</b> {}<br>'
-            "<b>root cause:</b> {}</div>",
-            reply.get("ops_note", ""),
-            reply.get("client_note", ""),
-            reply.get("root_cause", ""),
-        )
-
-    @admin.display(description="tokens in/out")
-    def tokens(self, obj: Explanation) -> str:
-        return f"{obj.prompt_tokens}/{obj.completion_tokens}" if obj.prompt_tokens else "-"
-
-    @admin.display(description="prompt")
-    def prompt(self, obj: Explanation) -> str:
-        if not obj.prompt_name:
-            return "-"
-        return f"{obj.prompt_name} v{obj.prompt_version} ({obj.prompt_hash[:8]})"
-
-
-class NotificationInline(ReadOnlyInline):
-    model = Notification
-    fields = ["created_at", "kind", "channel", "status", "skip_reason", "last_error", "sent_at"]
-    readonly_fields = fields
 
 
 class ResolveForm(forms.Form):
@@ -537,104 +459,5 @@ class OrderExceptionInline(ReadOnlyInline):
 ORDER_INLINES.append(OrderExceptionInline)
 
 
-@admin.register(ReasonCode)
-class ReasonCodeAdmin(TenantScopedAdmin):
-    tenant_field = None  # one catalogue for every tenant: Admin changes it, others read it
-    list_display = [
-        "code",
-        "label",
-        "default_severity",
-        "escalation_hours",
-        "resolve_hours",
-        "auto_resolve",
-        "client_visible",
-        "requires_approval",
-        "automate",
-        "active",
-    ]
-    list_filter = ["default_severity", "auto_resolve", "automate", "client_visible", "active"]
-    inlines = [PlaybookActionInline]
-    search_fields = ["code", "label", "description"]
-    fieldsets = [
-        (None, {"fields": ["code", "label", "description", "active"]}),
-        (
-            "Handling",
-            {
-                "fields": [
-                    "default_severity",
-                    "escalation_hours",
-                    "resolve_hours",
-                    "auto_resolve",
-                    "client_visible",
-                    "requires_approval",
-                    "automate",
-                ]
-            },
-        ),
-        ("Guidance", {"fields": ["typical_causes", "recommended_actions"]}),
-        ("Rule-based notes (Jinja2)", {"fields": ["ops_note_template", "client_note_template"]}),
-    ]
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return ["code"] if obj else []
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # deactivate instead: exceptions keep pointing at their code
-
-
-@admin.register(TenantAlerting)
-class TenantAlertingAdmin(TenantScopedAdmin):
-    list_display = ["tenant", "slack_channel", "min_severity", "enabled"]
-    list_select_related = ["tenant"]
-    autocomplete_fields = ["tenant"]
-
-
-@admin.register(SlackIdentity)
-class SlackIdentityAdmin(TenantScopedAdmin):
-    tenant_field = None  # maps Slack users to accounts of any tenant: Admin only
-    list_display = ["slack_user_id", "user", "slack_team_id"]
-    list_select_related = ["user"]
-    search_fields = ["slack_user_id", "user__username"]
-    autocomplete_fields = ["user"]
-
-
-@admin.register(Notification)
-class NotificationAdmin(TenantScopedAdmin):
-    list_display = [
-        "created_at",
-        "tenant",
-        "kind",
-        "channel",
-        "status",
-        "exception_id",
-        "attempts",
-        "sent_at",
-    ]
-    list_filter = ["status", "kind", "channel"]
-    list_select_related = ["tenant"]
-    search_fields = ["text", "channel"]
-    actions = ["send_again"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_act_on_exception_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(f"exceptions.{ACT}")
-
-    @admin.action(description="Send again (failed or skipped)", permissions=[ACT])
-    def send_again(self, request: HttpRequest, queryset: QuerySet) -> None:
-        count = notifications_send_again(notifications=queryset)
-        self.message_user(request, f"{count} notification(s) queued again.", messages.SUCCESS)
-
-
-@admin.register(SlackChannel)
-class SlackChannelAdmin(TenantScopedAdmin):
-    tenant_field = None  # Slack's rate-limit slots, shared by tenants: Admin only
-    list_display = ["name", "next_send_at"]
-    readonly_fields = ["name", "next_send_at"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+# The catalogue's and Slack's screens, registered when Django's autodiscovery imports this.
+from . import admin_catalogue, admin_notify  # noqa: E402, F401
