@@ -12,7 +12,6 @@ from orders.admin_scoping import TenantScopedAdmin
 from .automation.admin import PlaybookActionInline
 from .models import ReasonCode
 
-
 # How a code is handled: the list's columns and the form's "Handling" section.
 HANDLING = [
     "default_severity",
