@@ -86,8 +86,8 @@ class OrderExceptionAdmin(TenantScopedAdmin):
         triage.AssigneeFilter,
         triage.SnoozedFilter,
         "explanation_source",
-        "escalation_level",
-        "tenant",
+        triage.EscalationFilter,
+        triage.TenantFilter,
     ]
     search_fields = [
         "order__external_id",
@@ -232,8 +232,7 @@ class OrderExceptionAdmin(TenantScopedAdmin):
         filters = super().get_list_filter(request)
         if triage.shows_tenant_filter(request):
             return filters
-        # The scoping mixin may have wrapped "tenant" as ("tenant", RelatedOnlyFieldListFilter).
-        return [f for f in filters if (f[0] if isinstance(f, tuple) else f) != "tenant"]
+        return [f for f in filters if f is not triage.TenantFilter]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # exceptions are raised by detection, never typed in

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin
 from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 from django.http import HttpRequest
@@ -247,6 +248,43 @@ class SnoozedFilter(admin.SimpleListFilter):
         if self.value() == "no":
             return queryset.exclude(snoozed)
         return queryset
+
+
+class EscalationFilter(admin.SimpleListFilter):
+    """The escalation level, from 0 to the top one: fixed choices, so no scan to list them."""
+
+    title = "escalation level"
+    parameter_name = "escalation"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        top = settings.EXCEPTION_MAX_ESCALATION_LEVEL
+        return [("0", "Not escalated"), *((str(n), f"Level {n}") for n in range(1, top + 1))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value and value.isdigit():
+            return queryset.filter(escalation_level=int(value))
+        return queryset
+
+
+class TenantFilter(admin.SimpleListFilter):
+    """The user's own tenants, read from their memberships rather than from the rows.
+
+    Django's related-only filter would list the tenants found in the whole list, a
+    pass over every exception on each page view; the memberships are a few rows.
+    """
+
+    title = "tenant"
+    # The related filter's own name: links and the time zone of the list (admin_time_zone)
+    # read the chosen tenant from it.
+    parameter_name = "tenant__id__exact"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(str(t.pk), t.slug) for t in tenants_for_user(user=request.user).order_by("slug")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        return queryset.filter(tenant_id=int(value)) if value and value.isdigit() else queryset
 
 
 def shows_tenant_filter(request: HttpRequest) -> bool:

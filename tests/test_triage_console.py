@@ -139,6 +139,9 @@ def test_filters_by_severity_reason_stage_age_assignee_snooze_and_source(acme):
     assert listed(client, snoozed="yes") == [day_old.pk]
     assert day_old.pk not in listed(client, snoozed="no")
     assert listed(client, explanation_source__exact="ai") == [fresh.pk]
+    OrderException.objects.filter(pk=fresh.pk).update(escalation_level=2)
+    assert listed(client, escalation="2") == [fresh.pk]
+    assert fresh.pk not in listed(client, escalation="0")
 
 
 def test_search_finds_by_order_number_tracking_number_and_customer_email(acme):
@@ -159,6 +162,10 @@ def test_the_tenant_filter_is_offered_only_to_someone_with_several_tenants(acme)
     several, _ = logged_in(OPERATOR, "acme", "globex", username="pat")
     assert "By tenant" not in one.get(CHANGELIST).content.decode()
     assert "By tenant" in several.get(CHANGELIST).content.decode()
+    assert len(listed(several)) == 2
+    globex_id = str(OrderException.objects.get(tenant__slug="globex").tenant_id)
+    assert len(listed(several, tenant__id__exact=globex_id)) == 1
+    assert listed(one, tenant__id__exact=globex_id) == []  # not theirs: nothing, not an error
 
 
 def test_the_list_costs_the_same_queries_for_3_and_30_rows(acme, django_assert_max_num_queries):
