@@ -17,14 +17,9 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import (
-    Avg,
     Count,
-    DurationField,
-    ExpressionWrapper,
     F,
-    OuterRef,
     Q,
-    Subquery,
     Sum,
 )
 
@@ -32,12 +27,11 @@ from ai.budget import today as budget_today
 from ai.models import AiDailySpend
 from exceptions.models import (
     ACTIVE_STATUSES,
-    ExceptionActivity,
     Explanation,
     ExplanationDecision,
     OrderException,
 )
-from exceptions.selectors import ACK_ACTIONS, RESOLVE_ACTIONS
+from exceptions.selectors import ResponseTimes, response_times_of
 from orders.models import DeadLetter, FollowUpFailure, OrderEvent
 from slas.models import Severity, StageClock, StopReason
 from slas.selectors import at_risk_stage_counts_by_tenant
@@ -68,64 +62,13 @@ def open_exceptions_by_severity(*, tenant_ids: Sequence[int]) -> dict[str, int]:
     return counts
 
 
-@dataclass(frozen=True, slots=True)
-class ResponseTimes:
-    """Mean minutes from opening to first acknowledgement (MTTA) and resolution (MTTR)."""
-
-    created: int
-    acknowledged: int
-    resolved: int
-    mtta_minutes: float | None
-    mttr_minutes: float | None
-
-
-def _first_activity_at(actions: Sequence[str]) -> Subquery:
-    """When the exception first saw one of `actions` (the (exception, created_at) index)."""
-    return Subquery(
-        ExceptionActivity.objects.filter(exception=OuterRef("pk"), action__in=actions)
-        .order_by("created_at", "pk")
-        .values("created_at")[:1]
-    )
-
-
-def _minutes(value: timedelta | None) -> float | None:
-    return None if value is None else round(value.total_seconds() / 60, 1)
-
-
 def response_times(*, zones: Zones, days: int = WEEK) -> ResponseTimes:
     """MTTA and MTTR of the exceptions created in each tenant's last `days` local days.
 
-    The definitions of `exceptions.selectors.exception_stats` (first "acknowledged"
-    or "started"; first "resolved" or "auto_resolved"), over every tenant in one
-    aggregate query. Exceptions not yet acknowledged (resolved) count in `created`
-    but not in the mean, so one slow open case does not hide until it is closed.
+    The stats report's definitions (`exceptions.selectors.response_times_of`), over
+    every tenant in one aggregate query.
     """
-
-    def elapsed(name: str) -> Avg:
-        return Avg(ExpressionWrapper(F(name) - F("created_at"), output_field=DurationField()))
-
-    times = (
-        OrderException.objects.filter(zones.in_last_days("created_at", days))
-        .order_by()
-        .annotate(
-            first_ack_at=_first_activity_at(ACK_ACTIONS),
-            first_resolution_at=_first_activity_at(RESOLVE_ACTIONS),
-        )
-        .aggregate(
-            created=Count("pk"),
-            acknowledged=Count("first_ack_at"),
-            resolved=Count("first_resolution_at"),
-            mtta=elapsed("first_ack_at"),
-            mttr=elapsed("first_resolution_at"),
-        )
-    )
-    return ResponseTimes(
-        created=times["created"],
-        acknowledged=times["acknowledged"],
-        resolved=times["resolved"],
-        mtta_minutes=_minutes(times["mtta"]),
-        mttr_minutes=_minutes(times["mttr"]),
-    )
+    return response_times_of(OrderException.objects.filter(zones.in_last_days("created_at", days)))
 
 
 def exceptions_per_day_by_reason(
