@@ -98,6 +98,9 @@ class OrderExceptionAdmin(TenantScopedAdmin):
     search_help_text = "Order number, tracking number or customer email."
     list_select_related = ["tenant", "order", "reason_code", "assignee"]
     ordering = triage.TRIAGE_ORDERING
+    # "27 results (Show all)" rather than "(100,000 total)": that figure is a second
+    # count over every exception on each page view, and the dashboard has the totals.
+    show_full_result_count = False
     inlines = [
         ActionRunInline,
         ActivityInline,
