@@ -261,9 +261,9 @@ class OrderExceptionAdmin(TenantScopedAdmin):
     def order_ref(self, obj: OrderException) -> str:
         return obj.order.external_id
 
-    @admin.display(description="reason", ordering="reason_code")
+    @admin.display(description="reason · stage", ordering="reason_code")
     def reason(self, obj: OrderException) -> str:
-        return format_html('<span title="{}">{}</span>', obj.reason_code.label, obj.reason_code_id)
+        return triage.reason_cell(obj)
 
     @admin.display(description="status", ordering="status")
     def status_cell(self, obj: OrderException) -> str:

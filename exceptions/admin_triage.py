@@ -120,6 +120,18 @@ def source_cell(obj: OrderException) -> str:
     return format_html('<span class="e2a-src e2a-src-{}">{}</span>', obj.explanation_source, label)
 
 
+def reason_cell(obj: OrderException) -> str:
+    """The reason code (its label in the tooltip) and the stage it is about, if any."""
+    stage = (
+        format_html(' <span class="e2a-quiet">· {}</span>', obj.get_stage_display().lower())
+        if obj.stage
+        else ""
+    )
+    return format_html(
+        '<span title="{}">{}</span>{}', obj.reason_code.label, obj.reason_code_id, stage
+    )
+
+
 def status_cell(obj: OrderException, now: datetime) -> str:
     """The status, and until when it is snoozed while it is."""
     status = obj.get_status_display()

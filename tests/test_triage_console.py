@@ -106,13 +106,21 @@ def test_the_list_shows_what_needs_action_unless_asked_for_more(acme):
 def test_the_cells_say_severity_age_lateness_against_allowance_and_who_wrote_the_notes(acme):
     client, _ = logged_in(OPERATOR, "acme")
     with time_machine.travel(at("2026-06-03T08:00:00Z"), tick=False):
-        opened(acme, 1, severity="HIGH", late_minutes=80, evidence={"allowed_minutes": 120})
+        opened(
+            acme,
+            1,
+            severity="HIGH",
+            stage="pick",
+            late_minutes=80,
+            evidence={"allowed_minutes": 120},
+        )
     with time_machine.travel(at("2026-06-03T11:12:00Z"), tick=False):
         body = client.get(CHANGELIST).content.decode()
     assert 'class="e2a-badge e2a-sev-high">High</span>' in body
     assert "3 h 12 min" in body  # age
     assert "1 h 20 min" in body and "+67 %" in body  # 80 of 120 allowed minutes
     assert 'e2a-src-rules">rules</span>' in body
+    assert '>PICK_DELAY</span> <span class="e2a-quiet">· pick</span>' in body
 
 
 def test_filters_by_severity_reason_stage_age_assignee_snooze_and_source(acme):

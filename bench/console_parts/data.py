@@ -18,7 +18,7 @@ a load is reproducible):
   LOW/MEDIUM/HIGH/CRITICAL; reason codes from the catalogue the migrations seed, the SLA
   delays weighted up (they carry late_minutes); first seen over the 30 days; a third of
   the active ones assigned; every timestamp as the model's check constraints require.
-* the audit trail for each: `opened`, `acknowledge`, `resolve`, `close` as far as it went;
+* the audit trail for each: `opened`, `acknowledged`, `resolved`, `closed` as far as it went;
   an Explanation for 6 in 10 (85 % the catalogue's notes kept for no model, 15 % used).
 * 300 dead letters (a third not replayed) and 60 follow-up failures (a third parked).
 """
@@ -238,12 +238,12 @@ FROM (
     FROM exceptions_orderexception AS x
     CROSS JOIN LATERAL (VALUES
         ('opened', 'system', NULL::integer, 'E²A', '', 'OPEN', x.first_seen_at),
-        ('acknowledge', 'user', %(operator)s, 'bench-operator', 'OPEN', 'ACKNOWLEDGED',
+        ('acknowledged', 'user', %(operator)s, 'bench-operator', 'OPEN', 'ACKNOWLEDGED',
             x.acknowledged_at),
-        ('resolve', 'user', %(operator)s, 'bench-operator',
+        ('resolved', 'user', %(operator)s, 'bench-operator',
             CASE WHEN x.acknowledged_at IS NULL THEN 'OPEN' ELSE 'ACKNOWLEDGED' END,
             'RESOLVED', x.resolved_at),
-        ('close', 'system', NULL, 'E²A', 'RESOLVED', 'CLOSED', x.closed_at)
+        ('closed', 'system', NULL, 'E²A', 'RESOLVED', 'CLOSED', x.closed_at)
     ) AS a (action, actor_type, actor_user, actor_label, from_status, to_status, at)
     WHERE x.id BETWEEN %(first_exc)s AND %(first_exc)s + %(e)s - 1 AND a.at IS NOT NULL
 ) AS rows

@@ -157,7 +157,7 @@ class StageClock(models.Model):
             # keeps rewriting are not in them; met and stopped-by-a-later-stage are
             # the two ways a clock ends that count.
             models.Index(
-                fields=["tenant", "met_at"],
+                fields=["tenant", "met_at", "due_at"],
                 condition=Q(met_at__isnull=False),
                 name="clock_tenant_met",
             ),
