@@ -161,3 +161,11 @@ def _fresh_process_state():
     forget_verified_keys()
     forget_config()
     forget_exception_config()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """After a run that exercised faults, rewrite docs/RELIABILITY.md from their rows."""
+    from tests.reliability import matrix
+
+    if matrix.RECORDED:
+        matrix.write_report()

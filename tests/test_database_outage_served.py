@@ -12,14 +12,10 @@ event is stored exactly once.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import pwd
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -30,8 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import postgres_server_bin
-
+from .private_services import PrivatePostgres
 from .served import free_port, procfile_command
 
 pytestmark = [pytest.mark.pg_server, pytest.mark.proof]
@@ -42,69 +37,6 @@ EVENTS_PER_SENDER = 60
 OUTAGE_SECONDS = 3.0
 RETRY_AFTER = 1  # the setting, kept short so the stream resumes quickly
 DEADLINE_SECONDS = 45  # for the stream; the whole test stays well under a minute
-
-
-class PrivatePostgres:
-    """A throwaway cluster in a folder under /tmp, on a free port.
-
-    The server refuses to run as root, so when the tests run as root it runs as
-    the `postgres` user (the folder is handed to it: pytest's tmp_path is root-only).
-    """
-
-    def __init__(self) -> None:
-        bin_dir = postgres_server_bin()
-        assert bin_dir, "initdb and pg_ctl are needed (PostgreSQL's server package)"
-        self.bin = Path(bin_dir)
-        self.dir = Path(tempfile.mkdtemp(prefix="e2a-pg-outage-", dir="/tmp"))
-        self.data = self.dir / "data"
-        self.port = free_port()
-        self._as_postgres = os.geteuid() == 0
-        # runuser lives in /usr/sbin, which a bare CI environment's PATH may lack.
-        sbin = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"
-        self._runuser = shutil.which("runuser", path=sbin) or "runuser"
-        if self._as_postgres:
-            owner = pwd.getpwnam("postgres")
-            os.chown(self.dir, owner.pw_uid, owner.pw_gid)
-
-    def _run(self, *command: str, timeout: float = 30) -> None:
-        argv = [str(self.bin / command[0]), *command[1:]]
-        if self._as_postgres:
-            argv = [self._runuser, "-u", "postgres", "--", *argv]
-        subprocess.run(argv, check=True, capture_output=True, timeout=timeout)
-
-    def init(self) -> None:
-        self._run(
-            "initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync", "-E",
-            "UTF8", "--locale=C",
-        )  # fmt: skip
-
-    def start(self) -> None:
-        options = (
-            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1"
-            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        )
-        log = str(self.dir / "server.log")
-        self._run("pg_ctl", "-D", str(self.data), "-l", log, "-o", options, "-w", "start")
-
-    def stop(self, mode: str = "fast") -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
-
-    def destroy(self) -> None:
-        with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
-            self.stop("immediate")  # fails when it is not running
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def url(self, database: str) -> str:
-        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
-
-    def query(self, database: str, sql: str) -> list[tuple]:
-        import psycopg
-
-        with psycopg.connect(
-            host="127.0.0.1", port=self.port, user="postgres", dbname=database, autocommit=True
-        ) as conn:
-            cursor = conn.execute(sql)
-            return cursor.fetchall() if cursor.description else []
 
 
 @dataclass

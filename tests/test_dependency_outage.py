@@ -15,7 +15,6 @@ import json
 import logging
 import shutil
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from e2a_project.urls import urlpatterns as project_urls
 from orders.models import OrderEvent
 
 from .factories import TenantFactory, api_key_for, event_body
+from .private_services import PrivateRedis
 
 RETRY_AFTER = 7  # not the default, so the answers are seen to follow the setting
 
@@ -389,48 +389,6 @@ def test_a_server_that_never_answers_is_a_503_within_the_connect_timeout():
 
 
 # --- Redis -----------------------------------------------------------------------
-
-
-class PrivateRedis:
-    """A redis-server of this test's own on a free port, which the test stops and starts."""
-
-    def __init__(self, workdir) -> None:
-        self.port = _free_port()
-        self.workdir = workdir
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                shutil.which("redis-server") or "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
 
 
 @pytest.fixture
