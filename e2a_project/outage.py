@@ -70,6 +70,9 @@ _UNAVAILABLE_SQLSTATES = frozenset(
         "57P02",  # crash_shutdown: another backend crashed, the server is resetting
         "57P03",  # cannot_connect_now: starting up, shutting down, in recovery
         "53300",  # too_many_connections: full now, free again when others finish
+        # read_only_sql_transaction: the server refuses writes for now (a failover in
+        # progress, a primary demoted, maintenance); the same write succeeds later.
+        "25006",
     }
 )
 

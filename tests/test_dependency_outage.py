@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from urllib.parse import urlencode
 
+import psycopg
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
@@ -30,6 +31,7 @@ from django.http import HttpResponse, JsonResponse
 from django.test import Client, override_settings
 from django.urls import path
 
+from e2a_project.outage import unavailable_dependency
 from e2a_project.urls import urlpatterns as project_urls
 from orders.models import OrderEvent
 
@@ -447,3 +449,43 @@ def test_ingest_does_not_need_redis(private_redis, api, caplog):
     assert OrderEvent.objects.filter(event_id="without-redis").count() == 1
     assert any("ingest locks skipped" in r.getMessage() for r in caplog.records)
     assert not _outage_records(caplog)
+
+
+# --- which database errors are an outage ---------------------------------------------
+
+
+def _django_error(driver_error: Exception) -> Exception:
+    """A driver error as Django's cursor wrapper raises it (the driver's as `__cause__`)."""
+    from django.db import utils
+
+    try:
+        raise utils.DatabaseError(str(driver_error)) from driver_error
+    except utils.DatabaseError as exc:
+        return exc
+
+
+@pytest.mark.parametrize(
+    ("driver_error", "dependency"),
+    [
+        (
+            psycopg.errors.ReadOnlySqlTransaction(
+                "cannot execute INSERT in a read-only transaction"
+            ),
+            "database",
+        ),
+        (
+            psycopg.errors.AdminShutdown("terminating connection due to administrator command"),
+            "database",
+        ),
+        (psycopg.OperationalError("connection is lost"), "database"),
+        (psycopg.errors.UndefinedTable('relation "nope" does not exist'), None),
+        (psycopg.errors.UniqueViolation("duplicate key value"), None),
+    ],
+    ids=["read-only", "admin-shutdown", "connection-lost", "bad-statement", "constraint"],
+)
+def test_a_refused_write_during_a_failover_is_an_outage_a_bad_statement_is_not(
+    driver_error, dependency
+):
+    """A server refusing writes for now (read-only during a failover) answers 503 and the
+    sender retries; a bad statement or a constraint is a bug or a conflict, never a 503."""
+    assert unavailable_dependency(_django_error(driver_error)) == dependency

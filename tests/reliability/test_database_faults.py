@@ -1,13 +1,16 @@
-"""PostgreSQL stopped and started under a stream of retrying senders, served by gunicorn.
+"""PostgreSQL restarted, then made read-only, under a stream of retrying senders.
 
 A private cluster (initdb in a temporary folder, its own port; never the machine's
 shared server), the app set up on it as an operator would (migrate,
 collectstatic, create_tenant, create_api_key) and served by the Procfile's web
 command. Senders post events and retry on any non-2xx after Retry-After, as real
-ones do. Midway the cluster is stopped (`pg_ctl stop -m fast`) and started again.
-While it is down every answer is 503 with Retry-After and the JSON error body,
-never a 500; afterwards the stream recovers without touching gunicorn, and every
-event is stored exactly once.
+ones do. Midway the database breaks: the cluster is stopped (`pg_ctl stop -m fast`)
+and started again, or it refuses writes for a moment (`default_transaction_read_only`
+with the app's sessions ended, as during a failover). While it is broken every
+answer is 503 with Retry-After and the JSON error body, never a 500; afterwards the
+stream recovers without touching gunicorn, every event is stored exactly once, and
+nothing a sender was told was accepted is missing. Each fault is a row of the
+fault matrix (docs/RELIABILITY.md).
 """
 
 from __future__ import annotations
@@ -21,89 +24,26 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from .private_services import PrivatePostgres
-from .served import free_port, procfile_command
+from ..private_services import PrivatePostgres
+from ..served import free_port, procfile_command
+from .matrix import FaultRow, record
+from .senders import Sender
 
 pytestmark = [pytest.mark.pg_server, pytest.mark.proof]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SENDERS = 2
 EVENTS_PER_SENDER = 60
 OUTAGE_SECONDS = 3.0
 RETRY_AFTER = 1  # the setting, kept short so the stream resumes quickly
 DEADLINE_SECONDS = 45  # for the stream; the whole test stays well under a minute
-
-
-@dataclass
-class Answer:
-    at: float
-    status: int  # 0: no HTTP answer at all (connection refused or reset)
-    retry_after: str | None
-    body: str
-
-
-@dataclass
-class Sender:
-    """Posts its events one by one; on anything but 2xx it waits Retry-After and retries."""
-
-    base: str
-    key: str
-    name: str
-    run: str
-    answers: list[Answer] = field(default_factory=list)
-    sent: list[str] = field(default_factory=list)
-    done: bool = False
-
-    def event(self, i: int) -> tuple[str, bytes]:
-        event_id = f"{self.run}-{self.name}-{i}"
-        body = {
-            "source": "wms",
-            "event_type": "order_paid",
-            "event_id": event_id,
-            "order_id": f"#{self.name}-{i % 7}",
-            "occurred_at": "2026-11-27T10:00:00Z",
-        }
-        return event_id, json.dumps(body).encode()
-
-    def post(self, data: bytes) -> Answer:
-        request = urllib.request.Request(
-            f"{self.base}/ingest/events",
-            data=data,
-            headers={"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return Answer(time.monotonic(), response.status, None, "")
-        except urllib.error.HTTPError as exc:
-            return Answer(
-                time.monotonic(), exc.code, exc.headers.get("Retry-After"), exc.read().decode()
-            )
-        except OSError as exc:
-            return Answer(time.monotonic(), 0, None, repr(exc))
-
-    def __call__(self, stop_at: float) -> None:
-        for i in range(EVENTS_PER_SENDER):
-            event_id, data = self.event(i)
-            while time.monotonic() < stop_at:
-                answer = self.post(data)
-                self.answers.append(answer)
-                if 200 <= answer.status < 300:
-                    self.sent.append(event_id)
-                    break
-                try:
-                    wait = float(answer.retry_after or 0.5)
-                except ValueError:
-                    wait = 0.5
-                time.sleep(min(wait, 2.0))
-            else:
-                return
-            time.sleep(0.02)  # a steady stream, not a flood on two shared cores
-        self.done = True
 
 
 def _manage(env: dict[str, str], *args: str) -> str:
@@ -126,7 +66,63 @@ def _get(url: str) -> int:
         return exc.code
 
 
-def test_database_outage_under_a_stream_of_senders(tmp_path, served_static):
+def _restart(cluster: PrivatePostgres) -> None:
+    """The server stopped (fast: every session ended), kept down, started again."""
+    cluster.stop("fast")
+    time.sleep(OUTAGE_SECONDS)
+
+
+def _restart_done(cluster: PrivatePostgres) -> None:
+    cluster.start()
+
+
+def _read_only(cluster: PrivatePostgres) -> None:
+    """Writes refused for a moment, as during a failover: read-only by default, and the
+    app's sessions ended so that their next connections see it."""
+    cluster.query("postgres", "ALTER SYSTEM SET default_transaction_read_only = on")
+    cluster.query("postgres", "SELECT pg_reload_conf()")
+    time.sleep(0.3)  # the postmaster passes the reload on to the backends
+    cluster.query(
+        "postgres",
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE datname = 'e2a' AND pid <> pg_backend_pid()",
+    )
+    time.sleep(OUTAGE_SECONDS)
+
+
+def _read_only_done(cluster: PrivatePostgres) -> None:
+    cluster.query("postgres", "ALTER SYSTEM RESET default_transaction_read_only")
+    cluster.query("postgres", "SELECT pg_reload_conf()")
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    what: str
+    begin: Callable[[PrivatePostgres], None]
+    end: Callable[[PrivatePostgres], None]
+
+
+FAULTS = [
+    Fault(
+        "PostgreSQL restarted during a stream",
+        f"2 senders, 120 events; pg_ctl stop -m fast, {OUTAGE_SECONDS:g} s down, start;"
+        " gunicorn untouched",
+        _restart,
+        _restart_done,
+    ),
+    Fault(
+        "PostgreSQL read-only for a moment",
+        "2 senders, 120 events; default_transaction_read_only = on, the app's sessions"
+        f" ended, {OUTAGE_SECONDS:g} s, then off",
+        _read_only,
+        _read_only_done,
+    ),
+]
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=["restart", "read-only"])
+def test_a_database_fault_under_a_stream_of_senders(tmp_path, served_static, fault):
     started = time.monotonic()
     cluster = PrivatePostgres()
     gunicorn: subprocess.Popen | None = None
@@ -171,33 +167,54 @@ def test_database_outage_under_a_stream_of_senders(tmp_path, served_static):
         assert _get(f"{base}/healthz") == 200
 
         run = uuid.uuid4().hex[:8]
-        senders = [Sender(base, key, f"s{n}", run) for n in range(SENDERS)]
+        senders = [
+            Sender(base, key, f"s{n}", run, events=EVENTS_PER_SENDER) for n in range(SENDERS)
+        ]
         stop_at = time.monotonic() + DEADLINE_SECONDS
         threads = [threading.Thread(target=s, args=(stop_at,), daemon=True) for s in senders]
         for thread in threads:
             thread.start()
 
-        # Stop the cluster once the stream is flowing, keep it down, start it again.
+        # Break the database once the stream is flowing, keep it so, then mend it.
         while sum(len(s.sent) for s in senders) < 20 and time.monotonic() < stop_at:
             time.sleep(0.05)
-        assert all(t.is_alive() for t in threads), "the stream ended before the outage"
-        cluster.stop("fast")
+        assert all(t.is_alive() for t in threads), "the stream ended before the fault"
         down_at = time.monotonic()
-        time.sleep(OUTAGE_SECONDS)
+        fault.begin(cluster)
         healthz_during = _get(f"{base}/healthz")
         starting_at = time.monotonic()
-        cluster.start()
+        fault.end(cluster)
         up_at = time.monotonic()
         for thread in threads:
             thread.join(timeout=max(0.0, stop_at - time.monotonic()) + 5)
 
         answers = [a for s in senders for a in s.answers]
-        # Answered while it was surely down (one in flight at the stop may have committed).
-        during = [a for a in answers if down_at + 0.2 <= a.at <= starting_at]
+        # Answered while it was surely broken (one in flight at the start may have committed).
+        during = [a for a in answers if down_at + 0.5 <= a.at <= starting_at]
         failed = [a for a in answers if not 200 <= a.status < 300]
+        sent = {event_id for s in senders for event_id in s.sent}
+        stored = [
+            event_id
+            for (event_id,) in cluster.query(
+                "e2a", f"SELECT event_id FROM orders_orderevent WHERE event_id LIKE '{run}-%'"
+            )
+        ]
+        recovered = [a.at for a in answers if a.at > up_at and 200 <= a.status < 300]
+        record(
+            FaultRow(
+                fault=fault.name,
+                what_was_done=fault.what,
+                sent=len(sent),
+                stored=len(set(stored) & sent),
+                doubled=len(stored) - len(set(stored)),
+                answers=dict(Counter(str(a.status) for a in answers)),
+                recovery_seconds=round(min(recovered) - up_at, 2) if recovered else None,
+                notes="recovery: from the database being writable again to the next event"
+                " stored; web never restarted",
+            )
+        )
 
         assert all(s.done for s in senders), "the stream did not finish in time"
-        recovered_at = min(a.at for a in answers if a.at > up_at and 200 <= a.status < 300)
         assert healthz_during == 200  # liveness says nothing about dependencies
         assert during and all(a.status == 503 for a in during), {a.status for a in during}
         assert failed and {a.status for a in failed} == {503}, {a.status for a in failed}
@@ -208,16 +225,9 @@ def test_database_outage_under_a_stream_of_senders(tmp_path, served_static):
             assert (body["code"], body["dependency"]) == ("service_unavailable", "database")
         assert gunicorn.poll() is None  # recovered by itself, same server
 
-        sent = {event_id for s in senders for event_id in s.sent}
         assert len(sent) == SENDERS * EVENTS_PER_SENDER
-        stored = [
-            event_id
-            for (event_id,) in cluster.query(
-                "e2a", f"SELECT event_id FROM orders_orderevent WHERE event_id LIKE '{run}-%'"
-            )
-        ]
         assert len(stored) == len(set(stored)) == len(sent)  # each exactly once
-        assert set(stored) == sent
+        assert set(stored) == sent  # nothing accepted that was not stored
 
         logged = web_log.read_text()
         assert "Internal Server Error" not in logged
@@ -229,10 +239,10 @@ def test_database_outage_under_a_stream_of_senders(tmp_path, served_static):
         assert logged.count("Booting worker") == 2  # no worker was killed or replaced
 
         print(
-            f"\n{len(sent)} events from {SENDERS} senders in {len(answers)} requests;"
-            f" database down {up_at - down_at:.1f} s; {len(failed)} answers 503"
-            f" ({len(during)} while it was down), no 500;"
-            f" first event stored {recovered_at - up_at:.2f} s after the restart;"
+            f"\n{fault.name}: {len(sent)} events from {SENDERS} senders in {len(answers)}"
+            f" requests; broken {up_at - down_at:.1f} s; {len(failed)} answers 503"
+            f" ({len(during)} while it was broken), no 500;"
+            f" first event stored {min(recovered) - up_at:.2f} s after it was mended;"
             f" set-up {set_up:.1f} s, whole test {time.monotonic() - started:.1f} s"
         )
     finally:
