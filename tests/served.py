@@ -140,6 +140,28 @@ class ServedApp:
             timeout=60,
         )
 
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        """The rows of one statement on this app's own database (PostgreSQL or SQLite)."""
+        url = self.env["DATABASE_URL"]
+        if url.startswith("sqlite:///"):
+            import sqlite3
+
+            with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
+                return conn.execute(sql).fetchall()
+        import psycopg
+
+        parts = urlsplit(url)
+        with psycopg.connect(
+            host=parts.hostname or None,
+            port=parts.port or None,
+            user=parts.username or None,
+            password=parts.password or None,
+            dbname=parts.path.lstrip("/"),
+            autocommit=True,
+            connect_timeout=5,
+        ) as conn:
+            return conn.execute(sql).fetchall()
+
     def create_tenant_with_key(self, slug: str) -> str:
         """A tenant and a fresh API key for it, made as the README says."""
         self.manage("create_tenant", slug)
