@@ -67,6 +67,9 @@ class LLMServer:
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self.replies: deque[Canned] = deque()
+        # The answer when nothing is queued: a 500 that a test notices, unless a test
+        # wants every request answered alike (a model that hangs, or talks nonsense).
+        self.default: Canned = NOTHING_QUEUED
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         server = self
@@ -126,7 +129,7 @@ class LLMServer:
     def _next(self, request: Recorded) -> Canned:
         with self._lock:
             self.requests.append(request)
-            return self.replies.popleft() if self.replies else NOTHING_QUEUED
+            return self.replies.popleft() if self.replies else self.default
 
     def start(self) -> LLMServer:
         self.thread.start()

@@ -162,6 +162,28 @@ class ServedApp:
         ) as conn:
             return conn.execute(sql).fetchall()
 
+    def queue_length(self, queue: str) -> int | None:
+        """Messages waiting on a Celery queue, when the broker is Redis (None otherwise).
+
+        Kombu keeps a queue as a Redis list under the broker's key prefix, one list per
+        priority step ("ai", "ai\\x06\\x163", …): all of them are counted.
+        """
+        broker = self.env.get("CELERY_BROKER_URL", "")
+        if not broker.startswith(("redis://", "rediss://")):
+            return None
+        import redis
+
+        client = redis.Redis.from_url(broker, socket_timeout=5)
+        try:
+            prefix = self.env.get("REDIS_KEY_PREFIX", "")
+            names = [queue.encode()] + [
+                key.removeprefix(prefix.encode())
+                for key in client.scan_iter(match=f"{prefix}{queue}\x06*")
+            ]
+            return sum(client.llen(prefix.encode() + name) for name in set(names))
+        finally:
+            client.close()
+
     def create_tenant_with_key(self, slug: str) -> str:
         """A tenant and a fresh API key for it, made as the README says."""
         self.manage("create_tenant", slug)
