@@ -21,12 +21,12 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from .private_services import PrivatePostgres
+from .reliability.senders import Sender, event_body
 from .served import free_port, procfile_command
 
 pytestmark = [pytest.mark.pg_server, pytest.mark.proof]
@@ -37,73 +37,6 @@ EVENTS_PER_SENDER = 60
 OUTAGE_SECONDS = 3.0
 RETRY_AFTER = 1  # the setting, kept short so the stream resumes quickly
 DEADLINE_SECONDS = 45  # for the stream; the whole test stays well under a minute
-
-
-@dataclass
-class Answer:
-    at: float
-    status: int  # 0: no HTTP answer at all (connection refused or reset)
-    retry_after: str | None
-    body: str
-
-
-@dataclass
-class Sender:
-    """Posts its events one by one; on anything but 2xx it waits Retry-After and retries."""
-
-    base: str
-    key: str
-    name: str
-    run: str
-    answers: list[Answer] = field(default_factory=list)
-    sent: list[str] = field(default_factory=list)
-    done: bool = False
-
-    def event(self, i: int) -> tuple[str, bytes]:
-        event_id = f"{self.run}-{self.name}-{i}"
-        body = {
-            "source": "wms",
-            "event_type": "order_paid",
-            "event_id": event_id,
-            "order_id": f"#{self.name}-{i % 7}",
-            "occurred_at": "2026-11-27T10:00:00Z",
-        }
-        return event_id, json.dumps(body).encode()
-
-    def post(self, data: bytes) -> Answer:
-        request = urllib.request.Request(
-            f"{self.base}/ingest/events",
-            data=data,
-            headers={"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return Answer(time.monotonic(), response.status, None, "")
-        except urllib.error.HTTPError as exc:
-            return Answer(
-                time.monotonic(), exc.code, exc.headers.get("Retry-After"), exc.read().decode()
-            )
-        except OSError as exc:
-            return Answer(time.monotonic(), 0, None, repr(exc))
-
-    def __call__(self, stop_at: float) -> None:
-        for i in range(EVENTS_PER_SENDER):
-            event_id, data = self.event(i)
-            while time.monotonic() < stop_at:
-                answer = self.post(data)
-                self.answers.append(answer)
-                if 200 <= answer.status < 300:
-                    self.sent.append(event_id)
-                    break
-                try:
-                    wait = float(answer.retry_after or 0.5)
-                except ValueError:
-                    wait = 0.5
-                time.sleep(min(wait, 2.0))
-            else:
-                return
-            time.sleep(0.02)  # a steady stream, not a flood on two shared cores
-        self.done = True
 
 
 def _manage(env: dict[str, str], *args: str) -> str:
@@ -171,7 +104,17 @@ def test_database_outage_under_a_stream_of_senders(tmp_path, served_static):
         assert _get(f"{base}/healthz") == 200
 
         run = uuid.uuid4().hex[:8]
-        senders = [Sender(base, key, f"s{n}", run) for n in range(SENDERS)]
+        senders = [
+            Sender(
+                base,
+                key,
+                [
+                    (f"{run}-s{n}-{i}", event_body(f"{run}-s{n}-{i}", f"#s{n}-{i % 7}"))
+                    for i in range(EVENTS_PER_SENDER)
+                ],
+            )
+            for n in range(SENDERS)
+        ]
         stop_at = time.monotonic() + DEADLINE_SECONDS
         threads = [threading.Thread(target=s, args=(stop_at,), daemon=True) for s in senders]
         for thread in threads:
