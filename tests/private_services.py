@@ -86,7 +86,11 @@ class PrivatePostgres:
 
 
 class PrivateRedis:
-    """A redis-server of this test's own on a free port, which the test stops and starts."""
+    """A redis-server of this test's own on a free port, which the test stops and starts.
+
+    It keeps nothing on disk (no RDB, no AOF): started again, it is empty, as a
+    Redis restarted without persistence (or on a fresh host) is.
+    """
 
     def __init__(self, workdir) -> None:
         self.port = free_port()
@@ -123,5 +127,12 @@ class PrivateRedis:
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer ends it: no chance to save or say goodbye."""
+        if self.process is not None:
+            self.process.kill()
             self.process.wait(timeout=10)
             self.process = None

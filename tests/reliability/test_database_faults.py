@@ -24,7 +24,6 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ import pytest
 from ..private_services import PrivatePostgres
 from ..served import free_port, procfile_command
 from .matrix import FaultRow, record
-from .senders import Sender
+from .senders import Sender, event_body, statuses
 
 pytestmark = [pytest.mark.pg_server, pytest.mark.proof]
 
@@ -168,7 +167,15 @@ def test_a_database_fault_under_a_stream_of_senders(tmp_path, served_static, fau
 
         run = uuid.uuid4().hex[:8]
         senders = [
-            Sender(base, key, f"s{n}", run, events=EVENTS_PER_SENDER) for n in range(SENDERS)
+            Sender(
+                base,
+                key,
+                events=[
+                    (f"{run}-s{n}-{i}", event_body(f"{run}-s{n}-{i}", f"#s{n}-{i % 7}"))
+                    for i in range(EVENTS_PER_SENDER)
+                ],
+            )
+            for n in range(SENDERS)
         ]
         stop_at = time.monotonic() + DEADLINE_SECONDS
         threads = [threading.Thread(target=s, args=(stop_at,), daemon=True) for s in senders]
@@ -207,7 +214,7 @@ def test_a_database_fault_under_a_stream_of_senders(tmp_path, served_static, fau
                 sent=len(sent),
                 stored=len(set(stored) & sent),
                 doubled=len(stored) - len(set(stored)),
-                answers=dict(Counter(str(a.status) for a in answers)),
+                answers=statuses(answers),
                 recovery_seconds=round(min(recovered) - up_at, 2) if recovered else None,
                 notes="recovery: from the database being writable again to the next event"
                 " stored; web never restarted",
