@@ -9,6 +9,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable, Mapping
 from secrets import token_bytes
 
@@ -27,6 +28,13 @@ def shopify_verify(*, body: bytes, signature: str | None, secrets: Iterable[str]
         hmac.compare_digest(hmac.new(s.encode(), body, hashlib.sha256).digest(), given)
         for s in secrets
     )
+
+
+# Whole seconds, as the specification sends them. The standardwebhooks package reads the
+# header with float() and signs str(floor(...)), so "1700000000.0", " 1700000000" or
+# "01700000000" would pass under the signature of "1700000000": a header that is not
+# the one signed. Only the canonical form is accepted, so what was signed is what was sent.
+_TIMESTAMP_RE = re.compile(r"[1-9][0-9]{0,11}")
 
 
 def _well_formed_signatures(header: str) -> str:
@@ -62,6 +70,8 @@ def standard_verify(
     }
     if not all(wanted.values()):
         return "missing webhook-id, webhook-timestamp or webhook-signature header"
+    if not _TIMESTAMP_RE.fullmatch(wanted["webhook-timestamp"]):
+        return "malformed webhook-timestamp header (whole seconds since the epoch)"
     wanted["webhook-signature"] = _well_formed_signatures(wanted["webhook-signature"])
     if not wanted["webhook-signature"]:
         return "malformed signature header"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -306,6 +307,29 @@ def test_unstorable_json_is_a_4xx_not_a_500(api, raw):
     response = api.post("/ingest/events", raw=raw)
     assert response.status_code == 400
     assert OrderEvent.objects.count() == 0
+
+
+@pytest.mark.parametrize("endpoint", ["/ingest/events", "/ingest/v2/events/batch"])
+def test_a_payload_nested_deeper_than_any_sender_needs_is_a_400_not_a_500(api, endpoint):
+    # 1,000 levels pass the JSON parser's own limit (1,024) but not the standard
+    # library's encoder that stores a JSONField: it raised RecursionError (a 500).
+    nested = '{"n":' * 1000 + '"bottom"' + "}" * 1000
+    event = json.dumps(event_body(payload={"deep": "@@"})).replace('"@@"', nested)
+    raw = event if endpoint == "/ingest/events" else f'{{"events": [{event}]}}'
+
+    response = api.post(endpoint, raw=raw)
+
+    assert response.status_code == 400
+    assert "nested deeper than 64 levels" in response.json()["detail"]
+    assert not (OrderEvent.objects.exists() or DeadLetter.objects.exists())
+
+
+def test_a_payload_nested_as_deep_as_allowed_is_accepted(api):
+    deep: dict = {"leaf": 1}
+    for _ in range(62):  # 62 levels inside the payload, inside the event: 64 in all
+        deep = {"n": deep}
+    response = api.post("/ingest/events", event_body(payload=deep))
+    assert response.status_code == 202
 
 
 @pytest.mark.parametrize(

@@ -253,6 +253,22 @@ def test_a_malformed_timestamp_is_401(client, wms, timestamp):
     assert nothing_stored()
 
 
+@pytest.mark.parametrize("written", ["{}.0", " {}", "{} ", "0{}", "+{}"])
+def test_a_timestamp_written_otherwise_than_signed_is_401(client, wms, written):
+    # The signature is made over "1796...": the same moment written another way is
+    # not what was signed, even though it parses to the same second.
+    now = int(datetime.now(UTC).timestamp())
+    signature = sign(SECRET, "msg_1", now, json.dumps(sample()).encode())
+
+    response = deliver(
+        client, sample(), msg_id="msg_1", timestamp=written.format(now), signature=signature
+    )
+
+    assert response.status_code == 401
+    assert "webhook-timestamp" in response.json()["detail"]
+    assert nothing_stored()
+
+
 @pytest.mark.parametrize("missing", ["webhook-id", "webhook-timestamp", "webhook-signature"])
 def test_a_missing_header_is_401(client, wms, missing):
     leave_out = {
