@@ -12,6 +12,7 @@ from django.core.signals import request_finished
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from .logging import bind_correlation_id, new_correlation_id, unbind_correlation_id
+from .machine_errors import is_machine_path
 
 CORRELATION_HEADER = "X-Correlation-ID"
 # Accept what senders commonly use (UUIDs, ULIDs, trace ids) but nothing that could
@@ -88,6 +89,18 @@ class BodySizeLimitMiddleware:
                 return payload_too_large(limit)
             request.META["CONTENT_LENGTH"] = str(len(body))
             request._stream = LimitedStream(io.BytesIO(body), len(body))
+        elif length and is_machine_path(request.path) and len(request.body) < length:
+            # The client stopped sending before the length it announced: a cut
+            # message. What arrived may still parse (a whole event, then silence),
+            # and storing it would accept a request the sender never finished.
+            return JsonResponse(
+                {
+                    "detail": f"The body ended after {len(request.body)} of the"
+                    f" {length} bytes its Content-Length announced.",
+                    "code": "incomplete_body",
+                },
+                status=400,
+            )
         return self.get_response(request)
 
 
