@@ -31,8 +31,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from ..llm_server import LLMServer
 from ..private_services import PrivatePostgres, PrivateRedis
 from ..served import ROOT, ServedApp, procfile_command, served_app
+from ..slack_server import FakeSlack
 from .matrix import FaultRow, record
 
 pytestmark = [pytest.mark.proof, pytest.mark.pg_server]
@@ -82,13 +84,13 @@ def installation(tmp_path_factory, served_static) -> Iterator[Installation]:
 class Worker:
     """The Procfile's worker line in a process group of its own, killable as a whole."""
 
-    def __init__(self, inst: Installation, name: str) -> None:
+    def __init__(self, inst: Installation, name: str, env: dict[str, str] | None = None) -> None:
         self.log = inst.logs / f"worker-{name}.log"
         with self.log.open("a") as out:
             self.process = subprocess.Popen(
                 procfile_command("worker"),
                 cwd=ROOT,
-                env=inst.app.env,
+                env={**inst.app.env, **(env or {})},
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -324,3 +326,138 @@ def test_sla_scan(installation):
     assert breaches >= 1 and breach_doubled == 0
     assert exceptions >= 1 and exc_doubled == 0
     assert act_doubled == 0
+
+
+def exception_of(order: str) -> str:
+    return (
+        "exception_id IN (SELECT id FROM exceptions_orderexception WHERE order_id = "
+        f"(SELECT id FROM orders_order WHERE external_id = '{order}'))"
+    )
+
+
+def test_ai_analysis(installation):
+    """Killed while the model is thinking: the analysis runs again, one explanation a key."""
+    inst = installation
+    order = f"#kill-ai-{uuid.uuid4().hex[:6]}"
+    llm = LLMServer().start()
+    env = {"AI_PROVIDER_BASE_URL": llm.url, "AI_API_KEY": "sk-test", "AI_TIMEOUT_SECONDS": "60"}
+    llm.queue("hang")  # the first call: 30 s before the answer; the worker dies first
+    worker = Worker(inst, "ai-killed", env)
+    try:
+        begun = time.monotonic()
+        post_event(inst, event_type="exception_reported", order_id=order,
+                   reason="Label printer out of ribbon")  # fmt: skip
+        inst.app.wait_for("the model asked", lambda: llm.requests, timeout=BLOCK_SECONDS)
+        asked_after = time.monotonic() - begun
+        worker.kill()
+        killed_at = time.monotonic()
+        print(f"[AI analysis] model asked {asked_after:.1f} s after the POST, no answer yet; "
+              f"worker group {worker.process.pid} SIGKILLed")  # fmt: skip
+        llm.queue(*["good"] * 5)
+        worker = Worker(inst, "ai-restarted", env)
+        inst.app.wait_for(
+            "an explanation written by the restarted worker",
+            lambda: count(
+                inst, f"SELECT COUNT(*) FROM exceptions_explanation WHERE {exception_of(order)}"
+            ),
+            timeout=RECOVERY_SECONDS,
+        )
+        recovery = time.monotonic() - killed_at
+        settle()
+        keys, expl_doubled = doubled(
+            inst, "exceptions_explanation", "exception_id, key",
+            f"{exception_of(order)} AND trigger = 'auto'",
+        )  # fmt: skip
+        decisions = inst.cluster.query(
+            "e2a", f"SELECT decision, cause FROM exceptions_explanation WHERE {exception_of(order)}"
+        )
+        asked = len(llm.requests)
+    finally:
+        worker.stop()
+        llm.stop()
+    print(f"[AI analysis] recovered in {recovery:.1f} s: {keys} explanation key(s) "
+          f"(+{expl_doubled}), model asked {asked} times, rows {decisions}")  # fmt: skip
+    record(
+        FaultRow(
+            fault="Worker killed mid-task: AI analysis",
+            what_was_done=(
+                "one exception opened with a model configured (a local chat-completions "
+                "server); `ai.analyze_exception` killed while waiting for the model's "
+                "answer; a new worker started"
+            ),
+            sent=1,
+            stored=keys,
+            doubled=expl_doubled,
+            recovery_seconds=round(recovery, 1),
+            notes=f"model asked {asked} times in all (the killed call included); counted "
+            "automatic explanations per (exception, key)",
+        )
+    )
+    assert keys == 1 and expl_doubled == 0
+
+
+def test_slack_send(installation):
+    """Killed while Slack is answering: one notification row; the post may go out twice."""
+    inst = installation
+    order = f"#kill-slack-{uuid.uuid4().hex[:6]}"
+    slack = FakeSlack().start()
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_API_URL": slack.api_url,
+        "SLACK_DEFAULT_CHANNEL": "#ops-killed",
+        "SLACK_MIN_SEVERITY": "LOW",
+    }
+    slack.hold()
+    worker = Worker(inst, "slack-killed", env)
+    try:
+        begun = time.monotonic()
+        post_event(inst, event_type="exception_reported", order_id=order,
+                   reason="Carton dropped from the conveyor")  # fmt: skip
+        inst.app.wait_for("Slack called", slack.arrived.is_set, timeout=BLOCK_SECONDS)
+        called_after = time.monotonic() - begun
+        worker.kill()
+        killed_at = time.monotonic()
+        print(f"[Slack send] chat.postMessage held {called_after:.1f} s after the POST; "
+              f"worker group {worker.process.pid} SIGKILLed")  # fmt: skip
+        slack.release()
+        worker = Worker(inst, "slack-restarted", env)
+        inst.app.wait_for(
+            "the notification sent by the restarted worker",
+            lambda: count(
+                inst,
+                f"SELECT COUNT(*) FROM exceptions_notification "
+                f"WHERE {exception_of(order)} AND status = 'sent'",
+            ),
+            timeout=RECOVERY_SECONDS,
+        )
+        recovery = time.monotonic() - killed_at
+        settle()
+        rows, notif_doubled = doubled(
+            inst, "exceptions_notification", "exception_id, kind", exception_of(order)
+        )
+        posts = len(slack.posts())
+    finally:
+        worker.stop()
+        slack.stop()
+    print(f"[Slack send] recovered in {recovery:.1f} s: {rows} notification(s) "
+          f"(+{notif_doubled}), {posts} chat.postMessage calls")  # fmt: skip
+    record(
+        FaultRow(
+            fault="Worker killed mid-task: Slack send",
+            what_was_done=(
+                "one exception opened with Slack pointed at a local fake that holds its "
+                "answer; `exceptions.send_notifications` killed while waiting for "
+                "chat.postMessage; a new worker started"
+            ),
+            sent=1,
+            stored=rows,
+            doubled=notif_doubled,
+            recovery_seconds=round(recovery, 1),
+            notes=f"{posts} chat.postMessage calls in all: the killed one may have reached "
+            "Slack, so a second post is the documented at-least-once delivery; counted "
+            "notification rows per (exception, kind). Recovery includes the dead sender's "
+            "channel lease running out",
+        )
+    )
+    assert rows >= 1 and notif_doubled == 0
+    assert 1 <= posts <= 2
