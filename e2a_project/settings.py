@@ -363,7 +363,17 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     # Redis redelivers unacknowledged messages after this; no task runs that long.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # The worker-kill proofs (tests/reliability/) shorten it so a message whose
+    # worker was killed comes back within seconds; production keeps the hour.
+    BROKER_VISIBILITY_TIMEOUT = env.int("CELERY_BROKER_VISIBILITY_TIMEOUT", default=3600)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": BROKER_VISIBILITY_TIMEOUT}
+    if BROKER_VISIBILITY_TIMEOUT < 60:
+        # kombu looks for overdue messages only every 10 x 10 s by default: a short
+        # timeout needs the sweep every second to mean anything.
+        CELERY_BROKER_TRANSPORT_OPTIONS |= {
+            "unacked_restore_interval": 1,
+            "unacked_restore_throttle": 1,
+        }
     if REDIS_KEY_PREFIX and CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
         CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = REDIS_KEY_PREFIX
 CELERY_TASK_SERIALIZER = "json"
