@@ -47,16 +47,21 @@ class FaultRow:
     answers: dict[str, int] = field(default_factory=dict)
     recovery_seconds: float | None = None
     notes: str = ""
+    # Hostile input: what was sent should be refused, so `stored` counts what got
+    # through anyway (0 is right) and nothing can be "lost".
+    refused: bool = False
     recorded_at: str = field(
         default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds")
     )
 
     @property
     def lost(self) -> int:
-        return self.sent - self.stored
+        return 0 if self.refused else self.sent - self.stored
 
     @property
     def ok(self) -> bool:
+        if self.refused:
+            return self.stored == 0 and self.doubled == 0
         return self.lost == 0 and self.doubled == 0
 
 
@@ -109,9 +114,13 @@ def render(rows: list[FaultRow]) -> str:
     ]
     for row in rows:
         recovery = "-" if row.recovery_seconds is None else f"{row.recovery_seconds:.1f} s"
+        stored = (
+            f"{row.stored:,} (all refused)" if row.refused and not row.stored else f"{row.stored:,}"
+        )
+        lost = "n/a" if row.refused else f"{row.lost:,}"
         lines.append(
-            f"| {row.fault} | {row.what_was_done} | {row.sent:,} | {row.stored:,} | "
-            f"{row.doubled:,} | {row.lost:,} | {_answers(row.answers)} | {recovery} | "
+            f"| {row.fault} | {row.what_was_done} | {row.sent:,} | {stored} | "
+            f"{row.doubled:,} | {lost} | {_answers(row.answers)} | {recovery} | "
             f"{row.recorded_at} |"
         )
     notes = [row for row in rows if row.notes]

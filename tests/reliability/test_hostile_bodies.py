@@ -220,6 +220,7 @@ def _record_the_row() -> Iterator[None]:
                 ),
                 sent=TALLY["sent"],
                 stored=TALLY["stored"],
+                refused=True,
                 doubled=0,
                 answers={k.removeprefix("http "): v for k, v in TALLY.items() if k[:5] == "http "},
                 notes=(

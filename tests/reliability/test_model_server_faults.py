@@ -38,6 +38,7 @@ TASK_TIME_LIMIT = TIMEOUT_SECONDS + 30  # ai.analyze_exception's hard limit
 @dataclass(frozen=True)
 class Misbehaviour:
     name: str
+    does: str  # what the model does, as the report says it
     reply: Canned
     causes: frozenset[str]  # the fallback causes a failing call is recorded with
 
@@ -45,16 +46,19 @@ class Misbehaviour:
 MISBEHAVIOURS = [
     Misbehaviour(
         "hangs",
+        "never answers",
         Canned(delay=600, body={}),  # never answers within the test
         frozenset({"timeout", "error"}),
     ),
     Misbehaviour(
         "slow",
+        f"answers {TIMEOUT_SECONDS + 2} s late, after the client's timeout",
         Canned(delay=TIMEOUT_SECONDS + 2, body={}),  # would answer, after the timeout
         frozenset({"timeout", "error"}),
     ),
     Misbehaviour(
         "garbage",
+        "answers 200 with a body that is not JSON",
         Canned(status=200, body="<html>upstream says hello</html> {not json"),
         frozenset({"invalid_reply", "error"}),
     ),
@@ -140,7 +144,7 @@ def test_a_misbehaving_model_opens_the_breaker_and_notes_come_from_the_rules(ser
         FaultRow(
             fault=f"Model server {misbehaviour.name}",
             what_was_done=f"{EXCEPTIONS} exceptions analysed against a model that"
-            f" {misbehaviour.name} (timeout {TIMEOUT_SECONDS} s, breaker after"
+            f" {misbehaviour.does} (timeout {TIMEOUT_SECONDS} s, breaker after"
             f" {BREAKER_FAILURES} failures)",
             sent=EXCEPTIONS,
             stored=explained,

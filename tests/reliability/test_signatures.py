@@ -279,6 +279,7 @@ def _record_the_row() -> Iterator[None]:
                 ),
                 sent=TALLY["sent"],
                 stored=TALLY["stored"],
+                refused=True,
                 doubled=TALLY["doubled"],
                 answers={k.removeprefix("http "): v for k, v in TALLY.items() if k[:5] == "http "},
                 notes=(
