@@ -207,3 +207,81 @@ class E2AAutoSchema(AutoSchema):
         if self._authenticates():
             headers["401"] = [("WWW-Authenticate", WWW_AUTHENTICATE)]
         return headers
+
+
+# --- OpenAPI links ---------------------------------------------------------------
+# Where one operation's answer names a record another operation takes, the schema
+# says so with an OpenAPI link, so clients (and Schemathesis' stateful run, which
+# chains calls along them) can follow it. drf-spectacular has no way to declare
+# links on a view, so `add_links` (a POSTPROCESSING_HOOK) adds them from this
+# table: (operationId, status) → {link name: (target operationId, parameter,
+# runtime expression)}. A link is added where both operations are in the schema
+# (a schema of a few views has fewer); tests/test_openapi.py checks that the full
+# schema has every one.
+
+_EXCEPTION_ACTIONS = ("acknowledge", "start", "resolve", "close", "reopen", "snooze", "assign")
+
+
+def _exception_links(source: str) -> dict[str, tuple[str, str, str]]:
+    links = {
+        "GetException": ("exceptions_retrieve", "exception_id", source),
+        "UpdateException": ("api_exceptions_partial_update", "exception_id", source),
+    }
+    for action in _EXCEPTION_ACTIONS:
+        links[f"{action.title()}Exception"] = (
+            f"api_exceptions_{action}_create",
+            "exception_id",
+            source,
+        )
+    return links
+
+
+_FIRST = "$response.body#/results/0"
+_INVOICE_LINKS_FIRST = {
+    "GetInvoice": ("invoices_retrieve", "invoice_id", f"{_FIRST}/id"),
+    "ExportInvoice": ("invoices_export_csv", "invoice_id", f"{_FIRST}/id"),
+    "PrintInvoice": ("invoices_print", "invoice_id", f"{_FIRST}/id"),
+}
+
+LINKS: dict[tuple[str, str], dict[str, tuple[str, str, str]]] = {
+    ("exceptions_list", "200"): {
+        **_exception_links(f"{_FIRST}/id"),
+        "GetOrder": ("api_orders_retrieve", "external_id", f"{_FIRST}/order_id"),
+    },
+    ("exceptions_retrieve", "200"): {
+        **_exception_links("$response.body#/id"),
+        "GetOrder": ("api_orders_retrieve", "external_id", "$response.body#/order_id"),
+    },
+    **{
+        (f"api_exceptions_{action}_create", "200"): _exception_links("$response.body#/id")
+        for action in _EXCEPTION_ACTIONS
+    },
+    ("invoices_list", "200"): _INVOICE_LINKS_FIRST,
+    ("invoices_retrieve", "200"): {
+        name: (target, parameter, "$response.body#/id")
+        for name, (target, parameter, _) in _INVOICE_LINKS_FIRST.items()
+    },
+    ("api_sla_at_risk_retrieve", "200"): {
+        "GetOrder": ("api_orders_retrieve", "external_id", f"{_FIRST}/order_id"),
+    },
+}
+
+
+def add_links(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """POSTPROCESSING_HOOK: put the `LINKS` table into the responses it names."""
+    operations = {
+        operation["operationId"]: operation
+        for item in result.get("paths", {}).values()
+        for operation in item.values()
+        if isinstance(operation, dict) and "operationId" in operation
+    }
+    for (operation_id, status), links in LINKS.items():
+        response = operations.get(operation_id, {}).get("responses", {}).get(status)
+        if response is None:
+            continue
+        response["links"] = {
+            name: {"operationId": target, "parameters": {param: expression}}
+            for name, (target, param, expression) in sorted(links.items())
+            if target in operations
+        }
+    return result

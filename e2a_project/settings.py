@@ -332,6 +332,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
+    # OpenAPI links between operations (a list's ids → the detail and actions), from
+    # the table in e2a_project/openapi.py; the first hook is drf-spectacular's default.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "e2a_project.openapi.add_links",
+    ],
     # Several models have a `status`; the invoice's gets a readable component name.
     "ENUM_NAME_OVERRIDES": {"InvoiceStatusEnum": "billing.models.InvoiceStatus"},
     # What Django's path converters accept, so generated clients (and Schemathesis)

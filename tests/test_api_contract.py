@@ -18,103 +18,23 @@ runs this file alone.
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
-from urllib.parse import unquote, urlsplit
 
 import pytest
 import schemathesis
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
-from django.urls import Resolver404, resolve
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
-from billing.services import invoice_refresh
 from e2a_project.wsgi import application
 from orders.models import Tenant
 from orders.scopes import ApiKeyScope
-from orders.services.tenants import webhook_secret_set
 
-from .billing_helpers import order_with
-from .contract import DEMO_SLUG, DemoTenant, steer
-from .exception_helpers import exception_in, make_order
-from .factories import TenantFactory, api_key_for
+from .contract import CHECKS, DEMO_SLUG, INGESTION, DemoTenant, served, steer, steer_invoice
+from .factories import api_key_for
 
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-]
+# The `demo` and `demo_invoice` fixtures, shared with the long hostile-input run.
+pytest_plugins = ["tests.contract_fixtures"]
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
-
-
-@pytest.fixture
-def _connection_kept_across_requests() -> Iterator[None]:
-    """Keep the test's database connection open between the in-process requests.
-
-    Django closes connections at the end of each request (`close_old_connections`);
-    Django's test client switches that off, Schemathesis' WSGI client does not, and
-    on PostgreSQL closing would end the test's transaction under the next request.
-    """
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        yield
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
-
-
-@pytest.fixture
-def demo(db, _connection_kept_across_requests: None) -> DemoTenant:
-    """A tenant with a key, both webhook secrets, an order and exceptions in every status."""
-    tenant = TenantFactory(slug=DEMO_SLUG, timezone="Europe/Berlin")
-    orders = [make_order(tenant, external_id) for external_id in ("#1001", "A-2/3 x")]
-    exceptions = [
-        exception_in(status, orders[0], code)
-        for status, code in (
-            ("OPEN", "PICK_DELAY"),
-            ("ACKNOWLEDGED", "PACK_DELAY"),
-            ("IN_PROGRESS", "SHIP_DELAY"),
-            ("RESOLVED", "ADDRESS_INVALID"),
-        )
-    ]
-    return DemoTenant(
-        api_key=api_key_for(tenant),
-        shopify_secret=webhook_secret_set(tenant=tenant, kind="shopify").secret,
-        standard_secret=webhook_secret_set(tenant=tenant, kind="standard").secret,
-        order_ids=tuple(o.external_id for o in orders),
-        exception_ids=tuple(e.pk for e in exceptions),
-    )
-
-
-@pytest.fixture
-def demo_invoice(demo: DemoTenant) -> int:
-    """A November draft of the demo tenant's, so invoice cases can reach a real one."""
-    tenant = Tenant.objects.get(slug=DEMO_SLUG)
-    shipped = datetime(2026, 11, 3, 10, tzinfo=UTC)
-    order_with(tenant, "#inv-1", [("pick_completed", shipped), ("pack_completed", shipped)])
-    return invoice_refresh(tenant=tenant, period=shipped.date()).invoice.pk
-
-
-def steer_invoice(case: schemathesis.Case, invoice_id: int) -> None:
-    """Name the demo invoice in about half the cases with an `invoice_id` (the same ones
-    every run: a CRC of the generated value); `steer` knows the other records."""
-    params = case.path_parameters or {}
-    if "invoice_id" in params and zlib.crc32(repr(params["invoice_id"]).encode()) % 2 == 0:
-        params["invoice_id"] = invoice_id
 
 
 @schema.parametrize()
@@ -141,23 +61,11 @@ def ingest_only(demo: DemoTenant) -> DemoTenant:
     return replace(demo, api_key=api_key_for(tenant, scopes=[ApiKeyScope.INGEST]))
 
 
-INGESTION = ("/ingest/", "/webhooks/")
-
-
 def _ingestion(case: schemathesis.Case) -> bool:
     """What a sender's key is for: the event and webhook paths, and every operation
     needing the `ingest` scope wherever it lives (the WMS's storage and receipts)."""
     scope = case.operation.definition.raw.get("x-required-scope")
     return case.path.startswith(INGESTION) or scope == ApiKeyScope.INGEST.value
-
-
-def _served(url: str) -> bool:
-    """Whether the URLconf routes this URL to a view (else the router's 404 answers first)."""
-    try:
-        resolve(unquote(urlsplit(url).path))
-    except Resolver404:
-        return False
-    return True
 
 
 @schema.parametrize()
@@ -188,7 +96,7 @@ def test_api_contract_with_an_ingest_only_key(
     reaches_operation = (
         case.method.upper() == case.operation.method.upper()
         and response.request.headers.get("Authorization") == f"Bearer {ingest_only.api_key}"
-        and _served(response.request.url)
+        and served(response.request.url)
     )
     if reaches_operation:
         needed = case.operation.definition.raw["x-required-scope"]

@@ -165,3 +165,22 @@ def test_every_api_key_operation_names_its_scope_and_documents_the_refusal(schem
     assert scoped >= 15
     assert "required_scope" in schema["components"]["schemas"]["ErrorSchema"]["properties"]
     assert schema["components"]["schemas"]["RequiredScopeEnum"]["enum"] == ApiKeyScope.values
+
+
+def test_lists_and_details_link_to_the_operations_taking_their_ids(schema):
+    """OpenAPI links (e2a_project.openapi.LINKS), which the stateful Schemathesis run follows."""
+    from e2a_project.openapi import LINKS
+
+    by_id = {op["operationId"]: (path, op) for path, _, op in operations(schema)}
+    for (source, status), links in LINKS.items():
+        documented = by_id[source][1]["responses"][status]["links"]
+        assert set(documented) == set(links), source
+        for name, (target, parameter, _) in links.items():
+            assert documented[name]["operationId"] == target, (source, name)
+            path, _ = by_id[target]
+            assert f"{{{parameter}}}" in path, (source, name)
+    listed = schema["paths"]["/api/exceptions"]["get"]["responses"]["200"]["links"]
+    assert listed["AcknowledgeException"] == {
+        "operationId": "api_exceptions_acknowledge_create",
+        "parameters": {"exception_id": "$response.body#/results/0/id"},
+    }

@@ -464,3 +464,11 @@ def test_an_undecodable_stored_secret_does_not_block_the_valid_one(client, wms):
     )  # bypassed validation
     WebhookSecret.objects.create(tenant=wms, kind="standard", secret="whsec_%%%")
     assert deliver(client, sample()).status_code == 202
+
+
+@pytest.mark.parametrize("kind", ["standard", "shopify"])
+def test_an_unsigned_options_request_gets_no_2xx(client, wms, kind):
+    """Schemathesis without credentials (issue 18) got DRF's 200 view description here."""
+    response = client.options(f"/webhooks/{kind}/{wms.slug}")
+    assert response.status_code == 405
+    assert "POST" in response["Allow"]

@@ -28,6 +28,9 @@ class _SignedWebhookView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    # No OPTIONS description: it would be a 2xx to a caller who proved nothing (an
+    # OPTIONS has no body to sign). Only signed POSTs are served here; OPTIONS is 405.
+    metadata_class = None
     secret_kind: str = ""
 
     def _tenant_and_secrets(self, slug: str) -> tuple[Tenant | None, list[str]]:
