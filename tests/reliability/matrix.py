@@ -114,15 +114,19 @@ def render(rows: list[FaultRow]) -> str:
     ]
     for row in rows:
         recovery = "-" if row.recovery_seconds is None else f"{row.recovery_seconds:.1f} s"
-        stored = (
-            f"{row.stored:,} (all refused)" if row.refused and not row.stored else f"{row.stored:,}"
-        )
+        stored = f"{row.stored:,}*" if row.refused else f"{row.stored:,}"
         lost = "n/a" if row.refused else f"{row.lost:,}"
         lines.append(
             f"| {row.fault} | {row.what_was_done} | {row.sent:,} | {stored} | "
             f"{row.doubled:,} | {lost} | {_answers(row.answers)} | {recovery} | "
             f"{row.recorded_at} |"
         )
+    if any(row.refused for row in rows):
+        lines += [
+            "",
+            "\\* Hostile input: `sent` counts requests, `stored` the rows that input meant"
+            " to be refused left behind (0 is right), and nothing can be lost.",
+        ]
     notes = [row for row in rows if row.notes]
     if notes:
         lines += ["", "## Notes", ""]
