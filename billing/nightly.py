@@ -18,6 +18,7 @@ import logging
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -71,14 +72,16 @@ def awaiting_decision(invoice: Invoice) -> list[str]:
 
 def validate_tenant(*, tenant: Tenant, now: datetime) -> int:
     """Validate the tenant's issued, unpaid invoices; rebook its next draft when the
-    rules approved something (a late fee). Returns the adjustments proposed or changed."""
+    rules approved something (a late fee). Returns the adjustments proposed or changed.
+
+    The model's rewording of the new proposals (`reword_new_adjustments`) is the
+    caller's next step, outside any transaction: it calls the model."""
     changed = approved = 0
     issued = Invoice.objects.filter(tenant=tenant, status=InvoiceStatus.ISSUED).order_by("period")
     for invoice in issued:
         result = invoice_validate(invoice=invoice, now=now)
         changed += result.proposed + result.withdrawn
         approved += result.approved
-    reword_new_adjustments(tenant=tenant)
     if approved:
         tenant_rebook(tenant_id=tenant.pk)
     return changed + approved
@@ -128,13 +131,19 @@ def billing_nightly(*, now: datetime | None = None) -> list[InvoiceRefreshed]:
         if local_now.time() < NIGHTLY_LOCAL_TIME:
             continue
         today = local_now.date()
-        if not _claim_nightly(tenant=tenant, today=today, now=now):
-            continue
-        current = month_start(today)
-        last = previous_month(current)
-        if Invoice.objects.filter(tenant=tenant, period=last, status=InvoiceStatus.DRAFT).exists():
-            done.append(invoice_refresh(tenant=tenant, period=last, now=now))
-        done.append(invoice_refresh(tenant=tenant, period=current, now=now))
-        validate_tenant(tenant=tenant, now=now)
-        _auto_issue(tenant=tenant, period=last, now=now)
+        # The claim and the night's work commit together: the claimed state row stays
+        # locked until then, so a second run waits and then finds the night done, and
+        # a worker that dies half-way leaves the night unclaimed for the redelivered run.
+        with transaction.atomic():
+            if not _claim_nightly(tenant=tenant, today=today, now=now):
+                continue
+            current = month_start(today)
+            last = previous_month(current)
+            drafts = Invoice.objects.filter(tenant=tenant, period=last, status=InvoiceStatus.DRAFT)
+            if drafts.exists():
+                done.append(invoice_refresh(tenant=tenant, period=last, now=now))
+            done.append(invoice_refresh(tenant=tenant, period=current, now=now))
+            validate_tenant(tenant=tenant, now=now)
+            _auto_issue(tenant=tenant, period=last, now=now)
+        reword_new_adjustments(tenant=tenant)  # model calls: never inside the transaction
     return done

@@ -384,3 +384,26 @@ def test_two_workers_validating_one_invoice_at_once_propose_once(tenant):
 
     [adjustment] = InvoiceAdjustment.objects.all()
     assert (adjustment.amount_cents, adjustment.revision) == (15, 1)
+
+
+def test_a_nightly_run_that_dies_half_way_leaves_the_night_to_the_next_run(tenant, monkeypatch):
+    """A worker killed while refreshing must not have used up the tenant's night: the
+    claim commits with the work, so the redelivered run does the night in full."""
+    import billing.nightly
+
+    order_with(tenant, "#1", shipped(30, 11))
+    refresh = billing.nightly.invoice_refresh
+
+    def dies(**kwargs):
+        raise RuntimeError("the worker died here")
+
+    monkeypatch.setattr(billing.nightly, "invoice_refresh", dies)
+    with pytest.raises(RuntimeError):
+        billing_nightly(now=berlin(30, 3, month=11))
+    assert not BillingState.objects.filter(tenant=tenant, last_run_on__isnull=False).exists()
+    assert not Invoice.objects.filter(tenant=tenant, period=NOVEMBER).exists()
+
+    monkeypatch.setattr(billing.nightly, "invoice_refresh", refresh)
+    assert len(billing_nightly(now=berlin(30, 3, month=11))) == 1
+    assert Invoice.objects.get(tenant=tenant, period=NOVEMBER).lines.count() == 1
+    assert billing_nightly(now=berlin(30, 4, month=11)) == []  # the night is done: once

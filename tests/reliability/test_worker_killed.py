@@ -124,12 +124,14 @@ def table_held(inst: Installation, table: str) -> Iterator[psycopg.Connection]:
         conn.close()
 
 
-def waiting_insert(inst: Installation, table: str) -> int | None:
-    """The pid of a backend whose INSERT into `table` waits on a lock, if one does."""
+def waiting_write(inst: Installation, table: str) -> int | None:
+    """The pid of a backend whose write to `table` (an INSERT, or the DELETE that clears
+    old rows first) waits on a lock, if one does. The ORM quotes the table's name; the
+    billing rules' INSERT … SELECT does not."""
+    pattern = rf'^\s*(INSERT INTO|DELETE FROM|UPDATE)\s+"?{table}"?\s'
     rows = inst.cluster.query(
         "e2a",
-        "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-        f"AND query LIKE 'INSERT INTO \"{table}\"%'",
+        f"SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ~* '{pattern}'",
     )
     return rows[0][0] if rows else None
 
@@ -159,13 +161,13 @@ def kill_mid_insert(
             start()
             backend = inst.app.wait_for(
                 f"the {name} task's INSERT into {table} waiting on the held lock",
-                lambda: waiting_insert(inst, table),
+                lambda: waiting_write(inst, table),
                 timeout=BLOCK_SECONDS,
             )
             blocked_after = time.monotonic() - begun
             worker.kill()
             killed_at = time.monotonic()
-            print(f"[{name}] task blocked on INSERT INTO {table} after {blocked_after:.1f} s "
+            print(f"[{name}] task blocked writing to {table} after {blocked_after:.1f} s "
                   f"(backend {backend}); worker group {worker.process.pid} SIGKILLed")  # fmt: skip
     except BaseException:
         worker.kill()
@@ -476,3 +478,169 @@ def test_slack_send(installation):
     )
     assert rows >= 1 and notif_doubled == 0
     assert 1 <= posts <= 2
+
+
+def test_escalation(installation):
+    """Killed while escalating: the redelivered run escalates once, one activity row."""
+    inst = installation
+    order = f"#kill-esc-{uuid.uuid4().hex[:6]}"
+    worker = Worker(inst, "escalation-setup")
+    try:
+        post_event(inst, event_type="exception_reported", order_id=order,
+                   reason="Dock door jammed")  # fmt: skip
+        inst.app.wait_for(
+            "the exception opened",
+            lambda: count(inst, f"SELECT COUNT(*) FROM exceptions_orderexception "
+                                f"WHERE {exception_of(order).replace('exception_id', 'id')}"),
+            timeout=RECOVERY_SECONDS,
+        )  # fmt: skip
+    finally:
+        worker.stop()
+    # Nobody acknowledged it in time: its escalation deadline has passed.
+    inst.cluster.query(
+        "e2a",
+        "UPDATE exceptions_orderexception SET next_escalation_at = now() - interval '1 minute'"
+        f" WHERE {exception_of(order).replace('exception_id', 'id')}",
+    )
+    kill, worker = kill_mid_insert(
+        inst,
+        "exceptions_exceptionactivity",
+        lambda: inst.app.celery_call("exceptions.escalate"),
+        "escalation",
+    )
+    try:
+        inst.app.wait_for(
+            "the escalation written by the restarted worker",
+            lambda: count(
+                inst,
+                "SELECT COUNT(*) FROM exceptions_exceptionactivity"
+                f" WHERE action = 'escalated' AND {exception_of(order)}",
+            ),
+            timeout=RECOVERY_SECONDS,
+        )
+        recovery = time.monotonic() - kill.killed_at
+        settle()
+        escalated = count(
+            inst,
+            "SELECT COUNT(*) FROM exceptions_exceptionactivity"
+            f" WHERE action = 'escalated' AND {exception_of(order)}",
+        )
+        level = count(
+            inst,
+            "SELECT escalation_level FROM exceptions_orderexception"
+            f" WHERE {exception_of(order).replace('exception_id', 'id')}",
+        )
+        notified, notes_doubled = doubled(
+            inst, "exceptions_notification", "exception_id, kind", exception_of(order)
+        )
+    finally:
+        worker.stop()
+    print(f"[escalation] recovered in {recovery:.1f} s: {escalated} escalated row(s), "
+          f"level {level}, notifications {notified} (+{notes_doubled})")  # fmt: skip
+    record(
+        FaultRow(
+            fault="Worker killed mid-task: escalation",
+            what_was_done=(
+                "an exception past its escalation deadline; `exceptions.escalate` held at "
+                "its INSERT of the escalation's activity row; worker group SIGKILLed, a new "
+                "one started"
+            ),
+            sent=1,
+            stored=min(escalated, 1),
+            doubled=max(escalated - 1, 0) + max(level - 1, 0) + notes_doubled,
+            recovery_seconds=round(recovery, 1),
+            notes=f"blocked {kill.blocked_after:.1f} s after the send; counted 'escalated'"
+            " activity rows, the escalation level and notifications per (exception, kind)",
+        )
+    )
+    assert escalated == 1 and level == 1 and notes_doubled == 0
+
+
+def _zone_past_two_am() -> str:
+    """A time zone where it is past 02:00 now: the nightly billing job's hour has come."""
+    from zoneinfo import ZoneInfo
+
+    for zone in ("UTC", "Asia/Tokyo", "America/Los_Angeles", "Pacific/Kiritimati"):
+        local = datetime.now(ZoneInfo(zone))
+        if 3 <= local.hour <= 22:
+            return zone
+    return "UTC"
+
+
+def test_invoice_generation(installation):
+    """Killed while writing invoice lines: the redelivered nightly run bills the night once."""
+    inst = installation
+    slug = f"bill-{uuid.uuid4().hex[:6]}"
+    inst.app.manage("create_tenant", slug, "--timezone", _zone_past_two_am())
+    out = inst.app.manage("create_api_key", slug)
+    key = next(word for word in out.split() if word.startswith("e2a_"))
+    picked = datetime.now(UTC) - timedelta(hours=1)
+    for n in range(3):
+        for step in ("pick_completed", "pack_completed"):
+            status, answer = inst.app.request(
+                "POST",
+                "/ingest/events",
+                key=key,
+                body={
+                    "source": "wms",
+                    "event_type": step,
+                    "event_id": f"{slug}-{step}-{n}",
+                    "order_id": f"#{slug}-{n}",
+                    "occurred_at": picked.isoformat(),
+                },
+            )
+            assert status == 202, (status, answer)
+    where = f"invoice_id IN (SELECT i.id FROM billing_invoice i JOIN orders_tenant t ON t.id = i.tenant_id WHERE t.slug = '{slug}')"  # noqa: E501
+    kill, worker = kill_mid_insert(
+        inst,
+        "billing_invoiceline",
+        lambda: inst.app.celery_call("billing.nightly"),
+        "invoice generation",
+    )
+    try:
+        inst.app.wait_for(
+            "the invoice lines written by the restarted worker",
+            lambda: count(inst, f"SELECT COUNT(*) FROM billing_invoiceline WHERE {where}"),
+            timeout=RECOVERY_SECONDS,
+        )
+        recovery = time.monotonic() - kill.killed_at
+        settle()
+        # Order lines (the account fee's line has no order).
+        lines, lines_doubled = doubled(
+            inst, "billing_invoiceline", "invoice_id, order_id", f"{where} AND order_id IS NOT NULL"
+        )
+        invoices, invoices_doubled = doubled(
+            inst,
+            "billing_invoice",
+            "tenant_id, period",
+            f"tenant_id = (SELECT id FROM orders_tenant WHERE slug = '{slug}')",
+        )
+        claimed = count(
+            inst,
+            "SELECT COUNT(*) FROM billing_billingstate s JOIN orders_tenant t ON t.id = s.tenant_id"
+            f" WHERE t.slug = '{slug}' AND s.last_run_on IS NOT NULL",
+        )
+    finally:
+        worker.stop()
+    print(f"[invoice generation] recovered in {recovery:.1f} s: {lines} line(s) "
+          f"(+{lines_doubled}), {invoices} invoice(s) (+{invoices_doubled})")  # fmt: skip
+    record(
+        FaultRow(
+            fault="Worker killed mid-task: invoice generation",
+            what_was_done=(
+                "three orders picked and packed this month; `billing.nightly` held at its "
+                "INSERT … SELECT of the invoice lines; worker group SIGKILLed, a new one "
+                "started"
+            ),
+            sent=3,
+            stored=lines,
+            doubled=lines_doubled + invoices_doubled,
+            recovery_seconds=round(recovery, 1),
+            notes=f"blocked {kill.blocked_after:.1f} s after the send; the night's claim"
+            " commits with its work, so the killed run left it to the redelivered one;"
+            " counted lines per (invoice, order) and invoices per (tenant, period)",
+        )
+    )
+    assert lines == 3 and lines_doubled == 0
+    assert invoices == 1 and invoices_doubled == 0
+    assert claimed == 1
