@@ -677,8 +677,12 @@ def test_an_operators_day_in_the_triage_list(serve, browser):
                 row.find_element(By.CSS_SELECTOR, "input.action-select").click()
 
     def run(action: str) -> str:
+        # The page still shows the last action's messages until the new one loads:
+        # wait for the old page to go before reading the new messages.
+        page = browser.find_element(By.TAG_NAME, "html")
         Select(browser.find_element(By.NAME, "action")).select_by_visible_text(action)
         browser.find_element(By.CSS_SELECTOR, "button[name=index]").click()
+        wait.until(ready.staleness_of(page))
         wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "ul.messagelist")))
         return _messages(browser)
 
