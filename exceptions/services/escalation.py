@@ -27,7 +27,7 @@ from ..analysis_hooks import analysis_requested
 from ..models import ACTIVE_STATUSES, ExceptionStatus, OrderException
 from ..transitions import TransitionRefused, check
 from .activity import activity_record, snapshot
-from .lifecycle import InvalidChange, exception_close, hours
+from .lifecycle import InvalidChange, exception_close, hours, locked_exception
 
 ESCALATION = Actor.system("escalation")
 AUTO_CLOSE = Actor.system("auto-close")
@@ -118,12 +118,7 @@ def exception_escalate_now(
     """
     now = now or timezone.now()
     with transaction.atomic():
-        scope = OrderException.objects.select_for_update().select_related(
-            "reason_code", "order", "tenant"
-        )
-        if tenant_id is not None:
-            scope = scope.filter(tenant_id=tenant_id)
-        exception = scope.get(pk=exception_id)
+        exception = locked_exception(exception_id=exception_id, tenant_id=tenant_id)
         check("escalate", exception.status)
         if exception.escalation_level >= settings.EXCEPTION_MAX_ESCALATION_LEVEL:
             raise InvalidChange(

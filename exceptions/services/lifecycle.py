@@ -68,6 +68,17 @@ def hours(value: Decimal | float) -> timedelta:
     return timedelta(hours=float(value))
 
 
+def locked_exception(*, exception_id: int, tenant_id: int | None) -> OrderException:
+    """The exception under its row lock, with what its notes and activity read; inside
+    the caller's transaction. Scoped to `tenant_id` when given (the API's callers)."""
+    scope = OrderException.objects.select_for_update().select_related(
+        "reason_code", "order", "tenant"
+    )
+    if tenant_id is not None:
+        scope = scope.filter(tenant_id=tenant_id)
+    return scope.get(pk=exception_id)
+
+
 def _change(
     *,
     exception_id: int,
@@ -83,12 +94,7 @@ def _change(
 ) -> OrderException:
     now = now or timezone.now()
     with transaction.atomic():
-        scope = OrderException.objects.select_for_update().select_related(
-            "reason_code", "order", "tenant"
-        )
-        if tenant_id is not None:
-            scope = scope.filter(tenant_id=tenant_id)
-        exception = scope.get(pk=exception_id)
+        exception = locked_exception(exception_id=exception_id, tenant_id=tenant_id)
         target = check(action, exception.status)
         tracked = ["status", *fields]
         before = snapshot(exception, tracked)
