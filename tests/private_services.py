@@ -15,6 +15,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from conftest import postgres_server_bin
@@ -136,3 +138,47 @@ class PrivateRedis:
             self.process.kill()
             self.process.wait(timeout=10)
             self.process = None
+
+
+@dataclass
+class PrivateBackends:
+    """A private cluster (database `e2a`) and a private Redis, and the app's settings for them."""
+
+    cluster: PrivatePostgres
+    redis: PrivateRedis
+
+    @property
+    def env(self) -> dict[str, str]:
+        """DATABASE_URL, the broker on Redis database 0 and the cache and locks on 1."""
+        base = f"redis://127.0.0.1:{self.redis.port}"
+        return {
+            "DATABASE_URL": self.cluster.url("e2a"),
+            "CELERY_BROKER_URL": f"{base}/0",
+            "REDIS_URL": f"{base}/1",
+        }
+
+    def event_counts(self) -> tuple[int, int, int]:
+        """Stored event rows, distinct event ids, and those whose follow-up ran."""
+        ((rows, distinct, processed),) = self.cluster.query(
+            "e2a",
+            "SELECT count(*), count(DISTINCT event_id), count(processed_at) FROM orders_orderevent",
+        )
+        return rows, distinct, processed
+
+
+@contextlib.contextmanager
+def private_backends(workdir: Path) -> Iterator[PrivateBackends]:
+    """Start both for a fault test that will break one of them; remove both afterwards."""
+    cluster = PrivatePostgres()
+    redis_dir = workdir / "redis"
+    redis_dir.mkdir(exist_ok=True)
+    redis = PrivateRedis(redis_dir)
+    try:
+        cluster.init()
+        cluster.start()
+        cluster.query("postgres", "CREATE DATABASE e2a")
+        redis.start()
+        yield PrivateBackends(cluster, redis)
+    finally:
+        redis.stop()
+        cluster.destroy()

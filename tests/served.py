@@ -184,6 +184,12 @@ class ServedApp:
         finally:
             client.close()
 
+    def ingest(self, key: str, **event: Any) -> Any:
+        """POST one event to /ingest/events as a sender does; it must be accepted (202)."""
+        status, body = self.request("POST", "/ingest/events", key=key, body=event)
+        assert status == 202, (status, body)
+        return body
+
     def create_tenant_with_key(self, slug: str) -> str:
         """A tenant and a fresh API key for it, made as the README says."""
         self.manage("create_tenant", slug)

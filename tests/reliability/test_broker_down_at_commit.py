@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from ..private_services import PrivatePostgres, PrivateRedis
+from ..private_services import private_backends
 from ..served import served_app
 from .matrix import FaultRow, record
 from .senders import Sender, event_body, statuses
@@ -35,31 +35,12 @@ CATCH_UP_SECONDS = 90
 
 def test_events_committed_while_the_broker_is_down_are_swept_later(tmp_path, served_static):
     started = time.monotonic()
-    cluster = PrivatePostgres()
-    redis_dir = tmp_path / "redis"
-    redis_dir.mkdir()
-    redis = PrivateRedis(redis_dir)
-    try:
-        cluster.init()
-        cluster.start()
-        cluster.query("postgres", "CREATE DATABASE e2a")
-        redis.start()
-        env = {
-            "DATABASE_URL": cluster.url("e2a"),
-            "CELERY_BROKER_URL": f"redis://127.0.0.1:{redis.port}/0",
-            "REDIS_URL": f"redis://127.0.0.1:{redis.port}/1",
-            "INGEST_SWEEP_AFTER_SECONDS": str(SWEEP_AFTER_SECONDS),
-        }
+    with private_backends(tmp_path) as backends:
+        cluster, redis = backends.cluster, backends.redis
+        env = {**backends.env, "INGEST_SWEEP_AFTER_SECONDS": str(SWEEP_AFTER_SECONDS)}
         with served_app(tmp_path, served_static, worker=True, env=env) as app:
             key = app.create_tenant_with_key("brokerdown")
-
-            def counts() -> tuple[int, int, int]:
-                ((rows, distinct, processed),) = cluster.query(
-                    "e2a",
-                    "SELECT count(*), count(DISTINCT event_id), count(processed_at)"
-                    " FROM orders_orderevent",
-                )
-                return rows, distinct, processed
+            counts = backends.event_counts
 
             redis.kill()
             down_at = time.monotonic()
@@ -135,6 +116,3 @@ def test_events_committed_while_the_broker_is_down_are_swept_later(tmp_path, ser
             assert projected == rows and orders == ORDERS  # each event counted once
             assert clocks == clocked == ORDERS  # each follow-up's clock row written once
             assert "Internal Server Error" not in web_log
-    finally:
-        redis.stop()
-        cluster.destroy()

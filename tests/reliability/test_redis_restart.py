@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from ..private_services import PrivatePostgres, PrivateRedis
+from ..private_services import private_backends
 from ..served import served_app
 from .matrix import FaultRow, record
 from .senders import Answer, Sender, event_body, statuses
@@ -80,20 +80,11 @@ def _worker_reconnected(worker_log: Path, after: float) -> float | None:
 
 def test_redis_restarted_during_a_stream(tmp_path, served_static):
     started = time.monotonic()
-    cluster = PrivatePostgres()
-    redis_dir = tmp_path / "redis"
-    redis_dir.mkdir()
-    redis = PrivateRedis(redis_dir)
-    try:
-        cluster.init()
-        cluster.start()
-        cluster.query("postgres", "CREATE DATABASE e2a")
-        redis.start()
+    with private_backends(tmp_path) as backends:
+        cluster, redis = backends.cluster, backends.redis
         _say(f"private PostgreSQL on port {cluster.port}, private Redis on port {redis.port}")
         env = {
-            "DATABASE_URL": cluster.url("e2a"),
-            "CELERY_BROKER_URL": f"redis://127.0.0.1:{redis.port}/0",
-            "REDIS_URL": f"redis://127.0.0.1:{redis.port}/1",
+            **backends.env,
             "INGEST_SWEEP_AFTER_SECONDS": str(SWEEP_AFTER_SECONDS),
             "UNAVAILABLE_RETRY_AFTER_SECONDS": "1",
         }
@@ -102,13 +93,7 @@ def test_redis_restarted_during_a_stream(tmp_path, served_static):
             set_up = time.monotonic() - started
             _say(f"served: web (gunicorn, 2 workers) and worker up in {set_up:.1f} s")
 
-            def counts() -> tuple[int, int, int]:
-                ((rows, distinct, processed),) = cluster.query(
-                    "e2a",
-                    "SELECT count(*), count(DISTINCT event_id), count(processed_at)"
-                    " FROM orders_orderevent",
-                )
-                return rows, distinct, processed
+            counts = backends.event_counts
 
             run = uuid.uuid4().hex[:8]
             events = [
@@ -255,6 +240,3 @@ def test_redis_restarted_during_a_stream(tmp_path, served_static):
             assert "ready." in worker_log
             assert reconnect is not None, "the worker never reconnected to Redis"
         _say(f"whole test {time.monotonic() - started:.1f} s")
-    finally:
-        redis.stop()
-        cluster.destroy()

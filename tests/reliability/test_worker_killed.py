@@ -32,7 +32,7 @@ import psycopg
 import pytest
 
 from ..llm_server import LLMServer
-from ..private_services import PrivatePostgres, PrivateRedis
+from ..private_services import PrivatePostgres, private_backends
 from ..served import ROOT, ServedApp, procfile_command, served_app
 from ..slack_server import FakeSlack
 from .matrix import FaultRow, record
@@ -56,18 +56,10 @@ class Installation:
 def installation(tmp_path_factory, served_static) -> Iterator[Installation]:
     started = time.monotonic()
     folder = tmp_path_factory.mktemp("worker-killed")
-    cluster = PrivatePostgres()
-    redis = PrivateRedis(folder)
-    try:
-        cluster.init()
-        cluster.start()
-        cluster.query("postgres", "CREATE DATABASE e2a")
-        redis.start()
-        base = redis.url.rsplit("/", 1)[0]
+    with private_backends(folder) as backends:
+        cluster, redis = backends.cluster, backends.redis
         env = {
-            "DATABASE_URL": cluster.url("e2a"),
-            "REDIS_URL": f"{base}/0",
-            "CELERY_BROKER_URL": f"{base}/1",
+            **backends.env,
             "CELERY_BROKER_VISIBILITY_TIMEOUT": str(VISIBILITY_SECONDS),
             "LOG_LEVEL": "INFO",
         }
@@ -76,9 +68,6 @@ def installation(tmp_path_factory, served_static) -> Iterator[Installation]:
             print(f"\n[set-up] private cluster :{cluster.port}, private Redis :{redis.port}, "
                   f"web up in {time.monotonic() - started:.1f} s")  # fmt: skip
             yield Installation(app=app, cluster=cluster, key=key, logs=folder / "logs")
-    finally:
-        redis.stop()
-        cluster.destroy()
 
 
 class Worker:
@@ -183,8 +172,7 @@ def post_event(inst: Installation, **fields) -> None:
         "occurred_at": datetime.now(UTC).isoformat(),
         **fields,
     }
-    status, answer = inst.app.request("POST", "/ingest/events", key=inst.key, body=body)
-    assert status == 202, (status, answer)
+    inst.app.ingest(inst.key, **body)
 
 
 def doubled(inst: Installation, table: str, key: str, where: str = "TRUE") -> tuple[int, int]:
@@ -577,19 +565,14 @@ def test_invoice_generation(installation):
     picked = datetime.now(UTC) - timedelta(hours=1)
     for n in range(3):
         for step in ("pick_completed", "pack_completed"):
-            status, answer = inst.app.request(
-                "POST",
-                "/ingest/events",
-                key=key,
-                body={
-                    "source": "wms",
-                    "event_type": step,
-                    "event_id": f"{slug}-{step}-{n}",
-                    "order_id": f"#{slug}-{n}",
-                    "occurred_at": picked.isoformat(),
-                },
+            inst.app.ingest(
+                key,
+                source="wms",
+                event_type=step,
+                event_id=f"{slug}-{step}-{n}",
+                order_id=f"#{slug}-{n}",
+                occurred_at=picked.isoformat(),
             )
-            assert status == 202, (status, answer)
     where = f"invoice_id IN (SELECT i.id FROM billing_invoice i JOIN orders_tenant t ON t.id = i.tenant_id WHERE t.slug = '{slug}')"  # noqa: E501
     kill, worker = kill_mid_insert(
         inst,
