@@ -29,11 +29,11 @@ from typing import Any
 
 import pytest
 import time_machine
-from django.db import connections
 from django.test import Client
 
 from orders.models import DeadLetter, Order, OrderEvent
 from orders.services.tenants import webhook_secret_set
+from tests.concurrency import at_once
 from tests.factories import TenantFactory
 from tests.reliability.matrix import FaultRow, record
 
@@ -400,30 +400,6 @@ def test_an_authentic_standard_delivery_replayed_within_its_window_is_a_duplicat
     assert not DeadLetter.objects.exists()
 
 
-def _at_once(post_one: Callable[[], int], threads: int) -> list[int]:
-    barrier = threading.Barrier(threads)
-    codes: list[int] = []
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            barrier.wait(timeout=10)
-            codes.append(post_one())
-        except BaseException as exc:  # re-raised below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    workers = [threading.Thread(target=run) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    if errors:
-        raise errors[0]
-    return codes
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_authentic_deliveries_replayed_at_once_store_one_row_each():
@@ -456,7 +432,7 @@ def test_authentic_deliveries_replayed_at_once_store_one_row_each():
         ),
     ]
     for delivery in deliveries:
-        codes = _at_once(lambda d=delivery: post(Client(), d).status_code, threads=16)
+        codes = at_once(lambda d=delivery: post(Client(), d).status_code, threads=16)
         assert sorted(codes) == [200] * 15 + [202], delivery.kind
     TALLY["doubled"] += max(OrderEvent.objects.filter(tenant=acme).count() - 2, 0)
 
