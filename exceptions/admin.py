@@ -41,7 +41,6 @@ from .automation.admin import ActionChoiceInline, ActionRunInline
 from .models import OrderException, RunStatus
 from .services import lifecycle
 from .services.escalation import exception_escalate_now
-from .services.lifecycle import client_note_sent_at
 from .services.snoozing import exception_snooze_until_opening
 from .transitions import TransitionRefused, allowed_actions
 
@@ -199,7 +198,7 @@ class OrderExceptionAdmin(TenantScopedAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         names = [f for _, opts in self.fieldsets for f in opts["fields"]]
         editable = set(self.editable)
-        if obj is not None and client_note_sent_at(obj.pk) is not None:
+        if obj is not None and page.sent_at(obj) is not None:
             editable.discard("client_note")  # the customer has read it: the record stays so
         return [name for name in names if name not in editable]
 

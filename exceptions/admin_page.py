@@ -144,9 +144,18 @@ def notes_source(exception: OrderException) -> str:
     )
 
 
+def sent_at(exception: OrderException) -> datetime | None:
+    """When the client note went to the customer, read once per page: the form's
+    read-only fields and the read-out below both ask, and Django asks for the
+    read-only fields more than once while it builds a change page."""
+    if "_client_note_sent_at" not in exception.__dict__:
+        exception.__dict__["_client_note_sent_at"] = client_note_sent_at(exception.pk)
+    return exception.__dict__["_client_note_sent_at"]
+
+
 def client_note_state(exception: OrderException) -> str:
     """Whether the client note has gone to the customer (then it is no longer editable)."""
-    sent = client_note_sent_at(exception.pk)
+    sent = sent_at(exception)
     if sent is not None:
         return format_html("Sent to the customer {}; it can no longer be changed.", _when(sent))
     if not exception.reason_code.client_visible:

@@ -18,6 +18,8 @@ from exceptions.models import (
     ActionRun,
     ExceptionActivity,
     ExceptionStatus,
+    Explanation,
+    ExplanationTrigger,
     OrderException,
     RunStatus,
 )
@@ -299,20 +301,15 @@ def test_escalating_a_resolved_one_is_refused_and_said(acme):
     assert exc.escalation_level == 0
 
 
-def test_rerun_analysis_queues_one_for_each_selected(acme, monkeypatch):
-    from exceptions import analysis_hooks
-
-    asked: list[tuple[int, str]] = []
-    monkeypatch.setattr(
-        analysis_hooks, "analysis_requested", lambda pk, why: asked.append((pk, why))
-    )
-    monkeypatch.setattr(
-        "exceptions.admin.analysis_requested", lambda pk, why: asked.append((pk, why))
-    )
+def test_rerun_analysis_analyses_each_selected_again(acme, django_capture_on_commit_callbacks):
+    """The real path: the task queued on commit (run in-process here) records one asked-for
+    analysis per exception (the rules' notes, no model being configured)."""
     client, _ = logged_in(OPERATOR, "acme")
     first, second = opened(acme, 1), opened(acme, 2)
-    act(client, "reanalyze", first, second)
-    assert sorted(asked) == [(first.pk, "manual"), (second.pk, "manual")]
+    with django_capture_on_commit_callbacks(execute=True):
+        act(client, "reanalyze", first, second)
+    asked = Explanation.objects.filter(trigger=ExplanationTrigger.MANUAL)
+    assert sorted(asked.values_list("exception_id", flat=True)) == sorted([first.pk, second.pk])
 
 
 def test_another_tenants_rows_cannot_be_acted_on_through_a_forged_selection(acme):
