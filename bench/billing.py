@@ -49,6 +49,7 @@ from common import (
     label,
     libpq_url,
     machine_notes,
+    plan_summary,
     print_ratios,
     progress,
     recreate_database,
@@ -455,21 +456,6 @@ def run_child(cfg: Config, slug: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------- the report
 
 
-def plan_summary(plan: list[str], width: int = 110) -> list[str]:
-    """The plan's nodes with their actual times (costs dropped), and the totals."""
-    kept = []
-    for line in plan:
-        text = line.rstrip()
-        if "actual time=" in text:
-            actual = text.split("actual time=", 1)[1].split(")", 1)[0]
-            kept.append(short(f"{text.split(' (cost=')[0]}  [actual {actual}]", width))
-        elif text.strip().startswith(
-            ("Trigger", "Execution Time", "Workers Launched", "Sort Method", "Batches")
-        ):
-            kept.append(short(text, width))
-    return kept
-
-
 def kb(value: int) -> str:
     return f"{value / 1024:,.0f} MB"
 
@@ -524,7 +510,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bare count ({counted:,} events of the month, {len(count_times)} runs)")
     print(f"  best {best_count * 1000:,.0f} ms, median {_median(count_times) * 1000:,.0f} ms;"
           f" without parallel workers best {min(serial_times) * 1000:,.0f} ms")  # fmt: skip
-    for line in plan_summary(count_plan):
+    details = ("Trigger", "Execution Time", "Workers Launched", "Sort Method", "Batches")
+    for line in plan_summary(count_plan, details=details):
         print("    " + line)
     print()
     print("invoice_refresh (warm; each call deletes and rewrites the month's lines)")

@@ -502,6 +502,32 @@ def short(text: str, width: int = 84) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def plan_summary(plan: Sequence[str], *, details: tuple[str, ...], width: int = 110) -> list[str]:
+    """An EXPLAIN ANALYZE's nodes with their actual times (costs dropped), and the lines
+    that start with one of `details` ("Sort Method", "Execution Time", …)."""
+    kept = []
+    for line in plan:
+        text = line.rstrip()
+        if "actual time=" in text:
+            actual = text.split("actual time=", 1)[1].split(")", 1)[0]
+            kept.append(short(f"{text.split(' (cost=')[0]}  [actual {actual}]", width))
+        elif text.strip().startswith(details):
+            kept.append(short(text, width))
+    return kept
+
+
+def flush_redis(*urls: str) -> None:
+    """Empty the bench's own Redis databases (the cache, the broker) between runs."""
+    import redis
+
+    for url in urls:
+        client = redis.Redis.from_url(url, socket_timeout=5)
+        try:
+            client.flushdb()
+        finally:
+            client.close()
+
+
 # --------------------------------------------------------------------- ratio table
 
 

@@ -40,6 +40,7 @@ from common import (
     BenchError,
     Ratio,
     bench_database_name,
+    flush_redis,
     libpq_url,
     machine_notes,
     print_ratios,
@@ -50,7 +51,7 @@ from common import (
 )
 from console_parts import data
 from console_parts.config import Config
-from console_parts.environment import bench_environment, configure_django, flush_redis
+from console_parts.environment import bench_environment, configure_django
 from console_parts.load import Page, Timing, check_page, cold_sequence, gunicorn, run_wrk
 from console_parts.profile import print_profile, profile_page
 from console_parts.users import Login, ensure_tenants, ensure_users, login
@@ -319,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         raise BenchError("wrk is missing: apt-get install wrk (Debian's package)")
     notes = machine_notes()
     env = bench_environment(cfg)
-    flush_redis(cfg)
+    flush_redis(cfg.redis_url, cfg.broker_url)
     started = time.perf_counter()
     meta, (admin, operator) = ensure_data(cfg, env)
     logins = [admin, operator] if cfg.operator else [admin]
@@ -329,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.db import connection
 
     connection.close()
-    flush_redis(cfg)
+    flush_redis(cfg.redis_url, cfg.broker_url)
     timings: list[Timing] = []
     try:
         with gunicorn(cfg, env) as server:
@@ -339,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
                 timings += got
                 notes += page_notes
     finally:
-        flush_redis(cfg)
+        flush_redis(cfg.redis_url, cfg.broker_url)
     notes.append(
         f"load average after the measurements {os.getloadavg()[0]:.2f} (anything else running"
         " shares the cores with gunicorn, PostgreSQL and wrk: both sides of a ratio alike)"

@@ -30,9 +30,18 @@ from urllib.parse import urlsplit
 
 import psycopg
 import redis
-from common import Ratio, libpq_url, machine_notes, print_ratios, progress, recreate_database, run
+from common import (
+    Ratio,
+    flush_redis,
+    libpq_url,
+    machine_notes,
+    print_ratios,
+    progress,
+    recreate_database,
+    run,
+)
 from sla_scan_parts.config import Config, check_targets
-from sla_scan_parts.environment import configure_django, flush_redis
+from sla_scan_parts.environment import configure_django
 from sla_scan_parts.ingest_measure import run_ingest_phase
 from sla_scan_parts.ingest_sides import INGEST_PATH, ORDER_BLOCK
 from sla_scan_parts.report import print_explanation, print_ingest, print_scan
@@ -106,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
 
     problems: list[str] = []
     dbname = urlsplit(cfg.database_url).path.lstrip("/")
-    flush_redis(cfg)
+    flush_redis(cfg.redis_url, cfg.broker_url)
     try:
         progress(f"recreating database {dbname}, migrating")
         recreate_database(cfg.database_url)
@@ -120,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
 
         connections.close_all()
         with contextlib.suppress(redis.RedisError):
-            flush_redis(cfg)
+            flush_redis(cfg.redis_url, cfg.broker_url)
 
     print()
     print(f"E²A SLA benchmark ({'quick' if cfg.quick else 'full'} run), database {dbname}")

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from common import label, short
+from common import label, plan_summary, short
 
 EXPLAINED = 2  # the slowest statements of each page that are explained
 
@@ -80,19 +80,15 @@ def profile_page(
     return result
 
 
-def plan_lines(plan: list[str], width: int = 116) -> list[str]:
-    """The plan's nodes with their actual times (costs dropped), and its totals."""
-    kept = []
-    for line in plan:
-        text = line.rstrip()
-        if "actual time=" in text:
-            actual = text.split("actual time=", 1)[1].split(")", 1)[0]
-            kept.append(short(f"{text.split(' (cost=')[0]}  [actual {actual}]", width))
-        elif text.strip().startswith(
-            ("Index Cond", "Filter", "Sort Method", "Execution Time", "Planning Time", "(EXPLAIN")
-        ):
-            kept.append(short(text, width))
-    return kept
+# What a console page's plan needs beside its nodes: why rows were read and sorted.
+PLAN_DETAILS = (
+    "Index Cond",
+    "Filter",
+    "Sort Method",
+    "Execution Time",
+    "Planning Time",
+    "(EXPLAIN",
+)
 
 
 def print_profile(p: PageProfile, *, top: int = 5) -> None:
@@ -105,5 +101,5 @@ def print_profile(p: PageProfile, *, top: int = 5) -> None:
     for statement, plan in p.plans:
         print(f"  EXPLAIN ANALYZE ({statement.seconds * 1000:,.1f} ms in the request):")
         print(f"    {short(' '.join(statement.sql.split()), 112)}")
-        for line in plan_lines(plan):
+        for line in plan_summary(plan, details=PLAN_DETAILS, width=116):
             print(f"    {line}")

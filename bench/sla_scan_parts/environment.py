@@ -13,7 +13,6 @@ import os
 import sys
 from pathlib import Path
 
-import redis
 from common import app_settings
 
 from .config import Config
@@ -39,12 +38,3 @@ def configure_django(cfg: Config) -> None:
     import django
 
     django.setup()
-
-
-def flush_redis(cfg: Config) -> None:
-    for url in (cfg.redis_url, cfg.broker_url):
-        client = redis.Redis.from_url(url, socket_timeout=5)
-        try:
-            client.flushdb()
-        finally:
-            client.close()
