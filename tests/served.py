@@ -90,8 +90,9 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-def _server_connection(url: str) -> Any:
-    """An autocommit connection to the maintenance database of DATABASE_URL's server."""
+def _server_connection(url: str, dbname: str = "postgres") -> Any:
+    """An autocommit connection to a database of DATABASE_URL's server (its maintenance
+    database unless told otherwise)."""
     import psycopg
 
     parts = urlsplit(url)
@@ -100,7 +101,7 @@ def _server_connection(url: str) -> Any:
         port=parts.port or None,
         user=parts.username or None,
         password=parts.password or None,
-        dbname="postgres",
+        dbname=dbname,
         autocommit=True,
         connect_timeout=5,
     )
@@ -148,18 +149,7 @@ class ServedApp:
 
             with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
                 return conn.execute(sql).fetchall()
-        import psycopg
-
-        parts = urlsplit(url)
-        with psycopg.connect(
-            host=parts.hostname or None,
-            port=parts.port or None,
-            user=parts.username or None,
-            password=parts.password or None,
-            dbname=parts.path.lstrip("/"),
-            autocommit=True,
-            connect_timeout=5,
-        ) as conn:
+        with _server_connection(url, urlsplit(url).path.lstrip("/")) as conn:
             return conn.execute(sql).fetchall()
 
     def queue_length(self, queue: str) -> int | None:

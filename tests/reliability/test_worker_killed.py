@@ -183,6 +183,21 @@ def doubled(inst: Installation, table: str, key: str, where: str = "TRUE") -> tu
     return int(distinct), int(total) - int(distinct)
 
 
+def exception_doubles(inst: Installation, where: str) -> tuple[int, int, int, int]:
+    """For the orders `where` picks: exceptions per (tenant, order, reason) and their
+    activity rows per (exception, action), each as (distinct, rows beyond one)."""
+    exceptions, exc_doubled = doubled(
+        inst, "exceptions_orderexception", "tenant_id, order_id, reason_code", where
+    )
+    activity, act_doubled = doubled(
+        inst,
+        "exceptions_exceptionactivity",
+        "exception_id, action",
+        f"exception_id IN (SELECT id FROM exceptions_orderexception WHERE {where})",
+    )
+    return exceptions, exc_doubled, activity, act_doubled
+
+
 def settle(seconds: float = 2 * VISIBILITY_SECONDS + 2) -> None:
     """Long enough for any second delivery of a message to have run too."""
     time.sleep(seconds)
@@ -211,15 +226,7 @@ def test_event_followup(installation):
         recovery = time.monotonic() - kill.killed_at
         settle()
         events = count(inst, f"SELECT COUNT(*) FROM orders_orderevent WHERE {where}")
-        exceptions, exc_doubled = doubled(
-            inst, "exceptions_orderexception", "tenant_id, order_id, reason_code", where
-        )
-        opened, act_doubled = doubled(
-            inst,
-            "exceptions_exceptionactivity",
-            "exception_id, action",
-            f"exception_id IN (SELECT id FROM exceptions_orderexception WHERE {where})",
-        )
+        exceptions, exc_doubled, opened, act_doubled = exception_doubles(inst, where)
     finally:
         worker.stop()
     print(f"[follow-up] recovered in {recovery:.1f} s: {events} event, {exceptions} exception "
@@ -282,15 +289,7 @@ def test_sla_scan(installation):
         recovery = time.monotonic() - kill.killed_at
         settle()
         breaches, breach_doubled = doubled(inst, "slas_breach", "clock_id, reason_code", where)
-        exceptions, exc_doubled = doubled(
-            inst, "exceptions_orderexception", "tenant_id, order_id, reason_code", where
-        )
-        activity, act_doubled = doubled(
-            inst,
-            "exceptions_exceptionactivity",
-            "exception_id, action",
-            f"exception_id IN (SELECT id FROM exceptions_orderexception WHERE {where})",
-        )
+        exceptions, exc_doubled, activity, act_doubled = exception_doubles(inst, where)
     finally:
         worker.stop()
     print(f"[SLA scan] recovered in {recovery:.1f} s: {breaches} breach (+{breach_doubled}), "
