@@ -152,11 +152,16 @@ def stacked_bars(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" '
                 f'fill="{colours[name]}"><title>{_text(label)}</title></rect>'
             )
+    return _finished(parts, days, slot, empty="" if total else "No exceptions in these days")
+
+
+def _finished(parts: list[str], days: Sequence[date], slot: float, *, empty: str) -> str:
+    """The chart's x axis, a line in its middle when it has nothing to show, its end."""
     parts += _x_axis(days, slot)
-    if not total:
+    if empty:
         parts.append(
             f'<text class="empty" x="{WIDTH / 2:.0f}" y="{HEIGHT / 2:.0f}" '
-            f'text-anchor="middle">No exceptions in these days</text>'
+            f'text-anchor="middle">{_text(empty)}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -211,11 +216,4 @@ def percent_line(
     if path:
         parts.append(f'<path class="line" fill="none" d="{" ".join(path)}"/>')
     parts += dots
-    parts += _x_axis(days, slot)
-    if not dots:
-        parts.append(
-            f'<text class="empty" x="{WIDTH / 2:.0f}" y="{HEIGHT / 2:.0f}" '
-            f'text-anchor="middle">No stage clocks ended in these days</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
+    return _finished(parts, days, slot, empty="" if dots else "No stage clocks ended in these days")
