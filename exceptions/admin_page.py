@@ -40,6 +40,11 @@ def _when(value: datetime | None) -> str:
     return f"{timezone.localtime(value):%Y-%m-%d %H:%M}" if value else "—"
 
 
+def _short_when(value: datetime | None) -> str:
+    """A clock's times, short enough to leave the deadline's explanation room: "30 Nov 13:35"."""
+    return f"{timezone.localtime(value):%d %b %H:%M}" if value else "—"
+
+
 def order_timeline(exception: OrderException) -> str:
     """The order's events in the order they happened (the newest TIMELINE_LIMIT)."""
     events = list(
@@ -96,9 +101,9 @@ def stage_clocks(exception: OrderException, now: datetime) -> str:
                 clock.get_stage_display(),
                 f"e2a-clock-{view.state}",
                 state,
-                _when(clock.started_at),
-                _when(clock.due_at),
-                _when(clock.met_at),
+                _short_when(clock.started_at),
+                _short_when(clock.due_at),
+                _short_when(clock.met_at),
                 clock.explanation,
             )
         )
