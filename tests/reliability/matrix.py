@@ -2,24 +2,23 @@
 
 Every fault test under `tests/reliability/` ends by calling `record()` with what it
 sent, what the database holds afterwards and how the senders were answered. The
-rows are kept as JSON under `var/reliability/` (one file per fault, replaced by the
-next run of that fault), and at the end of a session that recorded any (the
-root conftest.py) the report is written again from every row on file, so a run of one
-fault keeps the others' last figures. The report is the run's own words: nothing
-in it is typed by hand.
+rows are kept in `docs/reliability-rows.json` (one entry per fault, replaced by the
+next run of that fault; committed beside the report, so a fresh clone has them),
+and at the end of a session that recorded any (the root conftest.py) the report is
+written again from every row on file, so a run of one fault keeps the others' last
+figures. The report is the run's own words: nothing in it is typed by hand.
 """
 
 from __future__ import annotations
 
 import json
 import platform
-import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-ROWS_DIR = ROOT / "var" / "reliability"
+ROWS_FILE = ROOT / "docs" / "reliability-rows.json"
 REPORT = ROOT / "docs" / "RELIABILITY.md"
 
 # Faults recorded in this session: the root conftest rewrites the report when any were.
@@ -65,28 +64,28 @@ class FaultRow:
         return self.lost == 0 and self.doubled == 0
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+def _rows_data() -> dict[str, dict]:
+    return json.loads(ROWS_FILE.read_text()) if ROWS_FILE.exists() else {}
 
 
 def record(row: FaultRow) -> Path:
     """Keep the row for the report; printed too, so the run's log says what it found."""
-    ROWS_DIR.mkdir(parents=True, exist_ok=True)
-    path = ROWS_DIR / f"{_slug(row.fault)}.json"
-    path.write_text(json.dumps({**asdict(row), "lost": row.lost}, indent=2, sort_keys=True))
+    rows = _rows_data()
+    rows[row.fault] = {**asdict(row), "lost": row.lost}
+    ROWS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    ROWS_FILE.write_text(json.dumps(rows, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     RECORDED.append(row.fault)
     print(
         f"\n[fault] {row.fault}: sent {row.sent}, stored {row.stored}, doubled {row.doubled}, "
         f"lost {row.lost}, answers {dict(sorted(row.answers.items()))}, "
         f"recovery {row.recovery_seconds if row.recovery_seconds is not None else '-'} s"
     )
-    return path
+    return ROWS_FILE
 
 
 def rows_on_file() -> list[FaultRow]:
     rows = []
-    for path in sorted(ROWS_DIR.glob("*.json")):
-        data = json.loads(path.read_text())
+    for _fault, data in sorted(_rows_data().items(), key=lambda item: item[0].lower()):
         data.pop("lost", None)
         rows.append(FaultRow(**data))
     return rows

@@ -12,7 +12,9 @@ it waiting in `pg_stat_activity`, kills the worker, lets go of the lock and star
 new worker. The killed worker's transaction never commits; its message, never
 acknowledged (acks_late, reject_on_worker_lost), comes back from Redis after the
 visibility timeout (CELERY_BROKER_VISIBILITY_TIMEOUT, shortened here) and runs
-again. Then the effect rows are counted: each must be there once.
+again. Tasks that wait on another system (the model, Slack, an action's receiver)
+are caught the same way by a local server that holds its answer. Then the effect
+rows are counted: each must be there once.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from ..action_receiver import Answer, running_receiver
 from ..llm_server import LLMServer
 from ..private_services import PrivatePostgres, private_backends
 from ..served import ROOT, ServedApp, procfile_command, served_app
@@ -626,3 +629,108 @@ def test_invoice_generation(installation):
     assert lines == 3 and lines_doubled == 0
     assert invoices == 1 and invoices_doubled == 0
     assert claimed == 1
+
+
+def test_action_attempt(installation):
+    """Killed while the action's receiver is answering: the run is finished once, its
+    attempt counted once; the receiver gets the same webhook-id again (at least once)."""
+    inst = installation
+    order = f"#kill-action-{uuid.uuid4().hex[:6]}"
+    exception = exception_of(order).replace("exception_id", "id")
+    env = {"ACTION_RUN_LEASE_SECONDS": "5"}  # how long a run may stay RUNNING unwatched
+    with running_receiver() as receiver:
+        tenant = inst.cluster.query("e2a", "SELECT id FROM orders_tenant WHERE slug = 'killed'")
+        inst.app.manage(
+            "shell", "-c",
+            "from exceptions.models import ActionEndpoint; ActionEndpoint.objects.update_or_create("
+            f"tenant_id={tenant[0][0]}, kind='request_scan', defaults={{'url': "
+            f"{receiver.url('/request_scan')!r}, 'secret': {receiver.secret!r}}})",
+        )  # fmt: skip
+        receiver.answer(Answer(delay=60))  # the first call is held past the worker's life
+        worker = Worker(inst, "action-killed", env)
+        try:
+            post_event(inst, event_type="exception_reported", order_id=order,
+                       reason_code="MISSING_SCAN", reason="No pack scan for the tote")  # fmt: skip
+            inst.app.wait_for(
+                "the exception explained (automation waits for its notes)",
+                lambda: count(inst, f"SELECT COUNT(*) FROM exceptions_orderexception "
+                                    f"WHERE {exception} AND current_explanation_id IS NOT NULL"),
+                timeout=RECOVERY_SECONDS,
+            )  # fmt: skip
+            begun = time.monotonic()
+            inst.app.celery_call("exceptions.resolution_pass")  # as beat does every minute
+            inst.app.wait_for("the receiver called", lambda: receiver.received,
+                              timeout=BLOCK_SECONDS)  # fmt: skip
+            called_after = time.monotonic() - begun
+        finally:
+            worker.kill()
+        killed_at = time.monotonic()
+        print(f"[action attempt] request_scan held by the receiver {called_after:.1f} s after "
+              f"the pass; worker group {worker.process.pid} SIGKILLed")  # fmt: skip
+        worker = Worker(inst, "action-restarted", env)
+        try:
+            # The redelivered `exceptions.automate` finds a run in flight and leaves it;
+            # beat's pass re-queues a run left RUNNING past its lease. No beat runs here,
+            # so the test sends the pass, as beat would within its minute.
+            inst.app.wait_for(
+                "the dead worker's run past its lease",
+                lambda: count(inst, f"SELECT COUNT(*) FROM exceptions_actionrun WHERE "
+                                    f"{exception_of(order)} AND status = 'running' AND "
+                                    f"updated_at < now() - interval '5 seconds'"),
+                timeout=RECOVERY_SECONDS,
+            )  # fmt: skip
+            inst.app.celery_call("exceptions.resolution_pass")
+            inst.app.wait_for(
+                "the run finished by the restarted worker",
+                lambda: count(inst, f"SELECT COUNT(*) FROM exceptions_actionrun WHERE "
+                                    f"{exception_of(order)} AND finished_at IS NOT NULL"),
+                timeout=RECOVERY_SECONDS,
+            )  # fmt: skip
+            recovery = time.monotonic() - killed_at
+            settle()
+            runs, runs_doubled = doubled(
+                inst, "exceptions_actionrun", "exception_id, kind", exception_of(order)
+            )
+            outcome = inst.cluster.query(
+                "e2a", f"SELECT status FROM exceptions_actionrun WHERE {exception_of(order)}"
+            )[0][0]
+            attempts = count(
+                inst,
+                "SELECT COUNT(*) FROM exceptions_exceptionactivity"
+                f" WHERE action LIKE 'attempt_%' AND {exception_of(order)}",
+            )
+            counted = count(
+                inst, f"SELECT resolution_attempts FROM exceptions_orderexception WHERE {exception}"
+            )
+        finally:
+            worker.stop()
+        ids = {call.headers.get("webhook-id") for call in receiver.received}
+        calls = len(receiver.received)
+        verified = all(call.verified for call in receiver.received)
+    print(f"[action attempt] recovered in {recovery:.1f} s: {runs} run ({outcome}, "
+          f"+{runs_doubled}), {attempts} attempt row(s), resolution_attempts {counted}, "
+          f"{calls} deliveries with webhook-ids {sorted(ids)}")  # fmt: skip
+    record(
+        FaultRow(
+            fault="Worker killed mid-task: action attempt",
+            what_was_done=(
+                "a MISSING_SCAN exception with a signed `request_scan` endpoint (a local "
+                "receiver that holds its first answer); beat's resolution pass sent, "
+                "`exceptions.automate` killed while waiting for the receiver; a new worker "
+                "started"
+            ),
+            sent=1,
+            stored=runs,
+            doubled=runs_doubled + max(attempts - 1, 0) + max(counted - 1, 0),
+            recovery_seconds=round(recovery, 1),
+            notes=f"{calls} deliveries, all with the webhook-id {sorted(ids)[0]} (at least "
+            "once: the receiver deduplicates on it). The redelivered automate task finds "
+            "the run in flight and leaves it; the resolution pass re-queues a run left "
+            "running past its lease (ACTION_RUN_LEASE_SECONDS, 5 s here; 300 s by "
+            "default). Counted runs per (exception, kind), attempt activity rows and the "
+            "exception's attempt count",
+        )
+    )
+    assert runs == 1 and runs_doubled == 0 and outcome == "done"
+    assert attempts == 1 and counted == 1
+    assert calls == 2 and len(ids) == 1 and verified
