@@ -15,7 +15,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from .middleware import body_limit_for
+from .body_limits import body_limit_for
 
 
 def json_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

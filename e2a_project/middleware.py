@@ -6,11 +6,11 @@ import io
 import re
 from collections.abc import Callable
 
-from django.conf import settings
 from django.core.handlers.wsgi import LimitedStream
 from django.core.signals import request_finished
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from .body_limits import body_limit_for
 from .logging import bind_correlation_id, new_correlation_id, unbind_correlation_id
 from .machine_errors import is_machine_path
 
@@ -43,17 +43,6 @@ def _unbind_after_response(**_: object) -> None:
 
 
 request_finished.connect(_unbind_after_response, dispatch_uid="e2a-unbind-correlation-id")
-
-
-# Paths whose bodies are batches: a thousand events, or a warehouse's day of stock
-# (a row per SKU and lot, ~100,000 rows for a large one).
-BATCH_PATHS: tuple[str, ...] = ("/ingest/v2/events/batch", "/api/billing/storage")
-
-
-def body_limit_for(path: str) -> int:
-    if path.startswith(BATCH_PATHS):
-        return settings.INGEST_BATCH_MAX_BODY_BYTES
-    return settings.INGEST_MAX_BODY_BYTES
 
 
 class BodySizeLimitMiddleware:

@@ -10,6 +10,10 @@ handle: Django stores JSONField values with the standard library's encoder,
 which recurses once per level and raised RecursionError (a 500) on a payload
 1,000 levels deep. So a body is also refused beyond MAX_NESTING levels, far
 more than any sender's document needs.
+
+Before any of that, the body's objects, arrays and values are counted against its
+path's budget (`body_limits`), so a body full of tiny items is refused before it
+becomes millions of Python objects.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Any
 import orjson
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser
+
+from .body_limits import BodyLimit, limit_for, too_many_items
 
 MAX_NESTING = 64
 
@@ -37,8 +43,10 @@ def _deeper_than(document: Any, limit: int) -> bool:
     return False
 
 
-def loads_strict(raw: bytes) -> Any:
-    """Parse a JSON document or raise ParseError with the reason."""
+def loads_strict(raw: bytes, limit: BodyLimit) -> Any:
+    """Parse a JSON document within `limit`, or raise ParseError with the reason."""
+    if problem := too_many_items(raw, limit):
+        raise ParseError(problem)
     try:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -57,4 +65,6 @@ class StrictJSONParser(BaseParser):
     media_type = "application/json"
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        return loads_strict(stream.read() if stream is not None else b"")
+        request = (parser_context or {}).get("request")
+        limit = limit_for(request.path if request is not None else "")
+        return loads_strict(stream.read() if stream is not None else b"", limit)

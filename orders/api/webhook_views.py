@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from e2a_project.body_limits import limit_for
 from e2a_project.openapi import ErrorSchema
 from e2a_project.parsers import loads_strict
 
@@ -57,7 +58,7 @@ class _SignedWebhookView(APIView):
         content_type = request.content_type.split(";")[0].strip().lower()
         if content_type != "application/json":
             return _UNSUPPORTED
-        return loads_strict(request.body)
+        return loads_strict(request.body, limit_for(request.path))
 
 
 _UNSUPPORTED = object()
