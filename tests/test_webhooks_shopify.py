@@ -404,6 +404,33 @@ def test_a_missing_topic_is_dead_lettered_not_guessed(client, shop):
     assert not Order.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("topic", "sample_name", "named"),
+    [
+        ("orders/cancelled", "orders_create.json", "cancelled_at"),
+        ("orders/paid", "orders_create.json", "financial_status"),
+        ("orders/fulfilled", "orders_paid.json", "fulfillment_status"),
+        ("orders/paid", "fulfillments_create.json", "not an order"),
+        ("fulfillments/create", "orders_paid.json", "not a fulfillment"),
+    ],
+)
+def test_a_signed_body_under_a_topic_it_contradicts_changes_no_order(
+    client, shop, topic, sample_name, named
+):
+    """Shopify signs the body, not the topic header: a captured order's creation sent
+    again as its cancellation (or payment, or fulfilment) must not act on the order."""
+    deliver(client, "orders/create", sample("orders_create.json"))
+    before = Order.objects.values("status", "financial_status", "cancelled_at").get()
+
+    response = deliver(client, topic, sample(sample_name))
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "dead_lettered"
+    assert named in response.json()["errors"]["non_field_errors"][0]
+    assert Order.objects.values("status", "financial_status", "cancelled_at").get() == before
+    assert OrderEvent.objects.count() == 1
+
+
 def _with(name: str, **changes: Any) -> dict[str, Any]:
     body = sample(name)
     body.update(changes)

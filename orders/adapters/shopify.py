@@ -189,6 +189,30 @@ class UnsupportedWebhook(ValueError):
     """A webhook E²A cannot turn into an order event (kept as a dead letter)."""
 
 
+# Shopify signs the body only: the X-Shopify-Topic header could be changed on a
+# captured delivery (an order's creation replayed as its cancellation). So the
+# topic must agree with what the signed body says about the order.
+_PAID_STATUSES = frozenset({"paid", "partially_paid", "partially_refunded", "refunded"})
+
+
+def topic_contradiction(topic: str, body: Mapping[str, Any]) -> str:
+    """Why the signed body cannot be the topic's ('' when it can)."""
+    is_order = "financial_status" in body and "order_id" not in body
+    if topic in _ORDER_TOPICS and not is_order:
+        return f"The body is not an order (no financial_status), so it cannot be {topic}."
+    if topic.startswith("fulfillments/") and is_order:
+        return f"The body is an order, not a fulfillment, so it cannot be {topic}."
+    if topic == "orders/cancelled" and not body.get("cancelled_at"):
+        return "The order's cancelled_at is empty, so it cannot be orders/cancelled."
+    if topic == "orders/paid" and body.get("financial_status") not in _PAID_STATUSES:
+        status = body.get("financial_status")
+        return f"The order's financial_status is {status!r}, so it cannot be orders/paid."
+    if topic == "orders/fulfilled" and body.get("fulfillment_status") != "fulfilled":
+        status = body.get("fulfillment_status")
+        return f"The order's fulfillment_status is {status!r}, so it cannot be orders/fulfilled."
+    return ""
+
+
 def shopify_webhook_event(
     *, topic: str, webhook_id: str, body: Any, triggered_at: str | None
 ) -> dict[str, Any]:
@@ -204,6 +228,8 @@ def shopify_webhook_event(
         )
     if not isinstance(body, Mapping):
         raise UnsupportedWebhook("The webhook body is not a JSON object.")
+    if contradiction := topic_contradiction(topic, body):
+        raise UnsupportedWebhook(contradiction)
     if topic in _ORDER_TOPICS:
         event_type, time_fields = _ORDER_TOPICS[topic]
         order_id = body.get("name") or body.get("id")
