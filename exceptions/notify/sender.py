@@ -27,9 +27,12 @@ then; beat's `exceptions.send_pending_notifications` is the safety net for a
 lost re-queue or an expired lease.
 
 Decisions worth knowing:
-- A worker that finds the slot taken gives up without re-queueing. The holder
-  looks for what is left only after it has given the lease back, so it sees
-  every message committed before the loser gave up and re-queues itself for them.
+- A worker that finds the slot taken does not poll. The holder looks for what is
+  left only after it has given the lease back, so it sees every message committed
+  before the loser gave up and re-queues itself for them. The loser schedules one
+  wake-up for the moment the lease runs out (shared by every loser of that lease),
+  so a holder that died mid-call delays its channel by the lease, not by beat's
+  minute sweep on top.
 - Every notification queues a send task, so a burst would otherwise become as
   many tasks polling the channel every second. Only one wake-up per moment is
   scheduled (`cache.add` on the moment); the other tasks end. If the cache is
@@ -105,7 +108,7 @@ def notifications_send(*, channel: str, clock: Clock = timezone.now) -> SendResu
     SlackChannel.objects.get_or_create(name=channel)
     token = _lease_take(channel, clock())
     if token is None:  # another worker is sending; it re-checks after letting go
-        return SendResult()
+        return SendResult(retry_in=_wake_when_lease_ends(channel, clock()))
     try:
         sent, skipped, failed, next_send_at = _send_next(channel, token, clock)
     finally:
@@ -124,6 +127,23 @@ def _lease_take(channel: str, now: datetime) -> str | None:
         lease_token=token, lease_expires_at=now + LEASE
     )
     return token if taken else None
+
+
+def _wake_when_lease_ends(channel: str, now: datetime) -> float | None:
+    """One wake-up at the moment the holder's lease runs out, in case the holder died.
+
+    A live holder gives the lease back long before and re-queues itself; the wake-up
+    then finds the channel free and nothing (or the next message) to send. A dead
+    one leaves its message pending: without this, it waits for beat's minute sweep.
+    Every sender that finds the same lease taken computes the same moment, so
+    `_wake_in`'s once-per-moment rule schedules one task for all of them.
+    """
+    expires = (
+        SlackChannel.objects.filter(name=channel).values_list("lease_expires_at", flat=True).first()
+    )
+    if expires is None or expires <= now:
+        return None  # given back meanwhile: its holder re-checks what is left
+    return _wake_in(channel, expires, now)
 
 
 def _lease_give_back(channel: str, token: str) -> None:
