@@ -431,6 +431,23 @@ def test_a_signed_body_under_a_topic_it_contradicts_changes_no_order(
     assert OrderEvent.objects.count() == 1
 
 
+def test_a_delivery_replayed_under_a_new_webhook_id_leaves_the_order_as_it_was(client, shop):
+    """Shopify signs no id: a captured body sent again under another id is a second
+    event (README: Shopify webhooks), but it can only repeat what was said."""
+    deliver(client, "orders/create", sample("orders_create.json"))
+    deliver(client, "orders/paid", sample("orders_paid.json"), webhook_id="wh-paid")
+    kept = [
+        f.name for f in Order._meta.concrete_fields if f.name not in ("event_count", "updated_at")
+    ]
+    before = Order.objects.values(*kept).get()
+
+    response = deliver(client, "orders/paid", sample("orders_paid.json"), webhook_id="wh-again")
+
+    assert response.status_code == 202
+    assert OrderEvent.objects.count() == 3
+    assert Order.objects.values(*kept).get() == before
+
+
 def _with(name: str, **changes: Any) -> dict[str, Any]:
     body = sample(name)
     body.update(changes)
