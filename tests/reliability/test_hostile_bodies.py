@@ -218,9 +218,10 @@ def _record_the_row() -> Iterator[None]:
             FaultRow(
                 fault="Hostile bodies",
                 what_was_done=(
-                    "oversized, 100,000-deep, invalid UTF-8, NUL, huge-batch, wrong-type and "
-                    "empty bodies to the ingest, batch, Shopify, Standard Webhooks and "
-                    "exceptions endpoints; Content-Length lying to gunicorn"
+                    "oversized, 100,000-deep, invalid UTF-8, NUL, huge-batch, millions of "
+                    "tiny items just under the size limit, wrong-type and empty bodies to the "
+                    "ingest, batch, Shopify, Standard Webhooks and exceptions endpoints; "
+                    "Content-Length lying to gunicorn"
                 ),
                 sent=TALLY["sent"],
                 stored=TALLY["stored"],
