@@ -93,12 +93,10 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+## bench: every benchmark under bench/, each one's output published in docs/PERFORMANCE.md
+## (needs the local PostgreSQL and Redis; about an hour on 2 cores)
 bench: install
-	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/sla_scan.py
-	$(BIN)/python bench/detect_eval.py
-	$(BIN)/python bench/ai_eval.py
-	$(BIN)/python bench/console.py
+	$(BIN)/python bench/publish.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info

@@ -14,6 +14,7 @@ import re
 import selectors
 import signal
 import socket
+import statistics
 import sys
 import time
 import uuid
@@ -240,6 +241,9 @@ class LoadResult:
     latencies: list[float] = field(default_factory=list)
     elapsed: float = 0.0
     cpu: dict[str, float] = field(default_factory=dict)
+    # Where the load tool reports percentiles instead of every latency (wrk): one
+    # {quantile: seconds} per measurement.
+    quantile_rounds: list[dict[float, float]] = field(default_factory=list)
 
     @property
     def requests(self) -> int:
@@ -259,8 +263,16 @@ class LoadResult:
         self.elapsed += other.elapsed
         for key, value in other.cpu.items():
             self.cpu[key] = self.cpu.get(key, 0.0) + value
+        self.quantile_rounds.extend(other.quantile_rounds)
 
     def pct(self, q: float) -> float:
+        """The q-quantile latency in seconds. From percentiles per measurement: the
+        median's median, and for any higher quantile the worst measurement's."""
+        if not self.latencies and self.quantile_rounds:
+            values = [r[q] for r in self.quantile_rounds if q in r]
+            if not values:
+                return 0.0
+            return statistics.median(values) if q <= 0.5 else max(values)
         if not self.latencies:
             return 0.0
         ordered = sorted(self.latencies)

@@ -1,14 +1,15 @@
 """E²A ingest benchmark: throughput ratios measured side by side in one run.
 
-    .venv/bin/python bench/ingest.py            # full run (~1 min)
+    .venv/bin/python bench/ingest.py            # full run (~3 min)
     .venv/bin/python bench/ingest.py --quick    # smoke run (a few seconds)
 
 It recreates the PostgreSQL database named by DATABASE_URL (it must contain
 "bench"), migrates it, creates a tenant and an API key through the project's
-services, starts gunicorn exactly as the Procfile does (2 sync workers), and
-measures with one small HTTP load generator:
+services, starts gunicorn exactly as the Procfile does (2 sync workers, the JSON
+access log written to a file), and measures:
 
-* single events: POST /ingest/events req/s  ÷  GET /healthz req/s   (goal ≥ 0.25)
+* single events: POST /ingest/events req/s  ÷  GET /healthz req/s, both loaded by
+  wrk (32 connections, 20 s per round after a warm-up)            (goal ≥ 0.25)
 * batches: POST /ingest/v2/events/batch events/s  ÷  PostgreSQL COPY of the
   same rows into a copy of orders_orderevent, rows/s               (goal ≥ 0.2)
 
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -58,10 +61,21 @@ REFERENCE = "earlier E²A: ~264 single events/s with 2 workers on this kind of m
 def parse_args(argv: list[str] | None = None) -> Config:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: ~2 s per measurement")
-    parser.add_argument("--seconds", type=float, default=None, help="per measurement (10)")
-    parser.add_argument("--warmup", type=float, default=None, help="warm-up per endpoint (3)")
+    parser.add_argument(
+        "--seconds", type=float, default=None, help="per wrk run, each round (20; 2 with --quick)"
+    )
+    parser.add_argument("--warmup", type=float, default=None, help="warm-up per endpoint (5)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
-    parser.add_argument("--concurrency", type=int, default=8, help="client connections (8)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="threads per gunicorn worker (1: sync workers)"
+    )
+    parser.add_argument(
+        "--no-access-log",
+        action="store_true",
+        help="serve without gunicorn's JSON access log (the Procfile writes one)",
+    )
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
+    parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (2)")
     parser.add_argument("--batch-size", type=int, default=1000, help="events per batch (1000)")
     parser.add_argument("--batch-rounds", type=int, default=None, help="measured batches (30)")
     parser.add_argument(
@@ -75,7 +89,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         type=int,
         default=None,
         help="interleave the measurements in this many rounds, so that background load"
-        " hits both sides of a ratio alike (3; 1 with --quick)",
+        " hits both sides of a ratio alike (2; 1 with --quick)",
     )
     parser.add_argument("--check", action="store_true", help="exit 1 when a ratio misses its goal")
     parser.add_argument(
@@ -94,13 +108,17 @@ def parse_args(argv: list[str] | None = None) -> Config:
         redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/3"),
         broker_url=os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/4"),
         workers=workers,
-        seconds=args.seconds if args.seconds is not None else (2.0 if quick else 10.0),
-        warmup=args.warmup if args.warmup is not None else (0.5 if quick else 3.0),
-        concurrency=max(1, args.concurrency),
+        threads=max(1, args.threads),
+        access_log=not args.no_access_log,
+        seconds=args.seconds if args.seconds is not None else (2.0 if quick else 20.0),
+        warmup=args.warmup if args.warmup is not None else (1.0 if quick else 5.0),
+        connections=max(1, args.connections),
+        wrk_threads=max(1, args.wrk_threads),
+        workdir=Path(tempfile.mkdtemp(prefix="e2a-ingest-bench-")),
         batch_size=max(1, args.batch_size),
         batch_rounds=max(1, args.batch_rounds or (2 if quick else 30)),
         batch_concurrency=max(1, args.batch_concurrency or workers),
-        rounds=max(1, args.rounds or (1 if quick else 3)),
+        rounds=max(1, args.rounds or (1 if quick else 2)),
         check=args.check,
         py_spy=args.py_spy,
     )
@@ -108,6 +126,13 @@ def parse_args(argv: list[str] | None = None) -> Config:
 
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
+    try:
+        return measure_all(cfg)
+    finally:
+        shutil.rmtree(cfg.workdir, ignore_errors=True)
+
+
+def measure_all(cfg: Config) -> int:
     for url, what in (
         (cfg.database_url, "DATABASE_URL"),
         (cfg.redis_url, "REDIS_URL"),
@@ -117,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     notes = machine_notes()
     run_id = uuid.uuid4().hex[:8]
     dbname = urlsplit(cfg.database_url).path.lstrip("/")
-    slice_seconds = cfg.seconds / cfg.rounds
+    slice_seconds = cfg.seconds
     per_round = [
         cfg.batch_rounds // cfg.rounds + (1 if r < cfg.batch_rounds % cfg.rounds else 0)
         for r in range(cfg.rounds)

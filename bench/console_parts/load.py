@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -19,14 +18,12 @@ from pathlib import Path
 
 import httpx
 import redis
-from common import BenchError, progress
+from common import progress
 from ingest_parts.server import Server, free_port
+from wrk import run_wrk as wrk
 
 from .config import Config
 from .environment import ROOT
-
-WRK = "/usr/bin/wrk"
-LUA = Path(__file__).with_name("wrk_report.lua")
 
 
 @contextlib.contextmanager
@@ -113,9 +110,6 @@ class Timing:
     errors: dict[str, int] = field(default_factory=dict)
 
 
-_FIELD = re.compile(r"(\w+)=([\d.]+)")
-
-
 def drain(port: int, workers: int) -> None:
     """Wait until gunicorn has worked off the requests wrk left queued when it stopped
     (sync workers answer them anyway), so that the next run starts on an idle server:
@@ -128,38 +122,28 @@ def drain(port: int, workers: int) -> None:
 def run_wrk(
     cfg: Config, port: int, path: str, session: str, seconds: float, *, page: str, user: str
 ) -> Timing:
-    argv = [
-        WRK,
-        f"-t{min(cfg.wrk_threads, cfg.connections)}",
-        f"-c{cfg.connections}",
-        f"-d{seconds:g}s",
-        "--timeout",
-        "120s",
-        "--latency",
-        "-s",
-        str(LUA),
-        "-H",
-        f"Cookie: sessionid={session}",
+    done = wrk(
         f"http://127.0.0.1:{port}{path}",
-    ]
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        seconds=seconds,
+        connections=cfg.connections,
+        threads=cfg.wrk_threads,
+        headers={"Cookie": f"sessionid={session}"},
+    )
     drain(port, cfg.workers)
-    line = next((x for x in done.stdout.splitlines() if x.startswith("E2A_WRK ")), None)
-    if done.returncode or line is None:
-        raise BenchError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    v = {k: float(x) for k, x in _FIELD.findall(line)}
-    errors = {k: int(v[k]) for k in ("not_200", "connect", "read", "write", "timeout") if v.get(k)}
+    errors = dict(done.errors)
+    if done.unexpected:  # a 302 to the login page, say
+        errors["not_200"] = done.unexpected
     return Timing(
         page=page,
         user=user,
         how="wrk",
-        requests=int(v["requests"]),
-        rate=v["requests"] / (v["duration_us"] / 1e6),
-        mean=v["mean_us"] / 1000,
-        p50=v["p50_us"] / 1000,
-        p95=v["p95_us"] / 1000,
-        p99=v["p99_us"] / 1000,
-        max=v["max_us"] / 1000,
+        requests=done.requests,
+        rate=done.requests / done.seconds,
+        mean=done.mean,
+        p50=done.p50,
+        p95=done.p95,
+        p99=done.p99,
+        max=done.max,
         errors=errors,
     )
 

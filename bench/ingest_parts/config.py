@@ -12,9 +12,13 @@ class Config:
     redis_url: str
     broker_url: str
     workers: int
+    threads: int  # per gunicorn worker (WEB_THREADS)
+    access_log: bool  # gunicorn's JSON line per request, as the Procfile serves
     seconds: float
     warmup: float
-    concurrency: int
+    connections: int  # wrk's, for /healthz and single events
+    wrk_threads: int
+    workdir: Path  # bodies files for wrk
     batch_size: int
     batch_rounds: int
     batch_concurrency: int

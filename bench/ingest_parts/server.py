@@ -79,9 +79,12 @@ def server_env(cfg: Config, port: int, prom_dir: str) -> dict[str, str]:
         app_settings(
             database_url=cfg.database_url, redis_url=cfg.redis_url, broker_url=cfg.broker_url
         ),
-        ACCESS_LOG="",
+        # As the Procfile serves: the access log to standard output, which the bench
+        # sends to a file (a log collector's pipe in production).
+        ACCESS_LOG="-" if cfg.access_log else "",
         BIND=f"127.0.0.1:{port}",
         WEB_CONCURRENCY=str(cfg.workers),
+        WEB_THREADS=str(cfg.threads),
         PROMETHEUS_MULTIPROC_DIR=prom_dir,
     )
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")

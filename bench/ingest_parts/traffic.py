@@ -1,7 +1,8 @@
 """What `bench/ingest.py` sends and what it accepts as an answer.
 
 Three kinds of traffic against one server: `GET /healthz` (the single-event ratio's
-baseline), single events, and batches of events. Every request carries a realistic
+baseline) and single events, both loaded by wrk with the same connections, and
+batches of events, sent by the bench's own client. Every request carries a realistic
 event from `bench/lifecycle.py` with a unique id, and an answer counts only if it
 shows the events were taken (202, or `processed_count` equal to the batch size):
 a fast error must never pass for throughput.
@@ -11,15 +12,19 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from common import LoadResult, http_request, run_load
 from lifecycle import lifecycle_event
+from wrk import as_load_result, run_wrk
 
 from .config import Config
 
 ORDER_BLOCK = 100  # consecutive events touch different orders; each order gets 3 steps
 BASE_TIME = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=6)
-MAX_REQUESTS = 200_000  # per HTTP measurement, whatever its duration
+# Single events per second wrk could possibly get through: each wrk run gets this many
+# bodies per second of its duration (a run that sent more would repeat ids: 200s, errors).
+MAX_RATE = 3000
 BATCH_PHASE_LIMIT = 600.0  # seconds; batches are counted, not timed, but bounded
 
 HEALTH_NAME = "GET /healthz (trivial JSON view)"
@@ -43,37 +48,44 @@ class Traffic:
         self.port = port
         self.run_id = run_id
         self.auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-        self.health_req = http_request(port, "GET", "/healthz", {}, b"")
         self.single_prefix = f"s{run_id}"
-        self._single_counter = iter(range(10**9))
+        self._single_calls = iter(range(10**9))
 
     def health(self, seconds: float) -> LoadResult:
-        return run_load(
-            HEALTH_NAME,
-            self.port,
-            lambda: self.health_req,
-            lambda status, _body: None if status == 200 else f"HTTP {status}",
-            concurrency=self.cfg.concurrency,
+        done = run_wrk(
+            f"http://127.0.0.1:{self.port}/healthz",
             seconds=seconds,
-            max_requests=MAX_REQUESTS,
+            connections=self.cfg.connections,
+            threads=self.cfg.wrk_threads,
         )
+        return as_load_result(HEALTH_NAME, done, 200)
 
-    def _single_request(self) -> bytes:
-        event = make_event(self.single_prefix, next(self._single_counter))
-        return http_request(
-            self.port, "POST", "/ingest/events", self.auth, json.dumps(event).encode()
-        )
+    def _bodies(self, seconds: float) -> Path:
+        """One event per line, each with its own id, more than wrk can send in `seconds`
+        (written before the clock starts; wrk reads them into memory when it starts)."""
+        count = int(MAX_RATE * seconds) + 1000
+        prefix = f"{self.single_prefix}-{next(self._single_calls)}"
+        path = self.cfg.workdir / f"{prefix}.jsonl"
+        with path.open("w") as out:
+            for n in range(count):
+                out.write(json.dumps(make_event(prefix, n), separators=(",", ":")) + "\n")
+        return path
 
     def single(self, seconds: float) -> LoadResult:
-        return run_load(
-            SINGLE_NAME,
-            self.port,
-            self._single_request,
-            lambda status, _body: None if status == 202 else f"HTTP {status}",
-            concurrency=self.cfg.concurrency,
-            seconds=seconds,
-            max_requests=MAX_REQUESTS,
-        )
+        bodies = self._bodies(seconds)
+        try:
+            done = run_wrk(
+                f"http://127.0.0.1:{self.port}/ingest/events",
+                seconds=seconds,
+                connections=self.cfg.connections,
+                threads=self.cfg.wrk_threads,
+                expect=202,
+                headers=self.auth,
+                bodies=bodies,
+            )
+        finally:
+            bodies.unlink()
+        return as_load_result(SINGLE_NAME, done, 202)
 
     def batch_requests(self, prefix: str, count: int) -> list[bytes]:
         """`count` whole batch requests, built up front so that building them is never
