@@ -228,7 +228,11 @@ def tenant_rebook(*, tenant_id: int) -> Invoice | None:
 
 
 def _locked(invoice: Invoice) -> Invoice:
-    return Invoice.objects.select_for_update().select_related("tenant").get(pk=invoice.pk)
+    # Only the invoice's row: a lock on its tenant would hold up every event the
+    # tenant sends (their inserts check the tenant foreign key) while the month is billed.
+    return (
+        Invoice.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=invoice.pk)
+    )
 
 
 def _next_number(*, tenant: Tenant, year: int) -> str:

@@ -123,3 +123,14 @@ def order_status_counts_by_tenant(*, tenant_ids: Sequence[int]) -> dict[int, dic
     for tenant_id, status, n in rows:
         counts.setdefault(tenant_id, {})[status] = n
     return counts
+
+
+def locked_order(order_id: int) -> Order:
+    """The order under its row lock, with its tenant read, inside the caller's transaction.
+
+    Only the order's own row is locked. FOR UPDATE over the join would lock the tenant
+    as well, and every insert of that tenant's rows (events, orders, exceptions) checks
+    its foreign key with a share lock on the tenant: ingestion would wait for the
+    follow-up, and two follow-ups could deadlock through the tenant's row.
+    """
+    return Order.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=order_id)

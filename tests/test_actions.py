@@ -422,8 +422,11 @@ def test_a_run_a_dead_worker_left_running_is_finished_once(tenant, receiver):
 def test_two_beats_at_once_act_once(tenant, receiver):
     from .concurrency import at_once
 
+    from exceptions.automation.playbooks import ensure_playbooks
+
     exception = open_exception(tenant, "MISSING_SCAN")
     endpoint(tenant, ActionKind.REQUEST_SCAN, receiver)
+    ensure_playbooks()  # after another test's flush, not four threads restoring it at once
     results = at_once(lambda: exception_automate(exception_id=exception.pk), threads=4)
     assert sum(1 for r in results if r is not None) == 1
     assert ActionRun.objects.filter(exception=exception).count() == 1

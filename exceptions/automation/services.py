@@ -91,7 +91,7 @@ def _claim(
 ) -> ActionRun | None:
     with transaction.atomic():
         exception = (
-            OrderException.objects.select_for_update()
+            OrderException.objects.select_for_update(of=("self",))
             .select_related("reason_code", "order", "tenant")
             .get(pk=exception_id)
         )
@@ -144,7 +144,7 @@ class Decision:
 
 def _decide(decision: Decision, verb: str, activity: str, apply: Any) -> ActionRun:
     with transaction.atomic():
-        scope = OrderException.objects.select_for_update().select_related(
+        scope = OrderException.objects.select_for_update(of=("self",)).select_related(
             "reason_code", "order", "tenant"
         )
         if decision.tenant_id is not None:

@@ -112,7 +112,7 @@ def _open(breach: Breach, at: datetime, current: OrderException | None) -> Order
 
 
 def _follow(touched: dict[int, list[Breach]], at: datetime) -> None:
-    exceptions = OrderException.objects.select_for_update().select_related(
+    exceptions = OrderException.objects.select_for_update(of=("self",)).select_related(
         "reason_code", "order", "tenant"
     )
     for exception in exceptions.filter(pk__in=sorted(touched)).order_by("pk"):

@@ -38,7 +38,7 @@ def exceptions_detect(order: Order, events: Sequence[OrderEvent]) -> None:
     known = active_codes()
     current = {
         e.reason_code_id: e
-        for e in OrderException.objects.select_for_update()
+        for e in OrderException.objects.select_for_update(of=("self",))
         .select_related("reason_code", "order")
         .filter(order=order)
         .exclude(status=ExceptionStatus.CLOSED)

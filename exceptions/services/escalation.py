@@ -68,7 +68,7 @@ def exception_escalate(*, exception_id: int, now: datetime) -> int:
     """Escalate one exception if it is still due under its lock; 1 if it was."""
     with transaction.atomic():
         exception = (
-            OrderException.objects.select_for_update()
+            OrderException.objects.select_for_update(of=("self",))
             .select_related("reason_code", "order", "tenant")
             .filter(
                 pk=exception_id,

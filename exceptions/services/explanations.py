@@ -79,7 +79,7 @@ def exception_explain(*, exception_id: int, analysis: Analysis, now: datetime) -
     """
     with transaction.atomic():
         exception = (
-            OrderException.objects.select_for_update()
+            OrderException.objects.select_for_update(of=("self",))
             .select_related("reason_code", "order", "tenant")
             .get(pk=exception_id)
         )

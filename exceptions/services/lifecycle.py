@@ -71,7 +71,10 @@ def hours(value: Decimal | float) -> timedelta:
 def locked_exception(*, exception_id: int, tenant_id: int | None) -> OrderException:
     """The exception under its row lock, with what its notes and activity read; inside
     the caller's transaction. Scoped to `tenant_id` when given (the API's callers)."""
-    scope = OrderException.objects.select_for_update().select_related(
+    # Only the exception's own row: FOR UPDATE over the join would lock its tenant
+    # too, and every insert of that tenant's rows checks its foreign key with a share
+    # lock on the tenant, so ingestion and other follow-ups would wait (and deadlock).
+    scope = OrderException.objects.select_for_update(of=("self",)).select_related(
         "reason_code", "order", "tenant"
     )
     if tenant_id is not None:

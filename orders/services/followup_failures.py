@@ -23,6 +23,7 @@ from django.utils import timezone
 from .. import followups, metrics
 from ..dispatch import enqueue_event_followups
 from ..models import FollowUpFailure, Order, OrderEvent
+from ..selectors import locked_order
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def followup_failure_record(
     text = f"{type(error).__name__}: {error}"[:ERROR_CHARS] if error else "unknown error"
     recorded = []
     with transaction.atomic():
-        order = Order.objects.select_for_update().select_related("tenant").get(pk=order_id)
+        order = locked_order(order_id)
         # Still owed: another worker may have processed them meanwhile.
         events = OrderEvent.objects.filter(pk__in=event_ids, processed_at__isnull=True).order_by(
             "pk"

@@ -16,7 +16,8 @@ from e2a_project.outage import unavailable_dependency
 
 from .. import followups, metrics
 from ..dispatch import enqueue_event_followups
-from ..models import FollowUpFailure, Order, OrderEvent
+from ..models import FollowUpFailure, OrderEvent
+from ..selectors import locked_order
 from .followup_failures import followup_failure_record
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ class _HandlerFailed(Exception):
 
 def _process_order(order_id: int, event_ids: Sequence[int]) -> int:
     with transaction.atomic():
-        order = Order.objects.select_for_update().select_related("tenant").get(pk=order_id)
+        order = locked_order(order_id)
         events = list(
             OrderEvent.objects.filter(
                 pk__in=event_ids, order_id=order_id, processed_at__isnull=True
