@@ -30,6 +30,7 @@ PAGE = ROOT / "docs" / "PERFORMANCE.md"
 # name → (what it measures, its arguments); in the order `make bench` runs them.
 BENCHMARKS: dict[str, tuple[str, tuple[str, ...]]] = {
     "ingest": ("Ingestion at the HTTP door: single events and batches", ()),
+    "pipeline": ("The whole pipeline: web and worker together, and POST → exception", ()),
     "sla_scan": ("The SLA scan's scaling and the SLA bookkeeping's cost to ingestion", ()),
     "console": ("The operator console's pages under load", ()),
     "billing": ("A month's invoice against a bare count of its events", ()),

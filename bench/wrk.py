@@ -57,15 +57,21 @@ def run_wrk(  # a GET, or with `bodies` a POST of each line in turn
     expect: int = 200,
     headers: dict[str, str] | None = None,
     bodies: Path | None = None,
+    wait_ms: float | None = None,
 ) -> WrkRun:
+    """`wait_ms` (with `bodies`): each connection waits that long before each request."""
     threads = max(1, min(threads, connections))
-    script = "wrk_bodies.lua" if bodies else "wrk_report.lua"
+    script = (
+        "wrk_paced.lua" if wait_ms is not None else "wrk_bodies.lua" if bodies else "wrk_report.lua"
+    )
     argv = [WRK, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "120s"]
     for name, value in (headers or {}).items():
         argv += ["-H", f"{name}: {value}"]
     argv += ["-s", script, url, "--", str(expect)]
     if bodies:
         argv += [str(bodies), str(threads)]
+        if wait_ms is not None:
+            argv.append(f"{max(0, round(wait_ms))}")
     done = subprocess.run(argv, cwd=HERE, capture_output=True, text=True, check=False)
     line = next((x for x in done.stdout.splitlines() if x.startswith("E2A_WRK ")), None)
     if done.returncode or line is None:
