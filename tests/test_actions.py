@@ -420,9 +420,9 @@ def test_a_run_a_dead_worker_left_running_is_finished_once(tenant, receiver):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_beats_at_once_act_once(tenant, receiver):
-    from .concurrency import at_once
-
     from exceptions.automation.playbooks import ensure_playbooks
+
+    from .concurrency import at_once
 
     exception = open_exception(tenant, "MISSING_SCAN")
     endpoint(tenant, ActionKind.REQUEST_SCAN, receiver)

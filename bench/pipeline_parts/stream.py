@@ -39,35 +39,26 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def paid_long_ago(order_id: str) -> dict[str, Any]:
+def _event(order_id: str, source: str, event_type: str, at: datetime, **fields: Any) -> dict:
     return {
-        "source": "shopify",
-        "event_type": "order_paid",
-        "event_id": f"{order_id}-paid",
+        "source": source,
+        "event_type": event_type,
+        "event_id": f"{order_id}-{event_type}",
         "order_id": order_id,
-        "occurred_at": _iso(datetime.now(UTC) - timedelta(hours=9)),
+        "occurred_at": _iso(at),
         "warehouse": "BER-1",
+        **fields,
     }
+
+
+def paid_long_ago(order_id: str) -> dict[str, Any]:
+    return _event(order_id, "shopify", "order_paid", datetime.now(UTC) - timedelta(hours=9))
 
 
 def late_pick(order_id: str) -> dict[str, Any]:
-    return {
-        "source": "wms",
-        "event_type": "pick_completed",
-        "event_id": f"{order_id}-pick",
-        "order_id": order_id,
-        "occurred_at": _iso(datetime.now(UTC) - timedelta(minutes=30)),
-        "warehouse": "BER-1",
-    }
+    return _event(order_id, "wms", "pick_completed", datetime.now(UTC) - timedelta(minutes=30))
 
 
 def reported(order_id: str) -> dict[str, Any]:
-    return {
-        "source": "wms",
-        "event_type": "exception_reported",
-        "event_id": f"{order_id}-reported",
-        "order_id": order_id,
-        "occurred_at": _iso(datetime.now(UTC)),
-        "reason": "Carton crushed at the packing station",
-        "warehouse": "BER-1",
-    }
+    reason = "Carton crushed at the packing station"
+    return _event(order_id, "wms", "exception_reported", datetime.now(UTC), reason=reason)
