@@ -91,7 +91,7 @@ def section(name: str, command: str, started: datetime, seconds: float, code: in
             f"`{command}`, {started:%Y-%m-%d %H:%M} UTC, {ending} after {seconds / 60:.1f} min.",
             "",
             "```",
-            out.rstrip(),
+            out.strip("\n"),
             "```",
             end,
         ]
