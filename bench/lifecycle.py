@@ -65,7 +65,12 @@ def lifecycle_event(
             line_count=max(1, items - 1),
             service_level=("standard", "express")[order_no % 5 == 0],
             customer={"id": f"C{order_no % 5000}", "email": f"buyer{order_no}@example.com"},
-            shipping_address={"city": "Berlin", "zip": f"10{order_no % 1000:03d}", "country": "DE"},
+            shipping_address={
+                "address1": f"Torstraße {order_no % 200 + 1}",
+                "city": "Berlin",
+                "zip": f"10{order_no % 1000:03d}",
+                "country_code": "DE",
+            },
             payload={"gateway": "shopify_payments", "tags": ["web", "bench"]},
         )
     elif step == 1:
