@@ -21,9 +21,11 @@ committed with `processed_at` empty and the beat sweep re-queues them, the same
 path that covers a broker outage. The task is idempotent, so a publish that
 reaches the broker twice does no harm either.
 
-Each stored event keeps its own correlation id; the worker binds it while it
-processes that event's order (orders.services.processing), so log lines still
-lead back to the request that caused them when one message carries several.
+Each stored event keeps its own correlation id. The worker logs a message's batch
+under its first event's id (orders.services.processing), and detection binds each
+order's own while it works on that order (exceptions.services.detection), so an
+exception and its log lines still lead back to the request that caused them when
+one message carries several.
 """
 
 from __future__ import annotations

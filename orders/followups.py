@@ -1,9 +1,15 @@
-"""Follow-up handlers run by the worker for each order's newly stored events.
+"""Follow-up handlers run by the worker for the orders' newly stored events.
 
 Apps that sit above `orders` (slas, exceptions, ai) register a handler from their
 AppConfig.ready(), so `orders` never imports them and dependencies keep pointing
 one way. Handlers must be idempotent: a sweep may run an event's follow-up
 again after a lost acknowledgement.
+
+A handler is called once per batch with every order of the batch, each locked and
+paired with its new events, so it can read and write for all of them in a few
+set-based statements: a follow-up costs a fixed number of queries per message, not
+per order. If any handler raises, the worker rolls the batch back and runs it again
+one order at a time, so a failure stays with the order that caused it.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .models import FollowUpFailure, Order, OrderEvent
 
-FollowUp = Callable[["Order", Sequence["OrderEvent"]], None]
+# One locked order and its new events, oldest first.
+OrderEvents = tuple["Order", Sequence["OrderEvent"]]
+FollowUp = Callable[[Sequence[OrderEvents]], None]
 
 # The order handlers run in, whatever order the apps were loaded in: the SLA
 # clocks first (detection reads their rows' explanations into its evidence),

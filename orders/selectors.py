@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -134,3 +134,18 @@ def locked_order(order_id: int) -> Order:
     follow-up, and two follow-ups could deadlock through the tenant's row.
     """
     return Order.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=order_id)
+
+
+def locked_orders(order_ids: Iterable[int]) -> list[Order]:
+    """Several orders under their row locks, with their tenants, like `locked_order`.
+
+    The locks are taken in (tenant, external id) order, the order ingestion's upsert
+    and the SLA scan lock orders in, so transactions that lock several orders wait for
+    one another instead of deadlocking.
+    """
+    return list(
+        Order.objects.select_for_update(of=("self",))
+        .select_related("tenant")
+        .filter(pk__in=list(order_ids))
+        .order_by("tenant_id", "external_id")
+    )

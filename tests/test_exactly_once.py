@@ -155,7 +155,7 @@ def test_registered_follow_up_handlers_see_each_new_event_once(api):
     seen: list[tuple[str, list[str]]] = []
     followups.register(
         "test-recorder",
-        lambda order, events: seen.append((order.external_id, [e.event_id for e in events])),
+        lambda batch: seen.extend((o.external_id, [e.event_id for e in evs]) for o, evs in batch),
         rank=followups.ANALYSIS,
     )
     try:

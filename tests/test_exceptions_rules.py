@@ -397,7 +397,7 @@ def test_a_returned_parcel_is_a_carrier_issue(event):
 def test_a_report_counted_once_even_if_the_follow_up_runs_again(event):
     event("exception_reported", exception_reason="damaged")
     order = Order.objects.get()
-    exceptions_detect(order, list(OrderEvent.objects.all()))
+    exceptions_detect([(order, list(OrderEvent.objects.all()))])
     assert codes()["DAMAGED_PACKAGE"].occurrence_count == 1
 
 

@@ -32,9 +32,9 @@ class Poison:
         self.error = error or ZeroDivisionError("division by zero")
         self.calls = 0
 
-    def __call__(self, order, events) -> None:
+    def __call__(self, batch) -> None:
         self.calls += 1
-        if self.broken and order.external_id == POISON:
+        if self.broken and any(order.external_id == POISON for order, _ in batch):
             raise self.error
 
 
@@ -189,8 +189,8 @@ def test_an_unreachable_dependency_is_not_counted_against_the_order(api, poison)
 
 
 def test_handlers_run_by_rank_whatever_the_registration_order():
-    followups.register("test.late", lambda order, events: None, rank=followups.ANALYSIS + 1)
-    followups.register("test.early", lambda order, events: None, rank=0)
+    followups.register("test.late", lambda batch: None, rank=followups.ANALYSIS + 1)
+    followups.register("test.early", lambda batch: None, rank=0)
     try:
         names = [name for name, _ in followups.handlers()]
     finally:

@@ -21,7 +21,7 @@ from django.db import OperationalError, connection, connections, transaction
 from billing.services import _locked as locked_invoice
 from billing.services import invoice_refresh
 from exceptions.services.lifecycle import locked_exception
-from orders.selectors import locked_order
+from orders.selectors import locked_order, locked_orders
 
 from .exception_helpers import make_order, raise_exception
 from .factories import TenantFactory
@@ -82,6 +82,22 @@ def test_locking_an_order_leaves_its_tenant_free():
     )
 
     assert free == (True, False)  # the tenant free; the order itself held
+
+
+def test_locking_a_batch_of_orders_leaves_their_tenant_free():
+    tenant = TenantFactory()
+    first, second = make_order(tenant, "#A"), make_order(tenant, "#B")
+
+    free = holding(
+        lambda: locked_orders([first.pk, second.pk]),
+        lambda: (
+            share_lock_free("orders_tenant", ("id", tenant.pk)),
+            share_lock_free("orders_order", ("id", first.pk)),
+            share_lock_free("orders_order", ("id", second.pk)),
+        ),
+    )
+
+    assert free == (True, False, False)
 
 
 def test_locking_an_exception_leaves_its_tenant_order_and_reason_free():

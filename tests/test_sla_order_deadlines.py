@@ -61,7 +61,7 @@ def test_an_on_time_event_writes_the_deadline_on_the_order_and_no_clock_row(api)
     assert (order.sla_stage, order.sla_due_at) == ("pack", at("2026-06-03T14:00:00Z"))
     assert not StageClock.objects.exists()
 
-    clock_rows_followup(order, [])  # the worker catches the rows up
+    clock_rows_followup([(order, [])])  # the worker catches the rows up
     pick, pack = StageClock.objects.order_by("started_at")
     assert pick.met_at == at("2026-06-03T11:00:00Z") and pack.due_at == order.sla_due_at
     assert pick.explanation.startswith("pick due Wed 03 Jun 14:00")  # Berlin wall time
@@ -93,7 +93,7 @@ def test_the_scan_breaches_a_stage_whose_row_the_follow_up_has_not_written(api):
     assert sla_scan(now=at("2026-06-03T12:05:00Z")).breached == 0
 
     # The follow-up that comes late keeps the breach, and the stage still ages.
-    clock_rows_followup(order, [])
+    clock_rows_followup([(order, [])])
     assert clock("#1001", "pick").breached_at == at("2026-06-03T12:01:00Z")
     assert sla_scan(now=at("2026-06-03T12:31:00Z")).severity_raised == 1
 
@@ -156,7 +156,7 @@ def test_a_deadline_kept_through_a_policy_edit_says_so(api, tenant):
     post_only(api, "order_paid", "2026-06-03T10:00:00Z")
     SlaPolicy.objects.filter(pk=policy.pk).update(pick_minutes=60)
     SlaPolicy.objects.get(pk=policy.pk).save()  # the admin's save: refreshes the cache
-    clock_rows_followup(the_order(), [])
+    clock_rows_followup([(the_order(), [])])
     pick = clock("#1001", "pick")
     assert pick.due_at == at("2026-06-03T12:00:00Z") and pick.allowed_minutes == 120
     assert "120 min, as set when the clock started under acme" in pick.explanation

@@ -18,10 +18,12 @@ the orders' breaches with their exceptions, so running it twice changes nothing:
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from e2a_project.logging import current_correlation_id
+from orders.models import Order
 from slas.models import Breach, BreachReason
 
 from ..actors import Actor
@@ -49,12 +51,29 @@ def breach_evidence(breach: Breach) -> dict[str, Any]:
     }
 
 
-def exceptions_sync_breaches(order_ids: set[int], at: datetime) -> None:
-    breaches = list(
-        Breach.objects.filter(order_id__in=order_ids)
-        .select_related("order", "clock")
-        .order_by("order_id", "pk")
-    )
+def exceptions_sync_breaches(
+    order_ids: set[int],
+    at: datetime,
+    *,
+    orders: Mapping[int, Order] | None = None,
+    correlation_ids: Mapping[int, str] | None = None,
+) -> None:
+    """Reconcile these orders' breaches with their exceptions (see the module docstring).
+
+    The worker passes the `orders` it holds locked (so they are not read again through
+    a join) and each order's `correlation_ids` (the request that sent its events), as
+    one call covers every order of its batch.
+    """
+    scope = Breach.objects.filter(order_id__in=order_ids).order_by("order_id", "pk")
+    if orders is None:
+        breaches = list(scope.select_related("order", "clock"))
+    else:
+        breaches = list(scope.select_related("clock"))
+        for breach in breaches:
+            breach.order = orders[breach.order_id]
+    if not breaches:
+        return
+    correlation_ids = correlation_ids or {}
     links = {
         link.breach_id: link.exception_id
         for link in ExceptionBreach.objects.filter(breach__in=[b.pk for b in breaches])
@@ -72,7 +91,8 @@ def exceptions_sync_breaches(order_ids: set[int], at: datetime) -> None:
         current = _current_records(new)
         for breach in new:
             key = (breach.order_id, breach.reason_code)
-            current[key] = _open(breach, at, current.get(key))
+            correlation_id = correlation_ids.get(breach.order_id) or current_correlation_id()
+            current[key] = _open(breach, at, current.get(key), correlation_id or "")
     if touched:
         _follow(touched, at)
 
@@ -91,7 +111,9 @@ def _current_records(breaches: list[Breach]) -> dict[tuple[int, str], OrderExcep
     return {(e.order_id, e.reason_code_id): e for e in found}
 
 
-def _open(breach: Breach, at: datetime, current: OrderException | None) -> OrderException:
+def _open(
+    breach: Breach, at: datetime, current: OrderException | None, correlation_id: str
+) -> OrderException:
     raised = exception_raise(
         current=current,
         order=breach.order,
@@ -101,7 +123,7 @@ def _open(breach: Breach, at: datetime, current: OrderException | None) -> Order
             stage=breach.stage,
             severity=breach.severity,
             late_minutes=breach.late_minutes,
-            correlation_id=current_correlation_id() or "",
+            correlation_id=correlation_id,
             detected_at=breach.detected_at,
         ),
         actor=SLA,

@@ -1,18 +1,21 @@
-"""The worker's follow-up for an order's new events: SLA breaches and detection rules.
+"""The worker's follow-up for the orders' new events: SLA breaches and detection rules.
 
 Runs inside `orders.services.processing.events_process`, in the transaction that
-marks the events processed and with the order row locked, so one order's events
+marks the events processed and with the order rows locked, so one order's events
 are never evaluated by two workers at once. Idempotent: a report already counted
 for an event (its id is in the exception's evidence) is not counted again.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
 from django.utils import timezone
 
+from e2a_project.logging import correlation_scope
+from orders.followups import OrderEvents
 from orders.models import Order, OrderEvent
 
 from .. import rules
@@ -28,21 +31,49 @@ RULES = Actor.system("rules")
 EVENT_IDS_KEPT = 50
 
 
-def exceptions_detect(order: Order, events: Sequence[OrderEvent]) -> None:
+def exceptions_detect(batch: Sequence[OrderEvents]) -> None:
+    """Detection for a batch of locked orders and their new events, in a fixed number of
+    reads whatever the batch's size; only what a rule finds costs more."""
     now = timezone.now()
-    if order.cancelled_at is not None:
-        exceptions_close_for_cancelled(order=order, now=now)
+    live: dict[int, tuple[Order, Sequence[OrderEvent]]] = {}
+    for order, events in batch:
+        if order.cancelled_at is not None:
+            exceptions_close_for_cancelled(order=order, now=now)
+        else:
+            live[order.pk] = (order, events)
+    if not live:
         return
+    orders = {pk: order for pk, (order, _) in live.items()}
     # Breaches the events' SLA bookkeeping recorded in the ingest transaction.
-    exceptions_sync_breaches({order.pk}, now)
+    exceptions_sync_breaches(
+        set(live),
+        now,
+        orders=orders,
+        correlation_ids={pk: events[0].correlation_id for pk, (_, events) in live.items()},
+    )
     known = active_codes()
-    current = {
-        e.reason_code_id: e
-        for e in OrderException.objects.select_for_update(of=("self",))
-        .select_related("reason_code", "order")
-        .filter(order=order)
+    current: dict[int, dict[str, OrderException]] = defaultdict(dict)
+    for record in (
+        OrderException.objects.select_for_update(of=("self",))
+        .select_related("reason_code")
+        .filter(order_id__in=list(live))
         .exclude(status=ExceptionStatus.CLOSED)
-    }
+        .order_by("pk")
+    ):
+        record.order = orders[record.order_id]
+        current[record.order_id][record.reason_code_id] = record
+    for pk, (order, events) in live.items():
+        with correlation_scope(events[0].correlation_id):
+            _detect(order, events, current[pk], known, now)
+
+
+def _detect(
+    order: Order,
+    events: Sequence[OrderEvent],
+    current: dict[str, OrderException],
+    known: frozenset[str],
+    now: datetime,
+) -> None:
     for event in events:
         for finding in rules.report_findings(order, event, known):
             if finding.reason_code in known:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -17,7 +18,7 @@ from e2a_project.outage import unavailable_dependency
 from .. import followups, metrics
 from ..dispatch import enqueue_event_followups
 from ..models import FollowUpFailure, OrderEvent
-from ..selectors import locked_order
+from ..selectors import locked_orders
 from .followup_failures import followup_failure_record
 
 log = logging.getLogger(__name__)
@@ -28,15 +29,16 @@ SWEEP_LIMIT = 5000
 def events_process(*, event_ids: Sequence[int]) -> int:
     """Run the follow-ups of these events once each; returns how many were processed.
 
-    Per order, in one transaction: lock the order, re-read which of the events are
-    still unprocessed (another worker may have done them), run the registered
-    follow-up handlers, then mark the events processed. A crash before commit
-    leaves them unprocessed for the next delivery or the sweep.
+    All their orders in one transaction: lock the orders, re-read which of the events
+    are still unprocessed (another worker may have done them), run the registered
+    follow-up handlers on the whole batch, then mark the events processed. A crash
+    before commit leaves them unprocessed for the next delivery or the sweep.
 
-    A handler that raises rolls back only its own order's transaction: the other
-    orders coalesced into the same message go on, and the failure is recorded
-    (`followup_failure_record`) so the sweep retries it later and finally parks
-    it. An unreachable database or Redis is not the order's fault: that error
+    A handler that raises (or a deadlock with another transaction) rolls the batch
+    back, and its orders are run again one per transaction: the other orders
+    coalesced into the same message go on, and the failing order's failure is
+    recorded (`followup_failure_record`) so the sweep retries it later and finally
+    parks it. An unreachable database or Redis is not the order's fault: that error
     propagates and the message is redelivered, with no attempt counted.
     """
     order_ids = sorted(
@@ -46,10 +48,21 @@ def events_process(*, event_ids: Sequence[int]) -> int:
             )
         )
     )
+    if len(order_ids) > 1:
+        try:
+            return _process_orders(order_ids, event_ids)
+        except (_HandlerFailed, OperationalError) as failure:
+            cause = failure.__cause__ if isinstance(failure, _HandlerFailed) else failure
+            if unavailable_dependency(cause) is not None:
+                raise cause from None
+            log.warning(
+                "batch follow-up rolled back; running its orders one at a time",
+                extra={"orders": len(order_ids), "error": f"{type(cause).__name__}: {cause}"},
+            )
     processed = 0
     for order_id in order_ids:
         try:
-            processed += _process_order(order_id, event_ids)
+            processed += _process_orders([order_id], event_ids)
         except _HandlerFailed as failure:
             if unavailable_dependency(failure.__cause__) is not None:
                 raise failure.__cause__ from None
@@ -71,12 +84,12 @@ class _HandlerFailed(Exception):
         self.event_ids = event_ids
 
 
-def _process_order(order_id: int, event_ids: Sequence[int]) -> int:
+def _process_orders(order_ids: Sequence[int], event_ids: Sequence[int]) -> int:
     with transaction.atomic():
-        order = locked_order(order_id)
+        orders = locked_orders(order_ids)
         events = list(
             OrderEvent.objects.filter(
-                pk__in=event_ids, order_id=order_id, processed_at__isnull=True
+                pk__in=event_ids, order_id__in=order_ids, processed_at__isnull=True
             )
             # Read with the events, so the common case (nothing failed before)
             # costs no separate DELETE after the handlers ran.
@@ -85,12 +98,16 @@ def _process_order(order_id: int, event_ids: Sequence[int]) -> int:
         )
         if not events:
             return 0
-        # One message may carry several requests' events: log under the id
-        # of the request that sent this order's first event.
+        by_order: dict[int, list[OrderEvent]] = defaultdict(list)
+        for event in events:
+            by_order[event.order_id].append(event)
+        batch = [(order, by_order[order.pk]) for order in orders if order.pk in by_order]
+        # One message may carry several requests' events: log under the id of the
+        # request that sent the first of them (handlers narrow it per order).
         with correlation_scope(events[0].correlation_id):
             for name, handler in followups.handlers():
                 try:
-                    handler(order, events)
+                    handler(batch)
                 except Exception as exc:
                     log.exception("follow-up handler failed", extra={"handler": name})
                     raise _HandlerFailed(name, [e.pk for e in events]) from exc
@@ -101,7 +118,10 @@ def _process_order(order_id: int, event_ids: Sequence[int]) -> int:
             retried = [e.pk for e in events if e.failed_before]
             if retried:  # a retry that succeeded: those events are no longer failing
                 FollowUpFailure.objects.filter(event_id__in=retried).delete()
-            log.info("events processed", extra={"order_id": order_id, "count": done})
+            log.info(
+                "events processed",
+                extra={"order_ids": [order.pk for order, _ in batch], "count": done},
+            )
             return done
 
 

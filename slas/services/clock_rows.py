@@ -25,7 +25,8 @@ from typing import Any
 from django.utils import timezone
 
 from orders.db import upsert_returning
-from orders.models import Order, OrderEvent
+from orders.followups import OrderEvents
+from orders.models import Order
 
 from ..config import TenantSlaConfig, config_for
 from ..deadlines import OrderFacts, plan_deadline
@@ -214,7 +215,7 @@ def clock_rows_sync(orders: Sequence[Order], *, now: datetime) -> int:
     return len(changed)
 
 
-def clock_rows_followup(order: Order, events: Sequence[OrderEvent]) -> None:
-    """The worker's follow-up for an order's new events (registered in SlasConfig.ready):
-    its clock rows catch up with the memo the events' ingest left on the (locked) row."""
-    clock_rows_sync([order], now=timezone.now())
+def clock_rows_followup(batch: Sequence[OrderEvents]) -> None:
+    """The worker's follow-up for the orders' new events (registered in SlasConfig.ready):
+    their clock rows catch up with the memos the events' ingest left on the (locked) rows."""
+    clock_rows_sync([order for order, _ in batch], now=timezone.now())
