@@ -14,6 +14,7 @@ from exceptions.models import (
     SlackChannel,
     TenantAlerting,
 )
+from exceptions.notify import outbox
 from exceptions.notify.digest import digests_send
 from exceptions.notify.messages import ACTION_ACKNOWLEDGE, ACTION_RESOLVE, ACTION_SNOOZE_1H
 from exceptions.notify.sender import channels_with_pending, notifications_send
@@ -180,10 +181,41 @@ def test_slack_retry_after_is_honoured(db, slack, clock, tenant):
     assert notes()[0].status == "sent"
 
 
-def test_without_a_token_notifications_are_recorded_as_skipped(db, slack, clock, tenant, settings):
+def test_without_a_token_notifications_are_recorded_as_skipped(
+    db, slack, clock, tenant, settings, django_capture_on_commit_callbacks
+):
     settings.SLACK_BOT_TOKEN = ""
+    with django_capture_on_commit_callbacks() as callbacks:
+        exc = raise_exception(tenant, "#1", "HIGH")
+        exception_acknowledge(exception_id=exc.pk, actor=OPS)
+
+    # Skipped when written: the configuration says so, and no send task is queued.
+    assert {(n.status, n.skip_reason) for n in notes()} == {
+        ("skipped", "No SLACK_BOT_TOKEN configured.")
+    }
+    assert len(notes()) == 2
+    assert not any(getattr(c, "func", None) is outbox._dispatch for c in callbacks)
+    assert notifications_send(channel="#ops").skipped == 0  # nothing left pending
+    assert slack.requests == []
+
+
+def test_with_a_token_each_message_queues_its_channel_send(
+    db, slack, clock, tenant, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        raise_exception(tenant, "#1", "HIGH")
+
+    sends = [c for c in callbacks if getattr(c, "func", None) is outbox._dispatch]
+    assert [c.args for c in sends] == [("#ops",)]
+    assert [n.status for n in notes()] == ["pending"]
+
+
+def test_messages_waiting_when_the_token_is_removed_are_skipped_by_the_sender(
+    db, slack, clock, tenant, settings
+):
     exc = raise_exception(tenant, "#1", "HIGH")
     exception_acknowledge(exception_id=exc.pk, actor=OPS)
+    settings.SLACK_BOT_TOKEN = ""
 
     result = notifications_send(channel="#ops")
 
@@ -201,9 +233,8 @@ def test_without_a_channel_notifications_are_recorded_as_skipped(
     raise_exception(tenant, "#1", "HIGH")
     [note] = notes()
     assert note.channel == ""
-    assert notifications_send(channel="").skipped == 1
-    note.refresh_from_db()
     assert note.status == "skipped" and "SLACK_DEFAULT_CHANNEL" in note.skip_reason
+    assert notifications_send(channel="").skipped == 0
     assert slack.requests == []
 
 

@@ -9,6 +9,8 @@ rate limited, so a Slack outage never loses or blocks an exception change.
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.db import transaction
 from django.db.models import QuerySet
 
@@ -22,7 +24,8 @@ from ..models import (
     NotificationStatus,
     OrderException,
 )
-from . import messages
+from . import messages, metrics
+from .sender import channel_skip_reason
 
 # Activity that earns a thread reply on the exception's Slack message.
 REPLY_ACTIONS = {
@@ -85,6 +88,9 @@ def _queue_reply(exception: OrderException, activity: ExceptionActivity) -> None
 
 
 def _add(exception: OrderException, kind: str, channel: str, text: str, blocks: list) -> None:
+    # Skipped for the configuration (Slack off, no token, no channel) is known now: the
+    # row says so at once, as the sender would have, and no send task is queued for it.
+    reason = channel_skip_reason(channel)
     Notification.objects.create(
         tenant_id=exception.tenant_id,
         exception=exception,
@@ -93,8 +99,14 @@ def _add(exception: OrderException, kind: str, channel: str, text: str, blocks: 
         text=text,
         blocks=blocks,
         created_at=exception.updated_at,
+        status=NotificationStatus.SKIPPED if reason else NotificationStatus.PENDING,
+        skip_reason=reason,
     )
-    transaction.on_commit(lambda: _dispatch(channel))
+    if reason:
+        skipped = metrics.NOTIFICATIONS.labels(kind, NotificationStatus.SKIPPED)
+        transaction.on_commit(skipped.inc)
+    else:
+        transaction.on_commit(partial(_dispatch, channel))
 
 
 def _dispatch(channel: str) -> None:

@@ -44,6 +44,9 @@ Decisions worth knowing:
   it exists to get someone's attention.
 - Skipping (no token, notifications off, no channel, tenant's alerting off) is
   recorded on the row with its reason and never raises; it uses no rate budget.
+  What the configuration rules out is known when the row is written, so the
+  outbox writes it skipped and queues no task; the sender skips what was waiting
+  when the configuration changed.
 - Failures: a Slack error such as channel_not_found fails the message at once;
   network errors, 5xx and Slack's internal errors are tried MAX_ATTEMPTS times
   with a growing pause. A 429 is not the message's fault and does not count.
@@ -101,7 +104,7 @@ def channels_with_pending() -> list[str]:
 
 def notifications_send(*, channel: str, clock: Clock = timezone.now) -> SendResult:
     """Send the channel's oldest pending message if its rate limit allows; never raises."""
-    reason = _channel_skip_reason(channel)
+    reason = channel_skip_reason(channel)
     if reason:
         return SendResult(skipped=_skip_all_pending(channel, reason))
 
@@ -153,7 +156,8 @@ def _lease_give_back(channel: str, token: str) -> None:
     )
 
 
-def _channel_skip_reason(channel: str) -> str:
+def channel_skip_reason(channel: str) -> str:
+    """Why nothing can be posted to this channel with this configuration, or ""."""
     if not settings.SLACK_NOTIFICATION_ENABLED:
         return "Slack notifications are off (SLACK_NOTIFICATION_ENABLED)."
     if not settings.SLACK_BOT_TOKEN:
