@@ -17,9 +17,11 @@ same order stream at one pace for `--minutes`:
 
 One ratio per side: memory, median of the last minute ÷ median of the first minute
 after the warm-up (goal ≤ 1.05, at most 5 % growth). Latency, memory and backlog over
-time are drawn as PNGs in docs/perf/ and named on `E2A_IMAGE` lines, which
-`bench/publish.py` shows as images. No timed assertion: exit 1 only with --check and a
-missed goal; 2 on a setup failure.
+time are drawn as PNGs and named on `E2A_IMAGE` lines, which `bench/publish.py` shows
+as images. They go to var/bench/soak/ unless --plots says otherwise: only publish.py
+passes `--plots docs/perf`, so a smoke run never replaces the published figures.
+
+No timed assertion: exit 1 only with --check and a missed goal; 2 on a setup failure.
 """
 
 from __future__ import annotations
@@ -157,7 +159,10 @@ def parse_args(argv: list[str] | None) -> tuple[Config, argparse.Namespace]:
     )
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
     parser.add_argument(
-        "--plots", type=Path, default=ROOT / "docs" / "perf", help="where the PNGs go (docs/perf)"
+        "--plots",
+        type=Path,
+        default=ROOT / "var" / "bench" / "soak",
+        help="where the PNGs go (var/bench/soak; publish.py: docs/perf)",
     )
     parser.add_argument("--max-rate", type=int, default=3000, help=argparse.SUPPRESS)
     parser.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
