@@ -10,6 +10,7 @@ section of docs/PERFORMANCE.md (the `E2A_IMAGE` lines `bench/soak.py` prints).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from matplotlib.axes import Axes
@@ -72,7 +73,11 @@ def latency(soak: Soak, windows: Windows, path: Path) -> None:
         )
     _frame(bottom, windows, "seconds")
     bottom.set_ylim(bottom=0)
-    bottom.set_title("POST → exception opened, each probe")
+    waiting = sum(1 for p in soak.probes if math.isnan(p.opened))
+    bottom.set_title(
+        "POST → exception opened, each probe"
+        + (f" ({waiting} not opened when the bench stopped waiting)" if waiting else "")
+    )
     bottom.set_xlabel("minutes since the soak started")
     _legend(bottom)
     fig.suptitle(f"Soak at {soak.rate:.0f} events/s: latency")

@@ -86,7 +86,7 @@ class Prober:
 
     def collect(self, db: psycopg.Connection, limit: float) -> list[Probe]:
         """The probes with their latencies, once every exception has its notes or after
-        `limit` seconds; a probe still without its exception keeps NaN (counted)."""
+        `limit` seconds; a probe whose exception has not opened by then keeps NaN."""
         orders = [p.order for p in self.probes]
         deadline = time.monotonic() + limit
         found = database.exception_times(db, orders)

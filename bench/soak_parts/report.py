@@ -151,14 +151,14 @@ def _print_backlog(soak: Soak, windows: Windows) -> None:
     """Whether the worker kept up, by the pipeline bench's rule for a sustained pace."""
     peak = max(soak.samples, key=lambda s: s.events, default=None)
     drained = (
-        f"followed up {soak.drained_after:.1f} s after the stop"
+        f"all followed up {soak.drained_after:.1f} s after the stop"
         if soak.drained_after is not None
-        else f"NOT followed up within {SETTLE_LIMIT:.0f} s of the stop"
+        else f"NOT all followed up {SETTLE_LIMIT:.0f} s after the stop"
     )
     print(
         f"Backlog: at most {peak.events if peak else 0} events not followed up"
         f" (at {_clock(peak.t) if peak else '-'}), {soak.backlog_at_stop[0]} at the stop;"
-        f" everything {drained}"
+        f" {drained}"
     )
     if soak.drained_after is not None and soak.drained_after <= DRAIN_LIMIT:
         print(f"  the worker kept up (followed up within {DRAIN_LIMIT:g} s, as pipeline.py)")
@@ -177,11 +177,9 @@ def _print_backlog(soak: Soak, windows: Windows) -> None:
 
 def _print_probes(probes: list[Probe], failures: list[str], windows: Windows) -> None:
     after = [p for p in probes if p.t >= windows.warmup]
-    missing = sum(1 for p in probes if math.isnan(p.opened))
-    print(
-        f"Probes after the warm-up, seconds from the POST ({len(after)} of {len(probes)};"
-        f" {missing} opened no exception, {len(failures)} not accepted):"
-    )
+    waiting = sum(1 for p in probes if math.isnan(p.opened))
+    print(f"Probes after the warm-up, seconds from the POST ({len(after)} of {len(probes)} sent;")
+    print(f"  {len(failures)} not accepted, {waiting} not opened when the bench stopped waiting):")
     print(f"  {'':<36} {'n':>4} {'p50':>7} {'p95':>7} {'p99':>7}")
     for name, values in (
         ("exception opened: content rule", [p.opened for p in after if p.kind == "content"]),
