@@ -34,18 +34,15 @@ import statistics
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import psycopg
 import redis
 from celery import Celery
 from common import (
     BenchError,
     Ratio,
-    libpq_url,
     machine_notes,
     print_ratios,
     progress,
@@ -55,28 +52,15 @@ from common import (
 from ingest_parts.config import Config
 from ingest_parts.server import bench_server
 from pipeline_parts import database
-from pipeline_parts.stream import late_pick, paid_long_ago, reported, write_bodies
+from pipeline_parts.paces import DRAIN_LIMIT, SETTLE_LIMIT, PipelineLoad, Trial
+from pipeline_parts.stream import late_pick, reported
 from pipeline_parts.worker import celery_worker
-from wrk import WrkRun, run_wrk
+from wrk import WrkRun
 
 GOAL_RATE = 0.5
 GOAL_P95 = 5.0
-DRAIN_LIMIT = 5.0  # seconds after wrk stops within which a sustained pace is caught up
-SETTLE_LIMIT = 180.0  # seconds to wait for a backlog to clear between trials
 PROBES = 40  # of each kind
 WORKER_LOG = Path(__file__).resolve().parents[1] / "var" / "bench" / "pipeline-worker.log"
-
-
-@dataclass(slots=True)
-class Trial:
-    asked: float
-    run: WrkRun
-    drained_after: float | None  # seconds after wrk stopped; None: not within the limit
-    backlog_at_stop: tuple[int, int]
-
-    @property
-    def sustained(self) -> bool:
-        return self.drained_after is not None and self.run.unexpected == 0
 
 
 @dataclass(slots=True)
@@ -98,104 +82,12 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-class Bench:
+class Bench(PipelineLoad):
+    """The shared paced load plus this bench's latency phase (probes and no-op tasks)."""
+
     def __init__(self, cfg: Config, opts: argparse.Namespace, port: int, key: str) -> None:
-        self.cfg, self.opts = cfg, opts
-        self.url = f"http://127.0.0.1:{port}/ingest/events"
-        self.headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-        self.run_id = uuid.uuid4().hex[:6]
-        self.db = psycopg.connect(libpq_url(cfg.database_url), autocommit=True)
-        self.calls = 0
-
-    def stream(self, tag: str, seconds: float, rate: float | None = None) -> tuple[str, WrkRun]:
-        """wrk posting the order stream for `seconds`, flat out or at about `rate`/s."""
-        self.calls += 1
-        prefix = f"p{self.run_id}{tag}{self.calls}"
-        count = int((rate * 1.5 if rate else self.opts.max_rate) * seconds) + 500
-        bodies = write_bodies(self.cfg.workdir / f"{prefix}.jsonl", prefix, count)
-        wait = None if rate is None else self.cfg.connections * 1000 / rate
-        try:
-            done = run_wrk(
-                self.url,
-                seconds=seconds,
-                connections=self.cfg.connections,
-                threads=self.cfg.wrk_threads,
-                expect=202,
-                headers=self.headers,
-                bodies=bodies,
-                wait_ms=wait,
-            )
-        finally:
-            bodies.unlink()
-        return prefix, done
-
-    def wait_drained(self, prefix: str, limit: float) -> float | None:
-        started = time.monotonic()
-        while time.monotonic() - started <= limit:
-            if database.backlog(self.db, prefix) == (0, 0):
-                return time.monotonic() - started
-            time.sleep(0.25)
-        return None
-
-    def trial(self, rate: float) -> Trial:
-        prefix, done = self.stream("t", self.opts.seconds, rate)
-        at_stop = database.backlog(self.db, prefix)
-        drained = self.wait_drained(prefix, DRAIN_LIMIT)
-        if drained is None and self.wait_drained(prefix, SETTLE_LIMIT) is None:
-            raise BenchError(
-                f"the worker did not catch up with {prefix} in {SETTLE_LIMIT:.0f} s"
-                f" (its log: {WORKER_LOG})"
-            )
-        trial = Trial(rate, done, drained, at_stop)
-        verdict = "sustained" if trial.sustained else "not sustained"
-        progress(
-            f"  pace {rate:.0f}/s asked, {done.rate:.0f}/s reached: backlog at stop"
-            f" {at_stop[0]} events, {at_stop[1]} exceptions without notes; {verdict}"
-        )
-        return trial
-
-    def worker_alone(self, prefix: str, seconds: float) -> float:
-        """Events/s the worker follows up with the machine to itself (from the backlog
-        ingestion alone left): the first pace the search tries is near it."""
-        before = database.backlog(self.db, prefix)[0]
-        started = time.monotonic()
-        left = before
-        while left and time.monotonic() - started < seconds:
-            time.sleep(1)
-            left = database.backlog(self.db, prefix)[0]
-        rate = (before - left) / (time.monotonic() - started)
-        progress(f"  {before - left} of {before} events followed up: {rate:.0f}/s")
-        return rate
-
-    def search(self, worker_alone: float) -> list[Trial]:
-        trials: list[Trial] = []
-        ok, failed = None, None
-        rate = worker_alone * self.opts.start
-        for _ in range(self.opts.trials):
-            trial = self.trial(rate)
-            trials.append(trial)
-            if trial.sustained:
-                ok = max(ok or 0.0, rate)
-                rate = rate * 1.3 if failed is None else (ok + failed) / 2
-            else:
-                failed = min(failed or math.inf, rate)
-                rate = rate * 0.7 if ok is None else (ok + failed) / 2
-        return trials
-
-    def probe_orders(self) -> list[str]:
-        """Orders paid nine hours ago, followed up before the clock starts."""
-        orders = [f"#q{self.run_id}-{i}" for i in range(PROBES)]
-        with httpx.Client(timeout=30) as client:
-            for order in orders:
-                response = client.post(self.url, json=paid_long_ago(order), headers=self.headers)
-                if response.status_code != 202:
-                    raise BenchError(f"probe order not accepted: {response.status_code}")
-        deadline = time.monotonic() + SETTLE_LIMIT
-        while database.unprocessed(self.db, orders):
-            if time.monotonic() > deadline:
-                raise BenchError("the probe orders' payments were not followed up")
-            time.sleep(0.25)
-        return orders
+        super().__init__(cfg, port, key, worker_log=WORKER_LOG, max_rate=opts.max_rate)
+        self.opts = opts
 
     def latencies(self, rate: float, paid: list[str]) -> tuple[Latencies, WrkRun]:
         """Probes among the stream at `rate`; the no-op task through the same broker."""
@@ -216,9 +108,7 @@ class Bench:
                 content = f"#q{self.run_id}-c{i}"
                 for body in (reported(content), late_pick(order)):
                     sent[body["order_id"]] = time.time()
-                    response = client.post(self.url, json=body, headers=self.headers)
-                    if response.status_code != 202:
-                        raise BenchError(f"probe not accepted: {response.status_code}")
+                    self.post(client, body)
                     time.sleep(gap)
                 celery.send_task("bench.noop", args=[noop_key, time.time()], queue="default")
                 time.sleep(gap)
@@ -349,12 +239,12 @@ def measure(cfg: Config, opts: argparse.Namespace) -> int:
         WORKER_LOG.parent.mkdir(parents=True, exist_ok=True)
         with celery_worker(server.env, WORKER_LOG):
             progress(f"the worker alone: following up the queued events for {opts.drain:g} s")
-            worker_alone = bench.worker_alone(alone_prefix, opts.drain)
-            # What is left is not the pipeline's to do: dropped with the queue.
-            redis.Redis.from_url(cfg.broker_url).flushdb()
-            paid = bench.probe_orders()
+            worker_alone = bench.worker_alone(alone_prefix, opts.drain, cfg.broker_url)
+            paid = bench.probe_orders(PROBES)
             progress(f"pipeline: {opts.trials} paces of {opts.seconds:g} s each")
-            trials = bench.search(worker_alone)
+            trials = bench.search(
+                worker_alone * opts.start, trials=opts.trials, seconds=opts.seconds
+            )
             best = max((t.run.rate for t in trials if t.sustained), default=0.0)
             if not best:
                 raise BenchError("no pace was sustained")

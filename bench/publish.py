@@ -9,6 +9,10 @@ the terminal, and writes it as that benchmark's section of docs/PERFORMANCE.md: 
 command, when it ran, how it ended, and the output verbatim. Nothing in a section is
 typed by hand, and re-running one benchmark replaces only its own section. The top of
 the page names the machine the figures were measured on.
+
+A picture cannot show inside a code block, so a benchmark that draws one prints a line
+`E2A_IMAGE <path from the repository root> <caption>`: that line is left out of the
+block, and the image is shown after it, linked relative to docs/PERFORMANCE.md.
 """
 
 from __future__ import annotations
@@ -31,6 +35,10 @@ PAGE = ROOT / "docs" / "PERFORMANCE.md"
 BENCHMARKS: dict[str, tuple[str, tuple[str, ...]]] = {
     "ingest": ("Ingestion at the HTTP door: single events and batches", ()),
     "pipeline": ("The whole pipeline: web and worker together, and POST → exception", ()),
+    "soak": (
+        "Soak: half the sustainable pipeline rate for ten minutes, memory over time",
+        ("--plots", "docs/perf"),
+    ),
     "sla_scan": ("The SLA scan's scaling and the SLA bookkeeping's cost to ingestion", ()),
     "console": ("The operator console's pages under load", ()),
     "billing": ("A month's invoice against a bare count of its events", ()),
@@ -75,6 +83,27 @@ def machine() -> str:
     )
 
 
+IMAGE = re.compile(r"^E2A_IMAGE (\S+)(?: (.*))?$")
+
+
+def split_images(out: str) -> tuple[str, list[str]]:
+    """The output without its E2A_IMAGE lines, and those images as markdown, each linked
+    relative to the page. An image the benchmark named but did not write is reported
+    as missing rather than linked."""
+    kept, images = [], []
+    for line in out.splitlines():
+        found = IMAGE.match(line.rstrip())
+        if not found:
+            kept.append(line)
+            continue
+        path, caption = ROOT / found.group(1), found.group(2) or Path(found.group(1)).name
+        if path.is_file():
+            images.append(f"![{caption}]({Path(os.path.relpath(path, PAGE.parent)).as_posix()})")
+        else:
+            images.append(f"*{caption}: {found.group(1)} was not written.*")
+    return "\n".join(kept), images
+
+
 def _markers(name: str) -> tuple[str, str]:
     return f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
 
@@ -83,6 +112,8 @@ def section(name: str, command: str, started: datetime, seconds: float, code: in
     title, _args = BENCHMARKS[name]
     ending = "finished" if code == 0 else f"exited with status {code}"
     begin, end = _markers(name)
+    text, images = split_images(out)
+    pictures = [line for image in images for line in ("", image)] + ([""] if images else [])
     return "\n".join(
         [
             begin,
@@ -91,8 +122,9 @@ def section(name: str, command: str, started: datetime, seconds: float, code: in
             f"`{command}`, {started:%Y-%m-%d %H:%M} UTC, {ending} after {seconds / 60:.1f} min.",
             "",
             "```",
-            out.strip("\n"),
+            text.strip("\n"),
             "```",
+            *pictures,
             end,
         ]
     )

@@ -7,7 +7,12 @@ import psycopg
 
 def backlog(db: psycopg.Connection, prefix: str) -> tuple[int, int]:
     """(events not yet followed up, exceptions without notes) of the orders `prefix` names."""
-    like = f"#{prefix}-%"
+    return backlog_like(db, f"#{prefix}-%")
+
+
+def backlog_like(db: psycopg.Connection, like: str) -> tuple[int, int]:
+    """The same for every order whose external id matches `like` (the soak's many streams
+    at once: `PipelineLoad.orders_like`)."""
     events = db.execute(
         "SELECT count(*) FROM orders_orderevent e JOIN orders_order o ON o.id = e.order_id"
         " WHERE o.external_id LIKE %s AND e.processed_at IS NULL",
