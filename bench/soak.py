@@ -177,8 +177,8 @@ def parse_args(argv: list[str] | None) -> tuple[Config, argparse.Namespace]:
             "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/e2a_bench_soak"
         ),
         # Not pipeline.py's and ingest.py's 3 and 4: the soak may run beside them.
-        redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/7"),
-        broker_url=os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/8"),
+        redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"),
+        broker_url=os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15"),
         workers=2,
         threads=1,
         access_log=True,
