@@ -37,6 +37,7 @@ def print_scan(a: Scenario, b: Scenario, cfg: Config, notes: dict[str, str]) -> 
     print("  (in SQL: wall time inside the scan's statements; the rest is Python in this process)")
     for sc in (a, b):
         print(f"  EXPLAIN ANALYZE due query, {sc.key}: {sc.explain}")
+    print(f"  B built in {notes['build']}")
     print(f"  B's tables: {notes['sizes']}")
     print(
         f"  at-risk gauge query on B with now + 60 min ({notes['at_risk_rows']}):"

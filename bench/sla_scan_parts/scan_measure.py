@@ -26,11 +26,8 @@ from .scan_data import (
     PICK_MINUTES,
     SCAN_TABLES,
     SCHEMA_A,
-    create_schema_a,
-    load_scenario,
+    build_scenarios,
     memo_keys,
-    relation_size,
-    secondary_indexes_dropped,
     set_autovacuum,
     tables,
 )
@@ -201,21 +198,12 @@ def run_scan_phase(
     if policy.pick_minutes != PICK_MINUTES or policy.warn_percent != 80:
         raise BenchError("the default SLA policy no longer has pick 120 min, warn at 80 %")
     now = datetime.now(UTC).replace(microsecond=0)
-    create_schema_a(admin)
-    progress(f"loading B: {cfg.open_orders:,} open orders and their clocks")
-    load_started = time.perf_counter()
-    with secondary_indexes_dropped(admin, "public"):
-        b_ids = load_scenario(
-            admin, "public", tenant=tenant.pk, policy=policy.pk, now=now,
-            open_orders=cfg.open_orders, due=cfg.due, only_due=False,
-        )  # fmt: skip
-    a_ids = load_scenario(
-        admin, SCHEMA_A, tenant=tenant.pk, policy=policy.pk, now=now,
-        open_orders=cfg.open_orders, due=cfg.due, only_due=True,
+    progress(f"building B: {cfg.open_orders:,} open orders and their clocks, and A")
+    a_ids, b_ids, build = build_scenarios(
+        admin, tenant=tenant.pk, policy=policy.pk, now=now, open_orders=cfg.open_orders,
+        due=cfg.due,
     )  # fmt: skip
-    progress(f"loaded in {time.perf_counter() - load_started:.1f} s; VACUUM ANALYZE, CHECKPOINT")
-    admin.execute("VACUUM ANALYZE")
-    admin.execute("CHECKPOINT")
+    progress(f"built in {build.total:.1f} s")
     set_autovacuum(admin, enabled=False)
     if len(a_ids) != cfg.due or len(b_ids) != cfg.due:
         raise BenchError(f"expected {cfg.due} due clocks, got A {len(a_ids)}, B {len(b_ids)}")
@@ -235,11 +223,8 @@ def run_scan_phase(
     notes = {
         "at_risk": explain_scan_reads(b, later, chunk)["at-risk gauge"],
         "at_risk_rows": f"{at_risk_rows:,} stages at risk",
-        "sizes": (
-            f"slas_stageclock {relation_size(admin, 'public', 'slas_stageclock') / 2**20:,.0f} MiB,"
-            f" orders_order {relation_size(admin, 'public', 'orders_order') / 2**20:,.0f} MiB"
-            " (tables with indexes)"
-        ),
+        "sizes": build.sizes,
+        "build": build.summary(),
     }
     progress("scan warm-up: one scan each")
     for sc in (a, b):
