@@ -37,6 +37,8 @@ def print_scan(a: Scenario, b: Scenario, cfg: Config, notes: dict[str, str]) -> 
     print("  (in SQL: wall time inside the scan's statements; the rest is Python in this process)")
     for sc in (a, b):
         print(f"  EXPLAIN ANALYZE due query, {sc.key}: {sc.explain}")
+    for sc in (a, b):
+        print(f"  EXPLAIN ANALYZE at-risk gauge at now, {sc.key}: {sc.explain_gauge}")
     print(f"  B built in {notes['build']}")
     print(f"  B's tables: {notes['sizes']}")
     print(
