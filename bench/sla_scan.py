@@ -1,15 +1,17 @@
 """E²A SLA benchmark: scan scaling and ingest overhead, as ratios measured in one run.
 
-    .venv/bin/python bench/sla_scan.py            # full run (a few minutes)
-    .venv/bin/python bench/sla_scan.py --quick    # smoke run (100,000 open orders)
+    .venv/bin/python bench/sla_scan.py            # full run, 10,000,000 open orders (~12 min)
+    .venv/bin/python bench/sla_scan.py --quick    # smoke run, 100,000 open orders (~2 min)
 
 It recreates the PostgreSQL database named by DATABASE_URL (default
 postgres://postgres@127.0.0.1:5432/e2a_bench_sla; the name must contain "bench"),
 migrates it, and runs everything in this process, against that database:
 
 * scan: `sla_scan()` with 1,000 due stage clocks among 1,000 open orders (A) and
-  the same 1,000 among 1,000,000 open orders (B), measured alternately;
-  time B ÷ time A                                                   (goal ≤ 2)
+  the same 1,000 among 10,000,000 open orders (B), measured alternately;
+  time B ÷ time A                                                   (goal ≤ 1.2)
+  B is built in SQL in a few minutes (bench/sla_scan_parts/scan_data.py); the build's
+  steps and the tables' sizes are printed with the scan's figures
 * ingest: POST /ingest/events (Django + DRF through django.test.Client, one event
   per request) with the SLA projection hook registered ÷ the same with it
   unregistered                                                      (goal ≤ 1.2)
@@ -47,7 +49,7 @@ from sla_scan_parts.ingest_sides import INGEST_PATH, ORDER_BLOCK
 from sla_scan_parts.report import print_explanation, print_ingest, print_scan
 from sla_scan_parts.scan_measure import run_scan_phase
 
-GOAL_SCAN = 2.0
+GOAL_SCAN = 1.2  # issue 19: the scan at 10 million open orders within 1.2 × at 1,000
 GOAL_INGEST = 1.2
 
 
@@ -55,7 +57,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 100,000 open orders")
     parser.add_argument(
-        "--open-orders", type=int, default=None, help="open orders in scenario B (1,000,000)"
+        "--open-orders", type=int, default=None, help="open orders in scenario B (10,000,000)"
     )
     parser.add_argument("--due", type=int, default=1000, help="due stage clocks (1,000)")
     parser.add_argument(
@@ -95,7 +97,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         ),
         redis_url=args.redis_url,
         broker_url=args.broker_url,
-        open_orders=args.open_orders or (100_000 if quick else 1_000_000),
+        open_orders=args.open_orders or (100_000 if quick else 10_000_000),
         due=max(1, args.due),
         repeats=max(1, args.repeats or (3 if quick else 9)),
         rounds=max(1, args.rounds or (4 if quick else 8)),

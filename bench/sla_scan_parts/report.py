@@ -37,6 +37,9 @@ def print_scan(a: Scenario, b: Scenario, cfg: Config, notes: dict[str, str]) -> 
     print("  (in SQL: wall time inside the scan's statements; the rest is Python in this process)")
     for sc in (a, b):
         print(f"  EXPLAIN ANALYZE due query, {sc.key}: {sc.explain}")
+    for sc in (a, b):
+        print(f"  EXPLAIN ANALYZE at-risk gauge at now, {sc.key}: {sc.explain_gauge}")
+    print(f"  B built in {notes['build']}")
     print(f"  B's tables: {notes['sizes']}")
     print(
         f"  at-risk gauge query on B with now + 60 min ({notes['at_risk_rows']}):"
@@ -148,7 +151,9 @@ What was measured
   severity_next_at = NULL), their breaches deleted and both tables vacuumed
   (autovacuum is off for them meanwhile); each scan must breach exactly {due:,}
   clocks into its own schema. One warm-up scan each. The data was built with
-  INSERT … SELECT generate_series, then VACUUM ANALYZE and CHECKPOINT.
+  INSERT … SELECT generate_series joined to a table of the 6,000 deadlines (memo
+  entries from ClockEntry), a million orders and their clocks per statement, with
+  B's indexes built after the load, then VACUUM ANALYZE and CHECKPOINT.
 * Ingest: a second tenant, in the same tables as B's {b_orders:,} orders and clocks.
   Each order gets order_paid, pick_completed (every tenth one 8 h late, so a breach is
   recorded), pack_completed, consecutive events touching different orders. Four
