@@ -286,12 +286,20 @@ _tenants_at_risk: set[str] = set()
 
 def _record_gauges(now: datetime) -> None:
     # One running stage per order at most (slas.memo), so orders count stages.
-    at_risk = {
-        row["tenant__slug"]: row["n"]
-        for row in Order.objects.filter(sla_warn_at__lte=now, sla_due_at__gt=now)
-        .values("tenant__slug")
-        .annotate(n=Count("id"))
-    }
+    with transaction.atomic():
+        # With millions of open orders the planner's histogram on sla_warn_at is too
+        # coarse to see that few are at risk; it plans parallel workers and JIT-compiles
+        # the count, ~200 ms of compiling at 10M orders for a few rows
+        # (bench/sla_scan.py). Without JIT the same plan takes ~80 ms there.
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")
+        at_risk = {
+            row["tenant__slug"]: row["n"]
+            for row in Order.objects.filter(sla_warn_at__lte=now, sla_due_at__gt=now)
+            .values("tenant__slug")
+            .annotate(n=Count("id"))
+        }
     for slug in _tenants_at_risk - at_risk.keys():  # no longer at risk: back to 0
         metrics.AT_RISK.labels(slug).set(0)
     for slug, count in at_risk.items():
