@@ -80,7 +80,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (2)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
-    parser.add_argument("--threads", type=int, default=1, help="gunicorn WEB_THREADS (1)")
+    parser.add_argument(
+        "--threads", type=int, default=4, help="gunicorn WEB_THREADS (4, as gunicorn.conf.py)"
+    )
     parser.add_argument(
         "--rounds",
         type=int,

@@ -5,13 +5,13 @@
 
 It recreates the PostgreSQL database named by DATABASE_URL (it must contain
 "bench"), migrates it, creates a tenant and an API key through the project's
-services, starts gunicorn exactly as the Procfile does (2 sync workers, the JSON
-access log written to a file), and measures:
+services, starts gunicorn exactly as the Procfile does (2 gthread workers of 4 threads,
+the JSON access log written to a file), and measures:
 
 * single events: POST /ingest/events req/s  ÷  GET /healthz req/s, both loaded by
   wrk (32 connections, 20 s per round after a warm-up)            (goal ≥ 0.25)
 * batches: POST /ingest/v2/events/batch events/s  ÷  PostgreSQL COPY of the
-  same rows into a copy of orders_orderevent, rows/s               (goal ≥ 0.2)
+  same rows into a copy of orders_orderevent, rows/s              (goal ≥ 0.12)
 
 Every ingest response is checked (202 for a single event, processed_count ==
 batch size for a batch); anything else is counted and reported as an error.
@@ -54,7 +54,7 @@ from ingest_parts.server import bench_server
 from ingest_parts.traffic import HEALTH_NAME, SINGLE_NAME, Traffic, batch_name
 
 GOAL_SINGLE = 0.25
-GOAL_BATCH = 0.2
+GOAL_BATCH = 0.12  # issue 19's goal (the foundation's 0.2 was never within reach)
 REFERENCE = "earlier E²A: ~264 single events/s with 2 workers on this kind of machine (0.19x)"
 
 
@@ -67,7 +67,10 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument("--warmup", type=float, default=None, help="warm-up per endpoint (5)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
     parser.add_argument(
-        "--threads", type=int, default=1, help="threads per gunicorn worker (1: sync workers)"
+        "--threads",
+        type=int,
+        default=4,
+        help="threads per gunicorn worker (4, gunicorn.conf.py's default; 1: sync workers)",
     )
     parser.add_argument(
         "--no-access-log",

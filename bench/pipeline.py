@@ -68,6 +68,9 @@ class Latencies:
     content: list[float] = field(default_factory=list)
     late: list[float] = field(default_factory=list)
     noted: list[float] = field(default_factory=list)  # to the exception's first notes
+    # From E²A's receipt of the probe (its received_at) to the exception: the same
+    # path without the wait at the HTTP door.
+    inside: list[float] = field(default_factory=list)
     noop: list[float] = field(default_factory=list)
 
     @property
@@ -121,10 +124,12 @@ class Bench(PipelineLoad):
             time.sleep(0.5)
             found = database.exception_times(self.db, list(sent))
         out = Latencies()
+        received = database.received_times(self.db, list(sent))
         for order, at in sent.items():
             made, noted = found[order]
             (out.content if "-c" in order else out.late).append(made - at)
             out.noted.append(noted - at)
+            out.inside.append(made - received[order])
         for raw in results.lrange(noop_key, 0, -1):
             was_sent, ran = (float(x) for x in raw.split())
             out.noop.append(ran - was_sent)
@@ -164,6 +169,7 @@ def report(
         ("exception opened: late completion", lat.late),
         ("exception opened: both", lat.exceptions),
         ("its notes written (rules or model)", lat.noted),
+        ("exception opened, from E²A's receipt", lat.inside),
         ("no-op Celery task ran", lat.noop),
     ):
         print(
@@ -184,6 +190,12 @@ def parse_args(argv: list[str] | None) -> tuple[Config, argparse.Namespace]:
         "--drain", type=float, default=None, help="seconds the worker alone is timed (60; 20)"
     )
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=4,
+        help="threads per gunicorn worker (4, gunicorn.conf.py's default; 1: sync workers)",
+    )
     parser.add_argument("--gap", type=float, default=0.15, help="seconds between probes")
     parser.add_argument("--max-rate", type=int, default=3000, help=argparse.SUPPRESS)
     parser.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
@@ -198,7 +210,7 @@ def parse_args(argv: list[str] | None) -> tuple[Config, argparse.Namespace]:
         redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/3"),
         broker_url=os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/4"),
         workers=2,
-        threads=1,
+        threads=max(1, opts.threads),
         access_log=True,
         seconds=4.0 if opts.quick else 20.0,  # ingestion alone
         warmup=2.0 if opts.quick else 5.0,
@@ -252,7 +264,9 @@ def measure(cfg: Config, opts: argparse.Namespace) -> int:
             lat, background = bench.latencies(best / 2, paid)
         bench.db.close()
     print()
-    print("E²A pipeline benchmark: gunicorn 2 sync workers and the Procfile's Celery worker")
+    web = "sync" if cfg.threads == 1 else f"gthread, {cfg.threads} threads each"
+    print(f"E²A pipeline benchmark: gunicorn {cfg.workers} workers ({web}) and the Procfile's"
+          " Celery worker")  # fmt: skip
     for note in notes:
         print("  " + note)
     report(alone, worker_alone, trials, lat, background)

@@ -120,7 +120,10 @@ def publish(soak: Soak, opts: argparse.Namespace, notes: list[str]) -> int:
     windows = report.Windows.of(soak, opts.warmup_minutes * 60)
     figures = plots.draw(soak, windows, opts.plots)
     print()
-    print("E²A soak benchmark: gunicorn 2 sync workers and the Procfile's Celery worker")
+    print(
+        "E²A soak benchmark: gunicorn as the Procfile runs it (2 gthread workers of 4"
+        " threads) and the Procfile's Celery worker"
+    )
     print(
         f"  {soak.rate:.1f} events/s for {soak.seconds / 60:.1f} min"
         f" ({opts.warmup_minutes:g} min warm-up), wrk {opts.connections} connections"
@@ -180,7 +183,7 @@ def parse_args(argv: list[str] | None) -> tuple[Config, argparse.Namespace]:
         redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"),
         broker_url=os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15"),
         workers=2,
-        threads=1,
+        threads=4,  # gunicorn.conf.py's default, as the Procfile runs it
         access_log=True,
         seconds=4.0,  # ingestion alone, for the search's backlog
         warmup=2.0,

@@ -49,6 +49,17 @@ def exception_times(db: psycopg.Connection, order_ids: list[str]) -> dict[str, t
     return {ext: (float(made), float(noted or "nan")) for ext, made, noted in rows}
 
 
+def received_times(db: psycopg.Connection, order_ids: list[str]) -> dict[str, float]:
+    """order id → when E²A received its latest event (the view's `received_at`), epoch s."""
+    rows = db.execute(
+        "SELECT o.external_id, extract(epoch FROM max(e.received_at))"
+        " FROM orders_order o JOIN orders_orderevent e ON e.order_id = o.id"
+        " WHERE o.external_id = ANY(%s) GROUP BY o.external_id",
+        [order_ids],
+    ).fetchall()
+    return {ext: float(at) for ext, at in rows}
+
+
 def unprocessed(db: psycopg.Connection, order_ids: list[str]) -> int:
     return int(
         db.execute(
