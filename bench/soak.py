@@ -27,9 +27,7 @@ No timed assertion: exit 1 only with --check and a missed goal; 2 on a setup fai
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from common import (
@@ -42,7 +40,7 @@ from common import (
 )
 from ingest_parts.config import Config
 from ingest_parts.server import ROOT, bench_server
-from pipeline_parts.paces import DRAIN_LIMIT, PipelineLoad, Trial
+from pipeline_parts.paces import DRAIN_LIMIT, PipelineLoad, Trial, pipeline_config
 from pipeline_parts.worker import celery_worker
 from soak_parts import plots, report
 from soak_parts.hold import Soak, hold
@@ -175,27 +173,15 @@ def parse_args(argv: list[str] | None) -> tuple[Config, argparse.Namespace]:
     if not 0 <= opts.warmup_minutes < opts.minutes:
         parser.error("--warmup-minutes must be shorter than --minutes")
     opts.plots = opts.plots.resolve()
-    cfg = Config(
-        database_url=os.environ.get(
-            "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/e2a_bench_soak"
-        ),
-        # Not pipeline.py's and ingest.py's 3 and 4: the soak may run beside them.
-        redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"),
-        broker_url=os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15"),
-        workers=2,
+    cfg = pipeline_config(
+        name="soak",
+        # Not pipeline.py's and ingest.py's 3 and 4, nor the test suite's 0, 1, 7 and 8.
+        redis_dbs=(14, 15),
         threads=4,  # gunicorn.conf.py's default, as the Procfile runs it
-        access_log=True,
         seconds=4.0,  # ingestion alone, for the search's backlog
         warmup=2.0,
         connections=opts.connections,
-        wrk_threads=2,
-        workdir=Path(tempfile.mkdtemp(prefix="e2a-soak-bench-")),
-        batch_size=1000,
-        batch_rounds=0,
-        batch_concurrency=1,
-        rounds=1,
         check=opts.check,
-        py_spy=None,
     )
     return cfg, opts
 

@@ -10,6 +10,8 @@ DRAIN_LIMIT seconds of wrk's stop.
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -24,6 +26,44 @@ from wrk import WrkRun, run_wrk
 
 from . import database
 from .stream import paid_long_ago, write_bodies
+
+
+def pipeline_config(
+    *,
+    name: str,
+    redis_dbs: tuple[int, int],
+    threads: int,
+    seconds: float,
+    warmup: float,
+    connections: int,
+    check: bool,
+) -> Config:
+    """The server side both benches start: gunicorn as the Procfile runs it (2 workers,
+    the access log on) against `e2a_bench_<name>` and its own Redis databases, unless
+    DATABASE_URL, REDIS_URL or CELERY_BROKER_URL say otherwise. `seconds` and `warmup`
+    are ingestion alone's; the batch fields are the ingest bench's and stay unused."""
+    return Config(
+        database_url=os.environ.get(
+            "DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/e2a_bench_{name}"
+        ),
+        redis_url=os.environ.get("REDIS_URL", f"redis://127.0.0.1:6379/{redis_dbs[0]}"),
+        broker_url=os.environ.get("CELERY_BROKER_URL", f"redis://127.0.0.1:6379/{redis_dbs[1]}"),
+        workers=2,
+        threads=max(1, threads),
+        access_log=True,
+        seconds=seconds,
+        warmup=warmup,
+        connections=connections,
+        wrk_threads=2,
+        workdir=Path(tempfile.mkdtemp(prefix=f"e2a-{name}-bench-")),
+        batch_size=1000,
+        batch_rounds=0,
+        batch_concurrency=1,
+        rounds=1,
+        check=check,
+        py_spy=None,
+    )
+
 
 DRAIN_LIMIT = 5.0  # seconds after wrk stops within which a sustained pace is caught up
 SETTLE_LIMIT = 180.0  # seconds to wait for a backlog to clear between trials
