@@ -142,21 +142,18 @@ def _eager_celery():
 
 @pytest.fixture(autouse=True)
 def _fresh_process_state():
-    """Per-process memories (Redis outage, verified API keys, SLA configuration, the
+    """Per-process memories (verified API keys, SLA configuration, the
     embedded AI breaker) start empty each test."""
     from ai import breaker
     from exceptions.config import forget_config as forget_exception_config
-    from orders import locks
     from orders.selectors import forget_verified_keys
     from slas.config import forget_config
 
-    locks.reset_state()
     breaker.reset_state()
     forget_verified_keys()
     forget_config()
     forget_exception_config()
     yield
-    locks.reset_state()
     breaker.reset_state()
     forget_verified_keys()
     forget_config()

@@ -31,8 +31,6 @@ COPY in orders.db does not, and never inside the test client.
 No request path needs Redis today, so the "redis" answer is the rule for one
 that will (a view that cannot work without the Django cache). Every current use
 can do without it, and so degrades instead of answering 503:
-* ingest locks (orders.locks): they only spare the database duplicate work; the
-  unique constraint keeps each event once without them;
 * the Celery broker, when it is Redis (orders.dispatch, exceptions.dispatch):
   the work is committed first and beat's sweeps queue what a failed publish missed;
 * the Django cache, used only by the Slack sender's wake-up dedup

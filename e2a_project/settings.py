@@ -164,9 +164,9 @@ else:
     _db["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=3))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Redis (optional: locks and cache) ---------------------------------------
+# --- Redis (optional: cache and AI breaker) ---------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
-# Prepended to every key E²A writes to Redis (locks, cache, and the broker's when it
+# Prepended to every key E²A writes to Redis (cache, AI breaker, and the broker's when it
 # is Redis), so installations sharing one Redis server stay apart.
 REDIS_KEY_PREFIX = env.str("REDIS_KEY_PREFIX", default="")
 if REDIS_URL:
@@ -213,8 +213,6 @@ INGEST_MAX_BODY_BYTES = env.int("INGEST_MAX_BODY_BYTES", default=1024 * 1024)
 INGEST_BATCH_MAX_BODY_BYTES = env.int("INGEST_BATCH_MAX_BODY_BYTES", default=16 * 1024 * 1024)
 INGEST_BATCH_MAX_EVENTS = env.int("INGEST_BATCH_MAX_EVENTS", default=1000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(INGEST_MAX_BODY_BYTES, INGEST_BATCH_MAX_BODY_BYTES)
-# How long a Redis "this event is being stored" lock lives; see orders.locks.
-INGEST_LOCK_TTL_SECONDS = env.float("INGEST_LOCK_TTL_SECONDS", default=5.0)
 # Events whose follow-up task was not confirmed after this long are re-queued by beat.
 INGEST_SWEEP_AFTER_SECONDS = env.int("INGEST_SWEEP_AFTER_SECONDS", default=120)
 # A web process gathers the follow-ups of this many milliseconds into one broker

@@ -10,7 +10,6 @@ import pytest
 from django.db import connections
 from django.test import Client
 
-from orders import locks
 from orders.dispatch import followup_publisher
 from orders.models import Order, OrderEvent
 from orders.services.processing import events_sweep_unprocessed
@@ -44,7 +43,6 @@ def _post_concurrently(key: str, bodies: list[dict]) -> list[int]:
 def test_fifty_concurrent_identical_posts_store_one_event(settings, redis_state):
     if redis_state == "down":
         settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there: Redis is down
-        locks.reset_state()
     tenant = TenantFactory(slug=f"race-{redis_state}")
     key = api_key_for(tenant)
     body = event_body(event_id="same-event", order_id="#race")

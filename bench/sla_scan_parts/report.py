@@ -167,7 +167,7 @@ What was measured
     a deployment adds their time to both sides alike.
   - service: events validated before the clock starts, then
     events_ingest(events=[(0, event)], channel="event") per event.
-  Both: one transaction per event, Redis locks in {redis},
+  Both: one transaction per event (cache in {redis}),
   follow-ups handed to the process's coalescing publisher (FOLLOWUP_COALESCE_MS=
   {coalesce}, broker {broker}, no worker). With SLA: the
   "slas.clocks" projection hook as SlasConfig.ready() registers it; without: the same

@@ -14,8 +14,13 @@ transaction, set-based, in a fixed number of statements whatever the count:
 5. after commit, hand the new events to the follow-up publisher
    (orders.dispatch.publish_followups).
 
-Redis locks (orders.locks) around the whole keep concurrent copies of one event
-off the database while Redis is up; without Redis the constraint alone decides.
+Concurrent copies of one event need no lock of their own: both upsert the same
+order in step 2, so the second waits on the first's row lock, and its insert in
+step 3 then finds the event stored and answers "duplicate". (A Redis lock in
+front of this was measured to slow duplicate storms down: 32 connections sending
+one event, 386-396 against 504-565 requests/s without it; four clients resending
+one 1000-event batch, 10.4-10.7 against 13.7-13.9 batches/s, and a worst latency
+of 1.3-1.8 s against 0.36 s.)
 """
 
 from __future__ import annotations
@@ -35,7 +40,6 @@ from ..contract import EventIn
 from ..db import insert_new_returning, update_fields, upsert_and_lock
 from ..dispatch import publish_followups
 from ..event_types import STAGE_EVENTS
-from ..locks import event_locks
 from ..models import Order, OrderEvent, Tenant
 from ..projection import apply_event
 
@@ -82,18 +86,15 @@ def events_ingest(
             unique[event.key] = (index, event)
 
     fresh = list(unique.values())
-    with event_locks(tenant.pk, list(unique)):
-        if fresh:
-            with transaction.atomic():
-                inserted = _store(tenant, fresh, channel, correlation_id)
-                new_ids = sorted(inserted.values())
-                if new_ids:
-                    transaction.on_commit(lambda: publish_followups(new_ids, correlation_id))
-            for index, event in fresh:
-                pk = inserted.get(event.key)
-                results[index] = _result(
-                    index, "accepted" if pk else "duplicate", event, event_pk=pk
-                )
+    if fresh:
+        with transaction.atomic():
+            inserted = _store(tenant, fresh, channel, correlation_id)
+            new_ids = sorted(inserted.values())
+            if new_ids:
+                transaction.on_commit(lambda: publish_followups(new_ids, correlation_id))
+        for index, event in fresh:
+            pk = inserted.get(event.key)
+            results[index] = _result(index, "accepted" if pk else "duplicate", event, event_pk=pk)
 
     ordered = [results[i] for i in sorted(results)]
     tally = Counter((r.source or "", r.event_type, r.status) for r in ordered)

@@ -177,14 +177,13 @@ def test_redis_restarted_during_a_stream(tmp_path, served_static):
             worker_log = (app.logs / "worker.log").read_text(errors="replace")
             reconnected = _worker_reconnected(app.logs / "worker.log", up_wall)
             reconnect = None if reconnected is None else round(reconnected - up_wall, 1)
-            lock_skips = web_log.count("ingest locks skipped")
             publish_failures = web_log.count("follow-up publish failed")
             by_status = statuses(answers)
             _say(
                 f"sent {len(sent)} distinct events ({len(resent)} delivered twice) in"
                 f" {len(answers)} requests: {by_status}; {len(during)} answered while Redis"
                 f" was down; stored {distinct} distinct in {rows} rows, {orders} orders"
-                f" projecting {projected} events; web logged {lock_skips} lock skip(s) and"
+                f" projecting {projected} events; web logged"
                 f" {publish_failures} failed follow-up publish(es); the worker reconnected"
                 f" {reconnect} s after Redis was back"
             )
@@ -195,7 +194,7 @@ def test_redis_restarted_during_a_stream(tmp_path, served_static):
                     what_was_done=(
                         f"{SENDERS} senders posted {EVENTS:,} events over {ORDERS} orders"
                         f" (every {RESEND_EVERY}th delivered twice), retrying on non-2xx;"
-                        f" a third of the way in Redis (broker, cache, locks) was SIGKILLed,"
+                        f" a third of the way in Redis (broker and cache) was SIGKILLed,"
                         f" kept down {up_at - down_at:.1f} s and started again empty on its port;"
                         f" the follow-up sweep sent by name every {SWEEP_EVERY_SECONDS:.0f} s"
                     ),
@@ -207,8 +206,7 @@ def test_redis_restarted_during_a_stream(tmp_path, served_static):
                     notes=(
                         f"{len(during)} requests answered while Redis was down ("
                         + ", ".join(f"{n} × {code}" for code, n in statuses(during).items())
-                        + "); the web skipped the ingest locks"
-                        f" {lock_skips} time(s) and {publish_failures} follow-up publish(es)"
+                        + "); {publish_failures} follow-up publish(es)"
                         f" failed, all re-queued by the sweep; the worker reconnected"
                         f" {reconnect} s after Redis was back; {processed:,} of {rows:,}"
                         f" follow-ups ran; recovery = Redis back up until the last"
