@@ -221,6 +221,12 @@ FOLLOWUP_COALESCE_MS = env.int("FOLLOWUP_COALESCE_MS", default=20)
 # ...and, under sustained load, sends at most one such message per this many
 # milliseconds: each costs the web process ~1 ms of CPU whatever it carries.
 FOLLOWUP_MIN_INTERVAL_MS = env.int("FOLLOWUP_MIN_INTERVAL_MS", default=100)
+# A worker whose message is older than this (it is behind) also takes up to
+# FOLLOWUP_CATCH_UP_EVENTS other waiting events into the same transaction
+# (orders.services.processing): a follow-up's cost is mostly per call, so a backlog
+# is worked off in large batches instead of one small message at a time.
+FOLLOWUP_CATCH_UP_AFTER_MS = env.int("FOLLOWUP_CATCH_UP_AFTER_MS", default=250)
+FOLLOWUP_CATCH_UP_EVENTS = env.int("FOLLOWUP_CATCH_UP_EVENTS", default=64)
 # A follow-up that raises is retried by the sweep after 1, 2, 4… minutes (capped),
 # and parked for an operator's replay after this many failed attempts.
 FOLLOWUP_MAX_ATTEMPTS = env.int("FOLLOWUP_MAX_ATTEMPTS", default=5)

@@ -17,8 +17,8 @@ from e2a_project.outage import unavailable_dependency
 
 from .. import followups, metrics
 from ..dispatch import enqueue_event_followups
-from ..models import FollowUpFailure, OrderEvent
-from ..selectors import locked_orders
+from ..models import FollowUpFailure, Order, OrderEvent
+from ..selectors import free_orders_locked, locked_orders
 from .followup_failures import followup_failure_record
 
 log = logging.getLogger(__name__)
@@ -40,17 +40,25 @@ def events_process(*, event_ids: Sequence[int]) -> int:
     recorded (`followup_failure_record`) so the sweep retries it later and finally
     parks it. An unreachable database or Redis is not the order's fault: that error
     propagates and the message is redelivered, with no attempt counted.
+
+    A message that waited longer than FOLLOWUP_CATCH_UP_AFTER_MS (the worker is
+    behind) takes other waiting events into its batch as well (`_take_backlog`):
+    their own messages then find them done, at the cost of one read each.
     """
-    order_ids = sorted(
-        set(
-            OrderEvent.objects.filter(pk__in=event_ids, processed_at__isnull=True).values_list(
-                "order_id", flat=True
-            )
+    waiting = list(
+        OrderEvent.objects.filter(pk__in=event_ids, processed_at__isnull=True).values_list(
+            "order_id", "received_at"
         )
     )
-    if len(order_ids) > 1:
+    order_ids = sorted({order_id for order_id, _ in waiting})
+    backlog = 0
+    if waiting and settings.FOLLOWUP_CATCH_UP_EVENTS > 0:
+        behind = timezone.now() - min(received for _, received in waiting)
+        if behind > timedelta(milliseconds=settings.FOLLOWUP_CATCH_UP_AFTER_MS):
+            backlog = settings.FOLLOWUP_CATCH_UP_EVENTS
+    if len(order_ids) > 1 or backlog:
         try:
-            return _process_orders(order_ids, event_ids)
+            return _process_orders(order_ids, event_ids, backlog=backlog)
         except (_HandlerFailed, OperationalError) as failure:
             cause = failure.__cause__ if isinstance(failure, _HandlerFailed) else failure
             if unavailable_dependency(cause) is not None:
@@ -84,9 +92,14 @@ class _HandlerFailed(Exception):
         self.event_ids = event_ids
 
 
-def _process_orders(order_ids: Sequence[int], event_ids: Sequence[int]) -> int:
+def _process_orders(order_ids: Sequence[int], event_ids: Sequence[int], *, backlog: int = 0) -> int:
     with transaction.atomic():
         orders = locked_orders(order_ids)
+        if backlog:
+            taken_events, taken_orders = _take_backlog(backlog, event_ids, order_ids)
+            event_ids = [*event_ids, *taken_events]
+            order_ids = [*order_ids, *(order.pk for order in taken_orders)]
+            orders = sorted([*orders, *taken_orders], key=lambda o: (o.tenant_id, o.external_id))
         events = list(
             OrderEvent.objects.filter(
                 pk__in=event_ids, order_id__in=order_ids, processed_at__isnull=True
@@ -123,6 +136,33 @@ def _process_orders(order_ids: Sequence[int], event_ids: Sequence[int]) -> int:
                 extra={"order_ids": [order.pk for order, _ in batch], "count": done},
             )
             return done
+
+
+def _take_backlog(
+    limit: int, own_events: Sequence[int], own_orders: Sequence[int]
+) -> tuple[list[int], list[Order]]:
+    """Up to `limit` other waiting events, oldest first, and their orders, locked.
+
+    Only what no other transaction holds (SKIP LOCKED on the events, then on their
+    orders), so two workers catching up take different events and never wait for
+    each other here. Events whose follow-up failed before are left to the sweep's
+    back-off. An event taken here whose batch then rolls back is still unprocessed:
+    its own message (which waits on the order's lock meanwhile) or the sweep runs it.
+    """
+    candidates = list(
+        OrderEvent.objects.select_for_update(skip_locked=True)
+        .filter(processed_at__isnull=True)
+        .exclude(pk__in=list(own_events))
+        .exclude(Exists(FollowUpFailure.objects.filter(event=OuterRef("pk"))))
+        .order_by("received_at")
+        .values_list("pk", "order_id")[:limit]
+    )
+    if not candidates:
+        return [], []
+    mine = set(own_orders)
+    taken_orders = free_orders_locked({order_id for _, order_id in candidates} - mine)
+    held = mine | {order.pk for order in taken_orders}
+    return [pk for pk, order_id in candidates if order_id in held], taken_orders
 
 
 def events_sweep_unprocessed(*, older_than: timedelta | None = None) -> int:
