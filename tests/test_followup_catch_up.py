@@ -56,14 +56,35 @@ def catch_up(settings):
     return settings
 
 
-def test_a_late_message_takes_the_oldest_waiting_events_up_to_the_limit(api, catch_up):
+def test_a_late_message_tops_its_batch_up_with_the_newest_waiting_orders(api, catch_up):
     ids = _ingest(api, ["#A", "#B", "#C", "#D", "#E"])
     _waited(1000)
 
-    assert events_process(event_ids=[ids[4]]) == 4  # its own, then the three oldest
+    # Its own, then two more: the newest, whose messages are furthest back in the queue.
+    assert events_process(event_ids=[ids[0]]) == 3
+
+    assert _waiting() == {"#B", "#C"}
+    assert events_process(event_ids=[ids[4]]) == 0  # #E's own message finds it done
+
+
+def test_a_taken_order_runs_all_its_waiting_events(api, catch_up):
+    ids = _ingest(api, ["#A", "#B"])
+    picked = event_body(order_id="#B", event_id="#B-picked", event_type="pick_completed")
+    assert api.post("/ingest/events", picked).status_code == 202
+    _waited(1000)
+
+    assert events_process(event_ids=[ids[0]]) == 3
+
+    assert _waiting() == set()
+
+
+def test_a_message_that_fills_the_batch_takes_nothing_more(api, catch_up):
+    ids = _ingest(api, ["#A", "#B", "#C", "#D"])
+    _waited(1000)
+
+    assert events_process(event_ids=ids[:3]) == 3
 
     assert _waiting() == {"#D"}
-    assert events_process(event_ids=[ids[1]]) == 0  # #B's own message finds it done
 
 
 def test_a_message_on_time_runs_only_its_own_events(api, catch_up):

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import OperationalError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from e2a_project.logging import correlation_scope
@@ -42,8 +42,9 @@ def events_process(*, event_ids: Sequence[int]) -> int:
     propagates and the message is redelivered, with no attempt counted.
 
     A message that waited longer than FOLLOWUP_CATCH_UP_AFTER_MS (the worker is
-    behind) takes other waiting events into its batch as well (`_take_backlog`):
-    their own messages then find them done, at the cost of one read each.
+    behind) tops its batch up to FOLLOWUP_CATCH_UP_EVENTS with other orders' waiting
+    events (`_take_backlog`): their own messages then find them done, at the cost of
+    one read each.
     """
     waiting = list(
         OrderEvent.objects.filter(pk__in=event_ids, processed_at__isnull=True).values_list(
@@ -55,7 +56,7 @@ def events_process(*, event_ids: Sequence[int]) -> int:
     if waiting and settings.FOLLOWUP_CATCH_UP_EVENTS > 0:
         behind = timezone.now() - min(received for _, received in waiting)
         if behind > timedelta(milliseconds=settings.FOLLOWUP_CATCH_UP_AFTER_MS):
-            backlog = settings.FOLLOWUP_CATCH_UP_EVENTS
+            backlog = max(0, settings.FOLLOWUP_CATCH_UP_EVENTS - len(waiting))  # top up
     if len(order_ids) > 1 or backlog:
         try:
             return _process_orders(order_ids, event_ids, backlog=backlog)
@@ -95,15 +96,16 @@ class _HandlerFailed(Exception):
 def _process_orders(order_ids: Sequence[int], event_ids: Sequence[int], *, backlog: int = 0) -> int:
     with transaction.atomic():
         orders = locked_orders(order_ids)
-        if backlog:
-            taken_events, taken_orders = _take_backlog(backlog, event_ids, order_ids)
-            event_ids = [*event_ids, *taken_events]
-            order_ids = [*order_ids, *(order.pk for order in taken_orders)]
-            orders = sorted([*orders, *taken_orders], key=lambda o: (o.tenant_id, o.external_id))
-        events = list(
-            OrderEvent.objects.filter(
-                pk__in=event_ids, order_id__in=order_ids, processed_at__isnull=True
+        wanted = Q(pk__in=event_ids, order_id__in=order_ids)
+        taken = _take_backlog(backlog, order_ids) if backlog > 0 else []
+        if taken:
+            # Every waiting event of a taken order is this transaction's to run now.
+            wanted |= Q(order_id__in=[order.pk for order in taken]) & ~Exists(
+                FollowUpFailure.objects.filter(event=OuterRef("pk"))
             )
+            orders = sorted([*orders, *taken], key=lambda o: (o.tenant_id, o.external_id))
+        events = list(
+            OrderEvent.objects.filter(wanted, processed_at__isnull=True)
             # Read with the events, so the common case (nothing failed before)
             # costs no separate DELETE after the handlers ran.
             .annotate(failed_before=Exists(FollowUpFailure.objects.filter(event=OuterRef("pk"))))
@@ -138,31 +140,22 @@ def _process_orders(order_ids: Sequence[int], event_ids: Sequence[int], *, backl
             return done
 
 
-def _take_backlog(
-    limit: int, own_events: Sequence[int], own_orders: Sequence[int]
-) -> tuple[list[int], list[Order]]:
-    """Up to `limit` other waiting events, oldest first, and their orders, locked.
+def _take_backlog(limit: int, own_orders: Sequence[int]) -> list[Order]:
+    """The orders of up to `limit` other waiting events, newest first, that no other
+    transaction holds, locked (SKIP LOCKED: this never waits, so it cannot deadlock).
 
-    Only what no other transaction holds (SKIP LOCKED on the events, then on their
-    orders), so two workers catching up take different events and never wait for
-    each other here. Events whose follow-up failed before are left to the sweep's
-    back-off. An event taken here whose batch then rolls back is still unprocessed:
-    its own message (which waits on the order's lock meanwhile) or the sweep runs it.
+    Newest first: the oldest waiting events are the next messages in the queue, which
+    another worker is about to run; taking them would only make it wait for this
+    transaction. Events whose follow-up failed before are left to the sweep's back-off.
     """
-    candidates = list(
-        OrderEvent.objects.select_for_update(skip_locked=True)
-        .filter(processed_at__isnull=True)
-        .exclude(pk__in=list(own_events))
+    candidates = (
+        OrderEvent.objects.filter(processed_at__isnull=True)
+        .exclude(order_id__in=list(own_orders))
         .exclude(Exists(FollowUpFailure.objects.filter(event=OuterRef("pk"))))
-        .order_by("received_at")
-        .values_list("pk", "order_id")[:limit]
+        .order_by("-received_at")
+        .values_list("order_id", flat=True)[:limit]
     )
-    if not candidates:
-        return [], []
-    mine = set(own_orders)
-    taken_orders = free_orders_locked({order_id for _, order_id in candidates} - mine)
-    held = mine | {order.pk for order in taken_orders}
-    return [pk for pk, order_id in candidates if order_id in held], taken_orders
+    return free_orders_locked(set(candidates))
 
 
 def events_sweep_unprocessed(*, older_than: timedelta | None = None) -> int:
