@@ -545,7 +545,7 @@ def main(argv: list[str] | None = None) -> int:
     for item in big["explained"]:
         print()
         print(f"EXPLAIN ANALYZE: {short(item['label'], 96)}")
-        for line in plan_summary(item["plan"]):
+        for line in plan_summary(item["plan"], details=details):
             print("    " + line)
     print()
     ratio_line = Ratio(

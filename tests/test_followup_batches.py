@@ -17,6 +17,7 @@ from orders.models import FollowUpFailure, OrderEvent
 from orders.services.processing import events_process
 
 from .factories import event_body
+from .followup_helpers import followup_registered
 
 pytestmark = pytest.mark.django_db
 
@@ -59,9 +60,8 @@ def recorded():
     def record(batch) -> None:
         batches.append([(o.external_id, [e.event_id for e in evs]) for o, evs in batch])
 
-    followups.register("test.recorder", record, rank=followups.ANALYSIS)
-    yield batches
-    followups.unregister("test.recorder")
+    with followup_registered("test.recorder", record, rank=followups.ANALYSIS):
+        yield batches
 
 
 def test_each_handler_sees_the_whole_message_once_in_lock_order(api, recorded):
@@ -86,9 +86,8 @@ def deadlocks_in_batches():
         if len(batch) > 1:
             raise OperationalError("deadlock detected")
 
-    followups.register("test.deadlock", handler, rank=followups.ANALYSIS + 1)
-    yield
-    followups.unregister("test.deadlock")
+    with followup_registered("test.deadlock", handler):
+        yield
 
 
 def test_a_batch_that_fails_is_run_again_one_order_at_a_time(api, recorded, deadlocks_in_batches):

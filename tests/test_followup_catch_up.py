@@ -14,11 +14,11 @@ import pytest
 from django.db import connections, transaction
 from django.utils import timezone
 
-from orders import followups
 from orders.models import FollowUpFailure, Order, OrderEvent
 from orders.services.processing import events_process
 
 from .factories import event_body
+from .followup_helpers import followup_registered
 
 pytestmark = pytest.mark.django_db
 
@@ -128,9 +128,8 @@ def fails_on_b():
         if any(order.external_id == "#B" for order, _ in batch):
             raise ValueError("a bad record on #B")
 
-    followups.register("test.fails-on-b", handler, rank=followups.ANALYSIS + 1)
-    yield
-    followups.unregister("test.fails-on-b")
+    with followup_registered("test.fails-on-b", handler):
+        yield
 
 
 def test_a_taken_event_that_breaks_the_batch_is_left_for_its_own_message(api, catch_up, fails_on_b):

@@ -18,6 +18,7 @@ from orders.services.followup_failures import followup_retry_pause
 from orders.services.processing import events_process, events_sweep_unprocessed
 
 from .factories import event_body
+from .followup_helpers import followup_registered
 
 pytestmark = pytest.mark.django_db
 
@@ -41,9 +42,8 @@ class Poison:
 @pytest.fixture
 def poison():
     handler = Poison()
-    followups.register("test.poison", handler, rank=followups.ANALYSIS)
-    yield handler
-    followups.unregister("test.poison")
+    with followup_registered("test.poison", handler, rank=followups.ANALYSIS):
+        yield handler
 
 
 def _event(api, order_id: str) -> OrderEvent:

@@ -128,10 +128,29 @@ def _replay_side(
 def _forget(tenant: Tenant) -> None:
     """Delete a finished case's tenant and everything of it, so that no later case's
     replay scans, escalates or analyses its orders (the simulated clock goes back to
-    each case's own start). Events, orders and dead letters protect their tenant, so
-    they go first, in that order; the rest cascades."""
+    each case's own start). Billing's records (the replay's nightly run drafts an
+    invoice), events, orders and dead letters protect their tenant or orders, so they
+    go first, each before what it points at; the rest cascades."""
+    from billing.models import (
+        CreditNote,
+        InboundReceipt,
+        Invoice,
+        InvoiceAdjustment,
+        InvoiceLine,
+        SlaCredit,
+        StorageSnapshot,
+        Tariff,
+    )
     from orders.models import DeadLetter, Order, OrderEvent
 
+    SlaCredit.objects.filter(tenant=tenant).delete()
+    InvoiceLine.objects.filter(invoice__tenant=tenant).delete()
+    CreditNote.objects.filter(invoice__tenant=tenant).delete()
+    InvoiceAdjustment.objects.filter(invoice__tenant=tenant).delete()
+    Invoice.objects.filter(tenant=tenant).delete()
+    Tariff.objects.filter(tenant=tenant).delete()
+    StorageSnapshot.objects.filter(tenant=tenant).delete()
+    InboundReceipt.objects.filter(tenant=tenant).delete()
     OrderEvent.objects.filter(tenant=tenant).delete()
     Order.objects.filter(tenant=tenant).delete()
     DeadLetter.objects.filter(tenant=tenant).delete()
