@@ -206,7 +206,7 @@ def test_redis_restarted_during_a_stream(tmp_path, served_static):
                     notes=(
                         f"{len(during)} requests answered while Redis was down ("
                         + ", ".join(f"{n} × {code}" for code, n in statuses(during).items())
-                        + "); {publish_failures} follow-up publish(es)"
+                        + f"); {publish_failures} follow-up publish(es)"
                         f" failed, all re-queued by the sweep; the worker reconnected"
                         f" {reconnect} s after Redis was back; {processed:,} of {rows:,}"
                         f" follow-ups ran; recovery = Redis back up until the last"
