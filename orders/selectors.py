@@ -136,30 +136,20 @@ def locked_order(order_id: int) -> Order:
     return Order.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=order_id)
 
 
-def locked_orders(order_ids: Iterable[int]) -> list[Order]:
+def locked_orders(order_ids: Iterable[int], *, skip_held: bool = False) -> list[Order]:
     """Several orders under their row locks, with their tenants, like `locked_order`.
 
     The locks are taken in (tenant, external id) order, the order ingestion's upsert
     and the SLA scan lock orders in, so transactions that lock several orders wait for
     one another instead of deadlocking.
-    """
-    return list(
-        Order.objects.select_for_update(of=("self",))
-        .select_related("tenant")
-        .filter(pk__in=list(order_ids))
-        .order_by("tenant_id", "external_id")
-    )
 
-
-def free_orders_locked(order_ids: Iterable[int]) -> list[Order]:
-    """Those of the orders that no other transaction holds, locked like `locked_orders`.
-
-    SKIP LOCKED never waits, so taking these after `locked_orders` cannot deadlock.
-    (SQLite has no row locks; there every order is free and the database's single
+    `skip_held` leaves out the orders another transaction holds (SKIP LOCKED) instead
+    of waiting for them; never waiting, it cannot deadlock whatever the caller holds.
+    (SQLite has no row locks: there every order is free and the database's single
     writer keeps transactions apart.)
     """
     return list(
-        Order.objects.select_for_update(of=("self",), skip_locked=True)
+        Order.objects.select_for_update(of=("self",), skip_locked=skip_held)
         .select_related("tenant")
         .filter(pk__in=list(order_ids))
         .order_by("tenant_id", "external_id")

@@ -18,7 +18,7 @@ from e2a_project.outage import unavailable_dependency
 from .. import followups, metrics
 from ..dispatch import enqueue_event_followups
 from ..models import FollowUpFailure, Order, OrderEvent
-from ..selectors import free_orders_locked, locked_orders
+from ..selectors import locked_orders
 from .followup_failures import followup_failure_record
 
 log = logging.getLogger(__name__)
@@ -100,15 +100,13 @@ def _process_orders(order_ids: Sequence[int], event_ids: Sequence[int], *, backl
         taken = _take_backlog(backlog, order_ids) if backlog > 0 else []
         if taken:
             # Every waiting event of a taken order is this transaction's to run now.
-            wanted |= Q(order_id__in=[order.pk for order in taken]) & ~Exists(
-                FollowUpFailure.objects.filter(event=OuterRef("pk"))
-            )
+            wanted |= Q(order_id__in=[order.pk for order in taken]) & ~_failed_before()
             orders = sorted([*orders, *taken], key=lambda o: (o.tenant_id, o.external_id))
         events = list(
             OrderEvent.objects.filter(wanted, processed_at__isnull=True)
             # Read with the events, so the common case (nothing failed before)
             # costs no separate DELETE after the handlers ran.
-            .annotate(failed_before=Exists(FollowUpFailure.objects.filter(event=OuterRef("pk"))))
+            .annotate(failed_before=_failed_before())
             .order_by("occurred_at", "pk")
         )
         if not events:
@@ -140,6 +138,11 @@ def _process_orders(order_ids: Sequence[int], event_ids: Sequence[int], *, backl
             return done
 
 
+def _failed_before() -> Exists:
+    """Whether an event's follow-up failed before (it has a FollowUpFailure row)."""
+    return Exists(FollowUpFailure.objects.filter(event=OuterRef("pk")))
+
+
 def _take_backlog(limit: int, own_orders: Sequence[int]) -> list[Order]:
     """The orders of up to `limit` other waiting events, newest first, that no other
     transaction holds, locked (SKIP LOCKED: this never waits, so it cannot deadlock).
@@ -151,11 +154,11 @@ def _take_backlog(limit: int, own_orders: Sequence[int]) -> list[Order]:
     candidates = (
         OrderEvent.objects.filter(processed_at__isnull=True)
         .exclude(order_id__in=list(own_orders))
-        .exclude(Exists(FollowUpFailure.objects.filter(event=OuterRef("pk"))))
+        .exclude(_failed_before())
         .order_by("-received_at")
         .values_list("order_id", flat=True)[:limit]
     )
-    return free_orders_locked(set(candidates))
+    return locked_orders(set(candidates), skip_held=True)
 
 
 def events_sweep_unprocessed(*, older_than: timedelta | None = None) -> int:
