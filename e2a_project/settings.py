@@ -22,6 +22,7 @@ from kombu import Queue
 
 from .broker import use_for_filesystem_urls
 from .production import refuse_unsafe_production
+from .redis_broker import use_for_redis_urls
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -360,6 +361,8 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 # kombu's own filesystem transport loses messages a worker reads while they are
 # being written; e2a_project.broker writes each one atomically (see there).
 use_for_filesystem_urls()
+# kombu's Redis transport stops a worker that Redis went away under; see there.
+use_for_redis_urls()
 if CELERY_BROKER_URL.startswith("filesystem://"):
     BROKER_DIR.mkdir(parents=True, exist_ok=True)
     (BROKER_DIR / "processed").mkdir(exist_ok=True)
