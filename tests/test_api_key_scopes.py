@@ -239,6 +239,9 @@ def test_the_database_accepts_every_non_empty_set():
     assert "ingest read act" in canonical_scope_strings()
 
 
+# A long run (make proof): going back to orders 0007 unapplies every later migration of
+# every app and applies them again, ~22 s, the slowest test make test had.
+@pytest.mark.proof
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_gives_existing_keys_what_they_could_do_before():
     executor = MigrationExecutor(connection)
