@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -264,9 +265,17 @@ def lookalike(slug: str) -> Tenant:
     return tenant
 
 
-@pytest.fixture
-def tenants() -> tuple[Tenant, Tenant]:
-    return lookalike(MINE), lookalike(THEIRS)
+@pytest.fixture(scope="module")
+def tenants(django_db_setup, django_db_blocker) -> Iterator[tuple[Tenant, Tenant]]:
+    """MINE and THEIRS, built once for the module (about 1.3 s per build, 45 tests).
+
+    They are built in a transaction that stays open until the module's last test
+    and is then rolled back; each test's own transaction nests in it as a savepoint,
+    as in Django's TestCase.setUpTestData, so what a test changes is undone after it.
+    """
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield lookalike(MINE), lookalike(THEIRS)
+        transaction.set_rollback(True)
 
 
 def login(role: str, *tenant_slugs: str) -> Client:
