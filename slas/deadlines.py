@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from . import business_time as bt
@@ -48,6 +50,13 @@ class Factor:
     why: str
 
 
+Explained = tuple[str, dict[str, Any]]  # (explanation, detail) of a deadline
+
+
+def _unexplained() -> Explained:
+    return "", {}
+
+
 @dataclass(frozen=True, slots=True)
 class DeadlinePlan:
     stage: str
@@ -56,8 +65,18 @@ class DeadlinePlan:
     allowed_minutes: int
     due_at: datetime
     warn_at: datetime
-    explanation: str
-    detail: dict[str, Any] = field(default_factory=dict)
+    # The words are worked out when first asked for: most ingested events need only
+    # the deadline (the words go on a clock row, which the worker mostly writes), and
+    # building them was about a tenth of the ingest hook's time.
+    explain: Callable[[], Explained] = field(default=_unexplained, repr=False, compare=False)
+
+    @property
+    def explanation(self) -> str:
+        return self.explain()[0]
+
+    @property
+    def detail(self) -> dict[str, Any]:
+        return self.explain()[1]
 
 
 def day_factor(policy: SlaPolicy, cal: bt.WorkingCalendar, start: datetime) -> Factor | None:
@@ -162,11 +181,14 @@ def plan_deadline(
     allowed = max(1, math.ceil(Decimal(base) * product))
     due = bt.add_business_minutes(cal, started_at, allowed)
     warn = bt.add_business_minutes(cal, started_at, allowed * policy.warn_percent / 100)
-    formula = _formula(f"{base} min", factors, f"{allowed} min")
-    hours = (
-        f"warehouse hours {bt.describe(cal)}" if business else f"calendar time ({bt.describe(cal)})"
-    )
-    text = f"{stage} due {_local(cal, due)} = {formula}, {hours}"
+
+    def explain() -> Explained:
+        formula = _formula(f"{base} min", factors, f"{allowed} min")
+        described = bt.describe(cal)
+        hours = f"warehouse hours {described}" if business else f"calendar time ({described})"
+        text = f"{stage} due {_local(cal, due)} = {formula}, {hours}"
+        return text, _detail(base, "min", factors, allowed, cal, business, policy)
+
     return DeadlinePlan(
         stage=stage,
         started_at=started_at,
@@ -174,8 +196,7 @@ def plan_deadline(
         allowed_minutes=allowed,
         due_at=due,
         warn_at=min(warn, due),
-        explanation=text,
-        detail=_detail(base, "min", factors, allowed, cal, business, policy),
+        explain=cache(explain),
     )
 
 
@@ -202,11 +223,15 @@ def _plan_delivery(
         unit = "calendar days"
     allowed = max(1, math.ceil((due - start).total_seconds() / 60))
     warn = start + timedelta(minutes=allowed * policy.warn_percent / 100)
-    level = facts.service_level or "standard"
-    formula = _formula(f"{base_days} {unit} ({level})", factors, f"{days} days")
-    text = f"delivery due {_local(calendar, due)} = {formula} after handover, {calendar.tz.key}"
-    if calendar.fallback:  # warehouse stages say it through describe()
-        text += f" (fallback: {calendar.fallback})"
+
+    def explain() -> Explained:
+        level = facts.service_level or "standard"
+        formula = _formula(f"{base_days} {unit} ({level})", factors, f"{days} days")
+        text = f"delivery due {_local(calendar, due)} = {formula} after handover, {calendar.tz.key}"
+        if calendar.fallback:  # warehouse stages say it through describe()
+            text += f" (fallback: {calendar.fallback})"
+        return text, _detail(base_days, "days", factors, days, calendar, business, policy)
+
     return DeadlinePlan(
         stage=Stage.DELIVERY,
         started_at=start,
@@ -214,8 +239,7 @@ def _plan_delivery(
         allowed_minutes=allowed,
         due_at=due,
         warn_at=min(warn, due),
-        explanation=text,
-        detail=_detail(base_days, "days", factors, days, calendar, business, policy),
+        explain=cache(explain),
     )
 
 

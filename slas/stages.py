@@ -83,8 +83,14 @@ class StageTimes:
 
 
 def _first(order: Order, names: tuple[str, ...]) -> datetime | None:
-    times = [t for t in (getattr(order, n) for n in names) if t is not None]
-    return min(times) if times else None
+    # A plain loop: this runs for every stage of every order an ingest call touches,
+    # and a generator plus min() cost it several times more (a batch spent 5% here).
+    first = None
+    for name in names:
+        at = getattr(order, name)
+        if at is not None and (first is None or at < first):
+            first = at
+    return first
 
 
 def stage_times(order: Order) -> dict[str, StageTimes]:

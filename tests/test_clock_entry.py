@@ -193,7 +193,6 @@ def test_replan_moves_the_deadline_and_keeps_progress_and_breaches(entry, due, a
         allowed_minutes=allowed,
         due_at=due,
         warn_at=due - timedelta(minutes=1),
-        explanation="",
     )
     moved = entry.replan(plan=plan, policy_id=policy, calendar_id=None, inputs_key="new")
     assert (moved.due_at, moved.warn_at, moved.allowed_minutes, moved.policy_id) == (

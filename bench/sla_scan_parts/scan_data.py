@@ -144,7 +144,7 @@ def _slot_rows(policy: int, now: datetime) -> Iterator[tuple[object, ...]]:
         )  # fmt: skip
         plan = DeadlinePlan(
             stage="pick", started_at=started, business_time=False,
-            allowed_minutes=PICK_MINUTES, due_at=due, warn_at=warn, explanation="",
+            allowed_minutes=PICK_MINUTES, due_at=due, warn_at=warn,
         )  # fmt: skip
         entry = ClockEntry.start(
             started_at=started, high_volume=False, plan=plan, policy_id=policy,

@@ -21,10 +21,9 @@ next event knows, as it holds the same lock. Entries change only through
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from orders.db import upsert_returning
 from orders.models import Order, Tenant
@@ -32,7 +31,7 @@ from orders.projection_hooks import Projected
 
 from .. import business_time as bt
 from ..config import TenantSlaConfig, config_for, is_high_volume, volumes_prefetch
-from ..deadlines import inputs_key, plan_deadline
+from ..deadlines import Explained, inputs_key, plan_deadline
 from ..memo import DEADLINE_FIELDS, ClockEntry, Memo, read_memo, set_deadlines
 from ..models import DELAY_REASON, Breach, BreachReason, DetectedBy, StageClock, StopReason
 from ..severity import severity_for
@@ -102,6 +101,11 @@ def _prefetch_volumes(
         volumes_prefetch(config.tenant_id, instants, threshold)
 
 
+def _no_new_words() -> Explained:
+    """No new plan: "" keeps the row's stored explanation (memo_clock)."""
+    return "", {}
+
+
 def _sync_stage(
     config: TenantSlaConfig,
     order: Order,
@@ -115,8 +119,7 @@ def _sync_stage(
     facts = facts_of(order)
     before = memo.get(stage)
     same_start = before is not None and before.started_at == times.started_at
-    explanation = ""
-    detail: dict[str, Any] = {}
+    explain: Callable[[], Explained] = _no_new_words
     if same_start and before.policy_id:
         # A running clock keeps its policy version (sla_recompute may have moved it on).
         policy = config.policy(before.policy_id)
@@ -164,7 +167,7 @@ def _sync_stage(
         }
         # A moved deadline keeps the progress and breaches so far (replan).
         entry = ClockEntry.start(**planned) if entry is None else entry.replan(**planned)
-        explanation, detail = plan.explanation, plan.detail
+        explain = plan.explain  # worked out only if a row is written below
     if times.met_at is not None:
         entry = entry.meet(times.met_at)
     elif times.stopped_at is not None:
@@ -215,9 +218,7 @@ def _sync_stage(
         record_now = record_now or entry.breached_at is not None
     memo[stage] = entry
     if record_now:
-        pending.rows.append(
-            memo_clock(config, order, stage, entry, now=now, explained=(explanation, detail))
-        )
+        pending.rows.append(memo_clock(config, order, stage, entry, now=now, explained=explain()))
     return True
 
 
