@@ -76,6 +76,38 @@ def test_upsert_creates_missing_rows_and_returns_current_values_in_any_order(ten
         assert (fresh.service_level, fresh.handling, fresh.event_count) == ("standard", [], 0)
 
 
+@pytest.mark.parametrize("count", [1, COPY_THRESHOLD + 5])
+def test_returned_json_columns_read_exactly_as_the_orm_reads_them(tenant, count):
+    # orders.db decodes JSON columns itself (orjson); the values must be Django's.
+    awkward = {
+        "unicode": "Zoë ✓ \u2028",
+        "big": 2**70,
+        "float": 0.1,
+        "nested": [{"a": None}, [], {}],
+        "text": "{not json}",
+    }
+    Order.objects.create(
+        tenant=tenant,
+        external_id="j-0",
+        source="wms",
+        customer=awkward,
+        handling=["fragile"],
+        attribute_versions={"carrier": "2026-11-24T14:30:00+00:00"},
+    )
+    fields = ("external_id", "customer", "handling", "attribute_versions", "sla_clocks")
+    orders = upsert_and_lock(
+        Order,
+        _rows(tenant, [f"j-{i}" for i in range(count)]),
+        conflict_fields=("tenant", "external_id"),
+        returning=fields,
+    )
+    stored = {o.external_id: o for o in Order.objects.filter(tenant=tenant)}
+    for order in orders:
+        for name in fields:
+            assert getattr(order, name) == getattr(stored[order.external_id], name), name
+    assert next(o for o in orders if o.external_id == "j-0").customer == awkward
+
+
 @pytest.mark.parametrize("count", [2, PREPARE_MAX_ROWS + 1, COPY_THRESHOLD + 5])
 def test_insert_returns_only_new_rows_and_update_saves_fields(tenant, count):
     [order] = upsert_and_lock(
