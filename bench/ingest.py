@@ -12,6 +12,10 @@ the JSON access log written to a file), and measures:
   wrk (32 connections, 20 s per round after a warm-up)            (goal ≥ 0.25)
 * batches: POST /ingest/v2/events/batch events/s  ÷  PostgreSQL COPY of the
   same rows into a copy of orders_orderevent, rows/s              (goal ≥ 0.12)
+* the bound: both again on a second gunicorn, identical but for the SLA clocks'
+  projection hook, switched off (bench/ingest_parts/gunicorn_without_clocks.py).
+  The product never runs so; the two lines say how far ingestion would get if
+  keeping the clocks in the event's transaction cost nothing (information only).
 
 Every ingest response is checked (202 for a single event, processed_count ==
 batch size for a batch); anything else is counted and reported as an error.
@@ -22,6 +26,7 @@ parts live in bench/ingest_parts/. See bench/README.md for what the numbers mean
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import tempfile
@@ -40,6 +45,7 @@ from common import (
     require_loopback,
     run,
 )
+from ingest_parts.bound import BOUND_NOTE, Bound
 from ingest_parts.config import Config
 from ingest_parts.copy_baseline import (
     CopyResult,
@@ -50,7 +56,7 @@ from ingest_parts.copy_baseline import (
 )
 from ingest_parts.measure import Measurer, cpu_meter
 from ingest_parts.report import print_measurements, stored_notes
-from ingest_parts.server import bench_server
+from ingest_parts.server import WITHOUT_CLOCKS_CONF, bench_server, second_server
 from ingest_parts.traffic import HEALTH_NAME, SINGLE_NAME, Traffic, batch_name
 
 GOAL_SINGLE = 0.25
@@ -96,6 +102,11 @@ def parse_args(argv: list[str] | None = None) -> Config:
     )
     parser.add_argument("--check", action="store_true", help="exit 1 when a ratio misses its goal")
     parser.add_argument(
+        "--no-bound",
+        action="store_true",
+        help="skip the second server without the SLA clocks' hook (the bound)",
+    )
+    parser.add_argument(
         "--py-spy",
         type=Path,
         default=None,
@@ -124,6 +135,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         rounds=max(1, args.rounds or (1 if quick else 2)),
         check=args.check,
         py_spy=args.py_spy,
+        bound=not args.no_bound,
     )
 
 
@@ -151,11 +163,16 @@ def measure_all(cfg: Config) -> int:
         for r in range(cfg.rounds)
     ]
 
-    with bench_server(cfg) as (server, key):
+    with contextlib.ExitStack() as servers:
+        server, key = servers.enter_context(bench_server(cfg))
+        bare = (
+            servers.enter_context(second_server(server, WITHOUT_CLOCKS_CONF)) if cfg.bound else None
+        )
         traffic = Traffic(cfg, server.port, key, run_id)
         health = LoadResult(HEALTH_NAME)
         single = LoadResult(SINGLE_NAME)
         batch = LoadResult(batch_name(cfg.batch_size), unit_per_request=cfg.batch_size)
+        bound = Bound(cfg)
         copy = CopyResult()
         with psycopg.connect(libpq_url(cfg.database_url), autocommit=True) as monitor:
             measure = Measurer(cpu_meter(server, monitor, dbname), server, cfg.py_spy)
@@ -171,12 +188,18 @@ def measure_all(cfg: Config) -> int:
                 chunk=cfg.batch_size,
                 streams=cfg.batch_concurrency,
             )
+            if bare is not None:
+                bound.start(
+                    bare, key, run_id, Measurer(cpu_meter(bare, monitor, dbname), bare, cfg.py_spy)
+                )
+                warm += bound.warm_up()
 
             # Interleaved rounds: background load hits both sides of each ratio alike.
             for r in range(cfg.rounds):
                 progress(
                     f"round {r + 1}/{cfg.rounds}: {slice_seconds:.3g} s healthz,"
                     f" {slice_seconds:.3g} s single events, {per_round[r]} batches, COPY"
+                    + (", the same without clocks" if bare is not None else "")
                 )
                 tag = f"r{r + 1}"
                 health.merge(measure(f"health-{tag}", lambda: traffic.health(slice_seconds)))
@@ -188,26 +211,36 @@ def measure_all(cfg: Config) -> int:
                     rows = fetch_rows(monitor, prefix)
                     copy.seconds += copy_median(monitor, cfg, rows)
                     copy.rows += len(rows)
+                if bare is not None:
+                    bound.measure_round(tag, per_round[r])
 
-            notes += stored_notes(monitor, cfg, warm, single, batch)
+            notes += stored_notes(
+                monitor, cfg, warm, [single, *bound.singles()], [batch, *bound.batches()]
+            )
 
     r_single = single.rate / health.rate if health.rate else 0.0
     r_batch = batch.rate / copy.rate if copy.rate else 0.0
-    print_measurements(cfg, health, single, batch, copy, notes)
-    print()
-    print_ratios(
-        [
-            Ratio("single-event ingest / trivial JSON view", r_single, GOAL_SINGLE, at_least=True),
-            Ratio("batch ingest events/s / COPY rows/s", r_batch, GOAL_BATCH, at_least=True),
-        ],
-        width=50,
+    print_measurements(
+        cfg, health, single, batch, copy, notes, bound.results() if bare is not None else None
     )
     print()
+    ratios = [
+        Ratio("single-event ingest / trivial JSON view", r_single, GOAL_SINGLE, at_least=True),
+        Ratio("batch ingest events/s / COPY rows/s", r_batch, GOAL_BATCH, at_least=True),
+    ]
+    if bare is not None:
+        bound_single, bound_batch = bound.ratios(health, copy, (GOAL_SINGLE, GOAL_BATCH))
+        ratios = [ratios[0], bound_single, ratios[1], bound_batch]
+    print_ratios(ratios, width=50)
+    print()
+    if bare is not None:
+        print(BOUND_NOTE)
     print(f"reference: {REFERENCE}")
-    for res in (health, single, batch):
+    everything = (health, single, batch, *bound.results())
+    for res in everything:
         for label, count in res.errors.items():
             print(f"ERROR {res.name}: {count} x {label}: {res.samples.get(label, '')!r}")
-    errors = sum(sum(r.errors.values()) for r in (health, single, batch))
+    errors = sum(sum(r.errors.values()) for r in everything)
     if errors:
         return 1
     if cfg.check and (r_single < GOAL_SINGLE or r_batch < GOAL_BATCH):

@@ -25,3 +25,6 @@ class Config:
     rounds: int
     check: bool
     py_spy: Path | None
+    # Also measure single events and batches on a second server without the SLA
+    # clocks' hook (bench/ingest.py's bound); the other benchmarks leave it off.
+    bound: bool = False

@@ -91,23 +91,29 @@ def server_env(cfg: Config, port: int, prom_dir: str) -> dict[str, str]:
     return env
 
 
-GUNICORN_ARGS = ["e2a_project.wsgi:application", "-c", "e2a_project/gunicorn.conf.py"]
+PROJECT_CONF = "e2a_project/gunicorn.conf.py"  # the Procfile's
+# The same settings with the SLA clocks' hook switched off (bench/ingest.py's bound).
+WITHOUT_CLOCKS_CONF = "bench/ingest_parts/gunicorn_without_clocks.py"
 
 
 class Server:
-    """gunicorn as the Procfile starts it; always stopped by `stop()`."""
+    """gunicorn as the Procfile starts it (or with `conf` instead of the project's
+    config file); always stopped by `stop()`."""
 
-    def __init__(self, env: dict[str, str], port: int, log_path: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], port: int, log_path: Path, conf: str = PROJECT_CONF
+    ) -> None:
         self.env = env
         self.port = port
         self.log_path = log_path
+        self.conf = conf
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> None:
         exe = shutil.which("gunicorn", path=self.env["PATH"]) or "gunicorn"
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
-                [exe, *GUNICORN_ARGS],
+                [exe, "e2a_project.wsgi:application", "-c", self.conf],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
@@ -183,4 +189,23 @@ def bench_server(cfg: Config) -> Iterator[tuple[Server, str]]:
         server.stop()
         with contextlib.suppress(redis.RedisError):
             broker.flushdb()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def second_server(main: Server, conf: str) -> Iterator[Server]:
+    """Another gunicorn beside `main`: the same database, settings and worker count,
+    its own port, metrics directory and config file `conf`; stopped on the way out."""
+    workdir = Path(tempfile.mkdtemp(prefix="e2a-bench-"))
+    prom_dir = workdir / "prometheus"
+    prom_dir.mkdir()
+    port = free_port()
+    env = dict(main.env, BIND=f"127.0.0.1:{port}", PROMETHEUS_MULTIPROC_DIR=str(prom_dir))
+    server = Server(env, port, workdir / "gunicorn.log", conf)
+    try:
+        progress(f"starting a second gunicorn on 127.0.0.1:{port} ({conf})")
+        server.start()
+        yield server
+    finally:
+        server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
