@@ -149,7 +149,7 @@ class PrivateBackends:
 
     @property
     def env(self) -> dict[str, str]:
-        """DATABASE_URL, the broker on Redis database 0 and the cache and locks on 1."""
+        """DATABASE_URL, the broker on Redis database 0 and the cache on 1."""
         base = f"redis://127.0.0.1:{self.redis.port}"
         return {
             "DATABASE_URL": self.cluster.url("e2a"),
