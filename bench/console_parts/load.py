@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import statistics
 import sys
 import tempfile
@@ -18,7 +17,6 @@ from pathlib import Path
 
 import httpx
 import redis
-from common import progress
 from ingest_parts.server import Server, free_port
 from wrk import run_wrk as wrk
 
@@ -43,14 +41,8 @@ def gunicorn(cfg: Config, env: dict[str, str]) -> Iterator[Server]:
         PYTHONPATH=str(ROOT),
     )
     full["PATH"] = str(Path(sys.executable).parent) + os.pathsep + full.get("PATH", "")
-    server = Server(full, port, workdir / "gunicorn.log")
-    try:
-        progress(f"starting gunicorn on 127.0.0.1:{port} ({cfg.workers} workers)")
-        server.start()
+    with Server(full, port, workdir / "gunicorn.log").serving(workdir) as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 # --------------------------------------------------------------------- page checks

@@ -129,6 +129,20 @@ class Server:
             time.sleep(0.2)
         raise BenchError(f"gunicorn not healthy after {timeout:.0f} s:\n{self.log_tail()}")
 
+    @contextlib.contextmanager
+    def serving(self, workdir: Path) -> Iterator[Server]:
+        """The server started for the block; stopped, and its `workdir` removed, after."""
+        try:
+            progress(
+                f"starting gunicorn on 127.0.0.1:{self.port}"
+                f" ({self.env['WEB_CONCURRENCY']} workers, {self.conf})"
+            )
+            self.start()
+            yield self
+        finally:
+            self.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
+
     def _healthy(self) -> bool:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
@@ -201,11 +215,5 @@ def second_server(main: Server, conf: str) -> Iterator[Server]:
     prom_dir.mkdir()
     port = free_port()
     env = dict(main.env, BIND=f"127.0.0.1:{port}", PROMETHEUS_MULTIPROC_DIR=str(prom_dir))
-    server = Server(env, port, workdir / "gunicorn.log", conf)
-    try:
-        progress(f"starting a second gunicorn on 127.0.0.1:{port} ({conf})")
-        server.start()
+    with Server(env, port, workdir / "gunicorn.log", conf).serving(workdir) as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
