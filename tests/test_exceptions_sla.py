@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib import import_module
+
 import pytest
 
 from exceptions.models import ExceptionActivity, ExceptionBreach, OrderException
@@ -38,7 +40,10 @@ def test_a_late_pick_event_opens_a_pick_delay_exception_with_its_breach(api):
     assert exc.evidence["allowed_minutes"] == 120
     assert exc.evidence["detected_by"] == "event" and exc.evidence["final"] is True
     assert exc.first_seen_at == breach.detected_at
-    assert "45 min past its pick deadline" in exc.ops_note
+    assert exc.evidence["met_at"] == "2026-06-03T12:45:00+00:00"
+    # The stage was done, late: the note must not say it was not.
+    assert "was picked late: 45 min past its pick deadline" in exc.ops_note
+    assert "has not been picked" not in exc.ops_note
     opened = ExceptionActivity.objects.get(exception=exc)
     assert (opened.action, opened.actor_label) == ("opened", "system:sla")
 
@@ -55,6 +60,8 @@ def test_a_stuck_pick_found_by_the_scan_ages_and_keeps_its_final_lateness(api):
     sla_scan(now=at("2026-06-03T12:01:00Z"))
     exc = the_exception()
     assert (exc.severity, exc.late_minutes, exc.evidence["detected_by"]) == ("LOW", 1, "scan")
+    assert exc.evidence["met_at"] is None
+    assert "has not been picked: 1 min past its pick deadline" in exc.ops_note
 
     sla_scan(now=at("2026-06-03T12:31:00Z"))
     exc.refresh_from_db()
@@ -166,3 +173,36 @@ def test_one_scan_opens_new_records_and_counts_on_records_already_open(api):
     for order in ("#1001", "#1003"):
         assert actions_of(the_exception(order, "MISSING_SCAN")) == ["opened"]
     assert ExceptionBreach.objects.count() == 3
+
+
+def test_an_existing_catalogue_gets_the_late_completion_wording_but_keeps_an_operators_edits():
+    """The data migration for databases whose delay notes predate `evidence.met_at`."""
+    from django.apps import apps
+
+    from exceptions.models import ReasonCode
+
+    migration = import_module("exceptions.migrations.0011_delay_notes_tell_late_from_not_done")
+    for (code, field), (shipped, _new) in migration.TEMPLATES.items():
+        ReasonCode.objects.filter(code=code).update(**{field: shipped})
+    edited = "Pack for {{ order.external_id }} is slow: ring the pack lead."
+    ReasonCode.objects.filter(code="PACK_DELAY").update(ops_note_template=edited)
+
+    migration.forwards(apps, None)
+
+    pick = ReasonCode.objects.get(code="PICK_DELAY")
+    assert "was picked late" in pick.ops_note_template
+    ship = ReasonCode.objects.get(code="SHIP_DELAY")
+    assert "shipped late" in ship.ops_note_template
+    assert "left our warehouse later than planned" in ship.client_note_template
+    assert ReasonCode.objects.get(code="PACK_DELAY").ops_note_template == edited
+
+
+def test_a_late_handover_says_it_shipped_late_to_ops_and_to_the_customer(api):
+    send(api, "order_paid", "2026-06-03T10:00:00Z")
+    send(api, "pick_completed", "2026-06-03T10:30:00Z")
+    send(api, "pack_completed", "2026-06-03T11:00:00Z")
+    send(api, "picked_up", "2026-06-05T12:00:00Z")  # ship allows 24 h after packing
+
+    exc = the_exception(code="SHIP_DELAY")
+    assert "shipped late" in exc.ops_note and "has not shipped" not in exc.ops_note
+    assert "on its way" in exc.client_note and "waiting for the carrier" not in exc.client_note

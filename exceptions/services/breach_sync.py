@@ -45,6 +45,9 @@ def breach_evidence(breach: Breach) -> dict[str, Any]:
         "late_minutes": breach.late_minutes,
         "started_at": clock.started_at.isoformat(),
         "due_at": clock.due_at.isoformat(),
+        # Set when the stage was done, late: the notes then say "was picked late",
+        # not "has not been picked".
+        "met_at": clock.met_at.isoformat() if clock.met_at else None,
         "explanation": clock.explanation,
         "detected_by": breach.detected_by,
         "final": breach.final,
