@@ -53,7 +53,9 @@ class Factor:
 Explained = tuple[str, dict[str, Any]]  # (explanation, detail) of a deadline
 
 
-def _unexplained() -> Explained:
+def no_words() -> Explained:
+    """No words: what a plan built without them says ("" keeps a clock row's stored
+    explanation when it is saved, see slas.services.clock_rows.memo_clock)."""
     return "", {}
 
 
@@ -68,7 +70,7 @@ class DeadlinePlan:
     # The words are worked out when first asked for: most ingested events need only
     # the deadline (the words go on a clock row, which the worker mostly writes), and
     # building them was about a tenth of the ingest hook's time.
-    explain: Callable[[], Explained] = field(default=_unexplained, repr=False, compare=False)
+    explain: Callable[[], Explained] = field(default=no_words, repr=False, compare=False)
 
     @property
     def explanation(self) -> str:

@@ -31,7 +31,7 @@ from orders.projection_hooks import Projected
 
 from .. import business_time as bt
 from ..config import TenantSlaConfig, config_for, is_high_volume, volumes_prefetch
-from ..deadlines import Explained, inputs_key, plan_deadline
+from ..deadlines import Explained, inputs_key, no_words, plan_deadline
 from ..memo import DEADLINE_FIELDS, ClockEntry, Memo, read_memo, set_deadlines
 from ..models import DELAY_REASON, Breach, BreachReason, DetectedBy, StageClock, StopReason
 from ..severity import severity_for
@@ -101,11 +101,6 @@ def _prefetch_volumes(
         volumes_prefetch(config.tenant_id, instants, threshold)
 
 
-def _no_new_words() -> Explained:
-    """No new plan: "" keeps the row's stored explanation (memo_clock)."""
-    return "", {}
-
-
 def _sync_stage(
     config: TenantSlaConfig,
     order: Order,
@@ -119,7 +114,7 @@ def _sync_stage(
     facts = facts_of(order)
     before = memo.get(stage)
     same_start = before is not None and before.started_at == times.started_at
-    explain: Callable[[], Explained] = _no_new_words
+    explain: Callable[[], Explained] = no_words  # no new plan, no new words
     if same_start and before.policy_id:
         # A running clock keeps its policy version (sla_recompute may have moved it on).
         policy = config.policy(before.policy_id)
