@@ -220,9 +220,7 @@ def measure_all(cfg: Config) -> int:
 
     r_single = single.rate / health.rate if health.rate else 0.0
     r_batch = batch.rate / copy.rate if copy.rate else 0.0
-    print_measurements(
-        cfg, health, single, batch, copy, notes, bound.results() if bare is not None else None
-    )
+    print_measurements(cfg, health, single, batch, copy, notes, bound.results() or None)
     print()
     ratios = [
         Ratio("single-event ingest / trivial JSON view", r_single, GOAL_SINGLE, at_least=True),

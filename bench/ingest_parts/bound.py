@@ -17,8 +17,9 @@ from .measure import Measurer
 from .server import Server
 from .traffic import Traffic
 
-SINGLE_NAME = "  same, SLA clocks off (bound, bench only)"
-BATCH_NAME = "  same, SLA clocks off (bound, bench only)"
+# Printed under the measured line it repeats: the table's and the ratio's labels.
+NAME = "  same, SLA clocks off (bound, bench only)"
+RATIO_LABEL = "  same, SLA clocks off (bound)"
 BOUND_NOTE = (
     "bound: the lines 'SLA clocks off' come from a second gunicorn, identical but for the\n"
     "SLA clocks' projection hook (bench/ingest_parts/gunicorn_without_clocks.py), loaded in\n"
@@ -35,8 +36,8 @@ class Bound:
         self.traffic: Traffic | None = None
         self.measure: Measurer | None = None
         self.run_id = ""
-        self.single = LoadResult(SINGLE_NAME)
-        self.batch = LoadResult(BATCH_NAME, unit_per_request=cfg.batch_size)
+        self.single = LoadResult(NAME)
+        self.batch = LoadResult(NAME, unit_per_request=cfg.batch_size)
 
     def start(self, server: Server, key: str, run_id: str, measure: Measurer) -> None:
         self.run_id = f"n{run_id}"  # its event ids never meet the measured server's
@@ -72,8 +73,7 @@ class Bound:
         """(single, batch): the same ratios as the measured server's, for information."""
         single = self.single.rate / health.rate if health.rate else 0.0
         batch = self.batch.rate / copy.rate if copy.rate else 0.0
-        label = "  same, SLA clocks off (bound)"
         return (
-            Ratio(label, single, goals[0], at_least=True, judged=False),
-            Ratio(label, batch, goals[1], at_least=True, judged=False),
+            Ratio(RATIO_LABEL, single, goals[0], at_least=True, judged=False),
+            Ratio(RATIO_LABEL, batch, goals[1], at_least=True, judged=False),
         )
